@@ -1,0 +1,54 @@
+"""Saving and loading the trained model: byte-stable, and loaded without running pickled code."""
+
+from __future__ import annotations
+
+import io
+import pickle
+import zipfile
+from pathlib import Path
+
+import torch
+
+from linreg.errors import PipelineError
+from linreg.files import write_bytes_atomic
+from linreg.model import MODELS, LineModel
+
+
+def save_checkpoint(path: str | Path, model: LineModel) -> None:
+    """Save the model's kind and cpu weights.
+
+    Into a BytesIO first: torch.save names the zip's inner folder after the file it writes,
+    so saving to a temporary file and renaming it would change the bytes.
+    """
+    state = {
+        "model": model.kind,
+        "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+    }
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    write_bytes_atomic(path, buffer.getvalue())
+
+
+def load_model(path: str | Path) -> LineModel:
+    """A fresh model of the checkpoint's kind with its weights, in eval mode."""
+    path = Path(path)
+    if not path.is_file():
+        raise PipelineError(f"{path}: file not found (run the train stage first)")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PipelineError(f"{path}: not a readable checkpoint ({reason})") from None
+    if not isinstance(state, dict) or state.get("model") not in MODELS:
+        raise PipelineError(
+            f"{path}: not a linreg checkpoint (no 'model' entry naming one of {', '.join(MODELS)})"
+        )
+    model = MODELS[state["model"]]()
+    try:
+        model.load_state_dict(state["state_dict"])
+    except (RuntimeError, TypeError, KeyError) as error:
+        reason = str(error).splitlines()[0]
+        raise PipelineError(
+            f"{path}: weights do not fit model {state['model']!r}: {reason}"
+        ) from None
+    return model.eval()

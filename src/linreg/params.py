@@ -1,0 +1,170 @@
+"""Load params.yaml into frozen, typed, validated models: the one place params are checked."""
+
+from __future__ import annotations
+
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from linreg.errors import PipelineError
+
+
+class _Section(BaseModel):
+    # strict: "10" is not an int and true is not a number; a typo'd key is an error, not ignored.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class GenerateParams(_Section):
+    weight: float
+    bias: float
+    start: float
+    end: float
+    step: float = Field(gt=0)
+    noise_std: float = Field(ge=0)
+    seed: int = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _end_after_start(self) -> GenerateParams:
+        if self.end <= self.start:
+            raise ValueError(
+                f"generate.end = {self.end!r}: must be greater than generate.start ({self.start!r})"
+            )
+        return self
+
+    @property
+    def rows(self) -> int:
+        """Row count of arange(start, end, step), computed as torch.arange does."""
+        return math.ceil((self.end - self.start) / self.step)
+
+
+class SplitParams(_Section):
+    train_fraction: float = Field(gt=0, lt=1)
+    shuffle: bool
+    seed: int = Field(ge=0)
+
+    def train_rows(self, rows: int) -> int:
+        """How many of `rows` rows go to the train set (the lesson's int(0.8 * len(X)))."""
+        return int(self.train_fraction * rows)
+
+
+class TrainParams(_Section):
+    model: Literal["parameters", "linear"]
+    loss: Literal["l1", "mse", "huber"]
+    optimizer: Literal["sgd", "adam"]
+    lr: float = Field(gt=0)
+    momentum: float = Field(ge=0, lt=1)
+    epochs: int = Field(ge=1)
+    batch_size: int = Field(ge=0)
+    seed: int = Field(ge=0)
+    device: Literal["auto", "cpu", "cuda", "mps"]
+    log_every: int = Field(ge=1)
+
+
+class PlotParams(_Section):
+    dpi: int = Field(ge=10, le=1000)
+
+
+class Params(_Section):
+    generate: GenerateParams
+    split: SplitParams
+    train: TrainParams
+    plot: PlotParams
+
+    @model_validator(mode="after")
+    def _split_leaves_both_sets(self) -> Params:
+        rows = self.generate.rows
+        train_rows = self.split.train_rows(rows)
+        if not 1 <= train_rows < rows:
+            raise ValueError(
+                f"split.train_fraction = {self.split.train_fraction!r}: leaves {train_rows} train "
+                f"and {rows - train_rows} test rows of {rows}; each set needs at least 1 row"
+            )
+        return self
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML's safe loader that also reads 1e-3 as a float (YAML 1.2, as `dvc exp run -S` writes)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate the whole params file; any problem is one PipelineError line."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found (run from the project root)") from None
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        line = f" at line {mark.line + 1}" if mark is not None else ""
+        raise PipelineError(f"{path}: invalid YAML{line}: {error.problem}") from None
+    return params_from_dict(data, source=str(path))
+
+
+def params_from_dict(data: Any, source: str = "params.yaml") -> Params:
+    """Validate already-parsed params; errors name the key, the value and what is allowed."""
+    if not isinstance(data, dict):
+        raise PipelineError(f"{source}: expected sections {_names(Params)}, got {data!r}")
+    try:
+        return Params.model_validate(data)
+    except ValidationError as error:
+        problems = "; ".join(_describe(e) for e in error.errors())
+        raise PipelineError(f"{source}: {problems}") from None
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    key = ".".join(loc)
+    kind = error["type"]
+    if kind == "value_error":
+        return str(error["ctx"]["error"])
+    if kind == "extra_forbidden":
+        known = list(_section_model(loc[:-1]).model_fields)
+        hint = _suggest(loc[-1], known)
+        return f"unknown key {key}: {hint}allowed: {', '.join(known)}"
+    if kind == "missing":
+        return f"missing {'section' if len(loc) == 1 else 'key'} {key}"
+    message = error["msg"][0].lower() + error["msg"][1:]
+    return f"{key} = {error['input']!r}: {message}"
+
+
+# Long names people type for our short keys, so that a typo of either finds the key.
+_SYNONYMS = {
+    "learning_rate": "lr",
+    "num_epochs": "epochs",
+    "n_epochs": "epochs",
+    "batch": "batch_size",
+    "noise": "noise_std",
+    "fraction": "train_fraction",
+}
+
+
+def _suggest(unknown: str, known: list[str]) -> str:
+    names = {name: name for name in known}
+    names |= {long: short for long, short in _SYNONYMS.items() if short in names}
+    close = difflib.get_close_matches(unknown, list(names), n=1, cutoff=0.6)
+    return f"did you mean {names[close[0]]!r}? " if close else ""
+
+
+def _section_model(loc: tuple[str, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = Params
+    for part in loc:
+        model = model.model_fields[part].annotation  # type: ignore[assignment]
+    return model
+
+
+def _names(model: type[BaseModel]) -> str:
+    return ", ".join(model.model_fields)

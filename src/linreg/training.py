@@ -1,0 +1,143 @@
+"""The lesson's training loop: forward, loss, zero_grad, backward, step; then the test loss."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from linreg.dataset import Dataset
+from linreg.errors import PipelineError
+from linreg.model import LineModel, build_model
+from linreg.params import TrainParams
+
+LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber": nn.HuberLoss}
+
+
+@dataclass(frozen=True)
+class History:
+    epoch: np.ndarray  # (epochs,) int64
+    train_loss: np.ndarray  # (epochs,) float32, computed before that epoch's update
+    test_loss: np.ndarray  # (epochs,) float32, computed after it
+
+
+@dataclass(frozen=True)
+class FitResult:
+    model: LineModel  # on the cpu
+    history: History
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: cuda, then mps, else cpu. An explicit device that is not here is an error."""
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if name == "auto":
+        return torch.device(next(device for device, ok in available.items() if ok))
+    if not available[name]:
+        here = ", ".join(device for device, ok in available.items() if ok)
+        raise PipelineError(
+            f"train.device = {name!r}: not available on this machine; available: {here}"
+        )
+    return torch.device(name)
+
+
+def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimizer:
+    if params.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=params.lr)
+    return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
+
+
+def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(n,) numpy float32 -> (n, 1) tensor on `device`, without a copy on the cpu."""
+    return torch.from_numpy(values).unsqueeze(1).to(device)
+
+
+def fit(
+    params: TrainParams,
+    train: Dataset,
+    test: Dataset,
+    verbose: bool = False,
+    progress: bool = False,
+) -> FitResult:
+    """Train a fresh model on `train`, recording train and test loss every epoch.
+
+    verbose prints a line every log_every epochs; progress shows a tqdm bar.
+    """
+    device = resolve_device(params.device)
+    torch.manual_seed(params.seed)  # the lesson seeds right before building the model
+    model = build_model(params.model).to(device)
+    loss_fn = LOSSES[params.loss]()
+    optimizer = make_optimizer(params, model)
+    batch_order = torch.Generator().manual_seed(params.seed)
+
+    x_train, y_train = as_column(train.x, device), as_column(train.y, device)
+    x_test, y_test = as_column(test.x, device), as_column(test.y, device)
+    train_losses = torch.empty(params.epochs, device=device)
+    test_losses = torch.empty(params.epochs, device=device)
+
+    epochs = tqdm(range(params.epochs), desc="train", unit="epoch", disable=not progress)
+    for epoch in epochs:
+        model.train()
+        if params.batch_size == 0:
+            train_losses[epoch] = _step(model, loss_fn, optimizer, x_train, y_train)
+        else:
+            train_losses[epoch] = _minibatch_epoch(
+                model, loss_fn, optimizer, x_train, y_train, params.batch_size, batch_order
+            )
+        model.eval()
+        with torch.inference_mode():
+            test_losses[epoch] = loss_fn(model(x_test), y_test)
+        if verbose and epoch % params.log_every == 0:
+            # tqdm.write prints above the bar when there is one, plainly when there is not
+            tqdm.write(
+                f"epoch {epoch:>5} | train_loss {train_losses[epoch].item():.8f}"
+                f" | test_loss {test_losses[epoch].item():.8f}"
+            )
+
+    history = History(
+        epoch=np.arange(params.epochs, dtype=np.int64),
+        train_loss=train_losses.cpu().numpy(),
+        test_loss=test_losses.cpu().numpy(),
+    )
+    return FitResult(model=model.cpu(), history=history)
+
+
+def _step(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> torch.Tensor:
+    """One update on (x, y); returns the loss computed before it."""
+    loss = loss_fn(model(x), y)
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    return loss.detach()
+
+
+def _minibatch_epoch(
+    model: nn.Module,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
+    """One seeded pass in mini-batches; returns the row-weighted mean of the batch losses."""
+    order = torch.randperm(len(x), generator=generator).to(x.device)
+    # One gather per epoch, then contiguous slices: far faster than gathering every batch.
+    x, y = x[order], y[order]
+    total = torch.zeros((), device=x.device)
+    for start in range(0, len(x), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        total += _step(model, loss_fn, optimizer, xb, yb) * len(xb)
+    return total / len(x)

@@ -1,0 +1,38 @@
+"""Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv."""
+
+import argparse
+import os
+import sys
+
+from linreg.checkpoint import save_checkpoint
+from linreg.cli import run
+from linreg.dataset import read_dataset
+from linreg.files import write_csv
+from linreg.params import load_params
+from linreg.training import fit
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", default="params.yaml")
+    parser.add_argument("--train", required=True, help="train CSV")
+    parser.add_argument("--test", required=True, help="test CSV")
+    parser.add_argument("--model", required=True, help="checkpoint to write")
+    parser.add_argument("--log", required=True, help="per-epoch loss CSV to write")
+    args = parser.parse_args(argv)
+
+    params = load_params(args.params).train
+    train, test = read_dataset(args.train), read_dataset(args.test)
+    # A progress bar only for a person watching: not in CI, not when DVC's output is captured.
+    progress = sys.stderr.isatty() and not os.environ.get("CI")
+    result = fit(params, train, test, verbose=True, progress=progress)
+    save_checkpoint(args.model, result.model)
+    history = result.history
+    write_csv(
+        args.log,
+        {"epoch": history.epoch, "train_loss": history.train_loss, "test_loss": history.test_loss},
+    )
+
+
+if __name__ == "__main__":
+    run(main)
