@@ -34,7 +34,11 @@ def load_model(path: str | Path) -> LineModel:
     path = Path(path)
     if not path.is_file():
         raise PipelineError(f"{path}: file not found (run the train stage first)")
+    if not zipfile.is_zipfile(path):  # torch.save always writes a zip archive
+        raise PipelineError(f"{path}: not a readable checkpoint (not a torch.save zip archive)")
     try:
+        # weights_only: tensors and plain containers only; a pickled object that would run
+        # code on load is refused, not executed.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__

@@ -1,0 +1,140 @@
+"""Shared fixtures: the project's params, and real DVC pipelines in temporary git repos."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from linreg.dataset import Dataset
+from linreg.params import Params, load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# What a user's clone holds that the pipeline needs (dvc.lock and the outputs are made here).
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    "src",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+)
+
+# The lesson's printed outputs (mrdbourke/pytorch-deep-learning, 01_pytorch_workflow.ipynb):
+# model_0 (two nn.Parameters, L1 loss, SGD lr=0.01), epochs 0, 10, ..., 90.
+LESSON_TRAIN_LOSS = [
+    0.31288138031959534, 0.1976713240146637, 0.08908725529909134, 0.053148526698350906,
+    0.04543796554207802, 0.04167863354086876, 0.03818932920694351, 0.03476089984178543,
+    0.03132382780313492, 0.02788739837706089,
+]  # fmt: skip
+LESSON_TEST_LOSS = [
+    0.48106518387794495, 0.3463551998138428, 0.21729660034179688, 0.14464017748832703,
+    0.11360953003168106, 0.09919948130846024, 0.08886633068323135, 0.0805937647819519,
+    0.07232122868299484, 0.06473556160926819,
+]  # fmt: skip
+LESSON_WEIGHT, LESSON_BIAS = 0.5784, 0.3513  # model_0.state_dict() after 100 epochs
+# model_1 (nn.Linear(1, 1)), 1000 epochs: its state_dict, and its epoch 0 losses
+LESSON_LINEAR_WEIGHT, LESSON_LINEAR_BIAS = 0.6968, 0.3025
+LESSON_LINEAR_EPOCH0 = (0.5551779866218567, 0.5739762187004089)
+# The lesson prints 4 decimals of weights; its losses are float32 values printed in full.
+LESSON_LOSS_TOLERANCE = 1e-7
+
+
+@pytest.fixture(scope="session")
+def params() -> Params:
+    """The project's own params.yaml (the lesson's defaults)."""
+    return load_params(ROOT / "params.yaml")
+
+
+@pytest.fixture
+def line() -> Dataset:
+    """A small clean line y = 2x - 1 on [0, 1)."""
+    import numpy as np
+
+    x = np.arange(20, dtype=np.float32) / 20
+    return Dataset(x, (2 * x - 1).astype(np.float32))
+
+
+def run_env(project: Path) -> dict[str, str]:
+    """Environment for commands in a temporary project: its own library, this venv, a git id."""
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = str(project / "src")  # the copy's library, not the installed one
+    env.update(
+        GIT_AUTHOR_NAME="linreg tests",
+        GIT_AUTHOR_EMAIL="tests@linreg.invalid",
+        GIT_COMMITTER_NAME="linreg tests",
+        GIT_COMMITTER_EMAIL="tests@linreg.invalid",
+        DVC_NO_ANALYTICS="1",
+    )
+    env.pop("CI", None)
+    return env
+
+
+def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """Run a command in `project`, capturing its output; fail loudly if it fails and `check`."""
+    result = subprocess.run(
+        args, cwd=project, env=run_env(project), capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages DVC says it ran, in order, from its "Running stage 'x':" lines."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def set_param(project: Path, key: str, value: object) -> None:
+    """Set one dotted key of the project's params.yaml (None deletes it)."""
+    path = project / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *sections, name = key.split(".")
+    node = data
+    for section in sections:
+        node = node[section]
+    if value is None:
+        del node[name]
+    else:
+        node[name] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+@pytest.fixture(scope="session")
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A git repo holding the project, committed, with `dvc repro` run once: copy, don't touch."""
+    project = tmp_path_factory.mktemp("template") / "project"
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            shutil.copytree(
+                source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
+            )
+        else:
+            shutil.copy2(source, target)
+    run(project, "git", "init", "-q", "-b", "main")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-q", "-m", "project")
+    run(project, "dvc", "repro")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-q", "-m", "dvc repro")
+    return project
+
+
+@pytest.fixture
+def project(reproduced_template: Path, tmp_path: Path) -> Path:
+    """A private copy of the reproduced project (git history and DVC cache included)."""
+    target = tmp_path / "project"
+    shutil.copytree(reproduced_template, target, symlinks=True)
+    return target

@@ -1,0 +1,82 @@
+"""Checkpoints: exact round trip, stable bytes, and clear refusals."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+import torch
+
+from linreg.checkpoint import load_model, save_checkpoint
+from linreg.errors import PipelineError
+from linreg.model import MODELS, build_model
+
+
+@pytest.mark.parametrize("kind", sorted(MODELS))
+def test_round_trip_gives_the_same_model(tmp_path: Path, kind):
+    torch.manual_seed(3)
+    model = build_model(kind)
+    save_checkpoint(tmp_path / "model.pt", model)
+    loaded = load_model(tmp_path / "model.pt")
+    assert type(loaded) is type(model)
+    assert not loaded.training
+    x = torch.linspace(0, 1, 5).unsqueeze(1)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), model(x))
+
+
+def test_same_weights_same_bytes_whatever_the_file_name(tmp_path: Path):
+    torch.manual_seed(3)
+    model = build_model("parameters")
+    save_checkpoint(tmp_path / "a.pt", model)
+    save_checkpoint(tmp_path / "sub" / "b.pt", model)
+    assert (tmp_path / "a.pt").read_bytes() == (tmp_path / "sub" / "b.pt").read_bytes()
+
+
+def test_checkpoint_holds_the_model_kind_and_cpu_tensors(tmp_path: Path):
+    save_checkpoint(tmp_path / "m.pt", build_model("linear"))
+    state = torch.load(tmp_path / "m.pt", weights_only=True)
+    assert state["model"] == "linear"
+    assert sorted(state["state_dict"]) == ["linear.bias", "linear.weight"]
+
+
+def test_garbage_is_named_as_such(tmp_path: Path):
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(PipelineError, match=r"model\.pt: not a readable checkpoint"):
+        load_model(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path: Path):
+    path = tmp_path / "model.pt"
+    save_checkpoint(path, build_model("parameters"))
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(PipelineError, match=r"model\.pt: not a readable checkpoint"):
+        load_model(path)
+
+
+def test_weights_of_another_shape_are_refused(tmp_path: Path):
+    path = tmp_path / "model.pt"
+    buffer = io.BytesIO()
+    torch.save(
+        {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(1)}},
+        buffer,
+    )
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(PipelineError, match="weights do not fit model 'parameters'"):
+        load_model(path)
+
+
+def test_unknown_model_kind_is_refused(tmp_path: Path):
+    path = tmp_path / "model.pt"
+    buffer = io.BytesIO()
+    torch.save({"model": "mlp", "state_dict": {}}, buffer)
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(PipelineError, match="not a linreg checkpoint"):
+        load_model(path)
+
+
+def test_missing_checkpoint(tmp_path: Path):
+    with pytest.raises(PipelineError, match=r"model\.pt: file not found"):
+        load_model(tmp_path / "model.pt")

@@ -1,0 +1,63 @@
+"""generate and split: shapes, values, seeds and order."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from linreg.dataset import Dataset, split_dataset
+from linreg.synthetic import generate_dataset
+
+
+def test_generate_is_the_lessons_line(params):
+    data = generate_dataset(params.generate)
+    assert data.x.dtype == data.y.dtype == np.float32
+    assert data.x.shape == data.y.shape == (50,)
+    assert data.x[0] == 0.0
+    np.testing.assert_allclose(data.x, np.arange(50) * 0.02, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(data.y, np.float32(0.7) * data.x + np.float32(0.3))
+
+
+def test_generate_grid_is_torch_arange_within_one_float32_step(params):
+    expected = torch.arange(0.0, 1.0, 0.02).numpy()
+    actual = generate_dataset(params.generate).x
+    assert len(actual) == len(expected)
+    assert np.all(np.abs(actual.view(np.int32) - expected.view(np.int32)) <= 1)  # at most 1 ulp
+
+
+def test_row_count_follows_arange(params):
+    generate = params.generate.model_copy(update={"start": -1.0, "end": 2.0, "step": 0.5})
+    assert len(generate_dataset(generate)) == generate.rows == 6
+
+
+def test_noise_is_seeded(params):
+    noisy = params.generate.model_copy(update={"noise_std": 0.1})
+    first, again = generate_dataset(noisy), generate_dataset(noisy)
+    other = generate_dataset(noisy.model_copy(update={"seed": 7}))
+    clean = generate_dataset(params.generate)
+    np.testing.assert_array_equal(first.y, again.y)
+    assert not np.array_equal(first.y, other.y)
+    residual = first.y - clean.y
+    assert 0.05 < residual.std() < 0.15
+
+
+def test_split_is_in_order_by_default(params):
+    data = generate_dataset(params.generate)
+    train, test = split_dataset(data, params.split)
+    assert (len(train), len(test)) == (40, 10)
+    np.testing.assert_array_equal(np.concatenate([train.x, test.x]), data.x)
+    np.testing.assert_array_equal(np.concatenate([train.y, test.y]), data.y)
+
+
+def test_shuffled_split_is_a_seeded_permutation(params):
+    data = Dataset(np.arange(50, dtype=np.float32), np.arange(50, dtype=np.float32) * 2)
+    shuffle = params.split.model_copy(update={"shuffle": True})
+    train, test = split_dataset(data, shuffle)
+    again, _ = split_dataset(data, shuffle)
+    other, _ = split_dataset(data, shuffle.model_copy(update={"seed": 1}))
+    assert (len(train), len(test)) == (40, 10)
+    np.testing.assert_array_equal(train.x, again.x)
+    assert not np.array_equal(train.x, other.x)
+    assert not np.array_equal(train.x, data.x[:40])
+    np.testing.assert_array_equal(np.sort(np.concatenate([train.x, test.x])), data.x)
+    np.testing.assert_array_equal(train.y, train.x * 2)  # rows stay whole

@@ -1,0 +1,65 @@
+"""Metrics against hand-computed values, and the least-squares floor."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from linreg.dataset import Dataset
+from linreg.evaluation import evaluate, least_squares_line, predict, regression_metrics
+from linreg.model import ParameterModel
+
+
+def test_regression_metrics_by_hand():
+    y = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
+    y_pred = np.array([1.5, 2.0, 2.0, 4.0], dtype=np.float32)
+    metrics = regression_metrics(y, y_pred)
+    assert metrics["mae"] == pytest.approx((0.5 + 0 + 1 + 0) / 4)
+    assert metrics["mse"] == pytest.approx((0.25 + 0 + 1 + 0) / 4)
+    assert metrics["rmse"] == pytest.approx(math.sqrt(1.25 / 4))
+    assert metrics["r2"] == pytest.approx(1 - 1.25 / 5.0)  # total sum of squares: 5
+
+
+def test_r2_is_undefined_for_a_constant_target():
+    assert regression_metrics(np.ones(3, np.float32), np.zeros(3, np.float32))["r2"] is None
+
+
+def test_least_squares_recovers_a_clean_line(line):
+    assert least_squares_line(line) == pytest.approx((2.0, -1.0), abs=1e-6)
+
+
+def test_least_squares_matches_torch_lstsq():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=100).astype(np.float32)
+    y = (3 * x + rng.normal(size=100)).astype(np.float32)
+    design = torch.stack([torch.from_numpy(x), torch.ones(100)], dim=1).double()
+    reference = torch.linalg.lstsq(design, torch.from_numpy(y).double().unsqueeze(1)).solution
+    assert least_squares_line(Dataset(x, y)) == pytest.approx(
+        reference.squeeze(1).tolist(), abs=1e-9
+    )
+
+
+def test_evaluate_reports_every_metric(line):
+    model = ParameterModel()
+    with torch.no_grad():
+        model.weight.fill_(1.5)
+        model.bias.fill_(-0.5)
+    metrics, y_pred = evaluate(model, line, line, true_weight=2.0, true_bias=-1.0)
+    assert list(metrics) == [
+        "test_mae", "test_mse", "test_rmse", "test_r2",
+        "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
+    ]  # fmt: skip
+    np.testing.assert_allclose(y_pred, 1.5 * line.x - 0.5, rtol=1e-6)
+    assert metrics["weight_error"] == pytest.approx(0.5)
+    assert metrics["bias_error"] == pytest.approx(0.5)
+    assert metrics["test_mae"] == pytest.approx(np.mean(np.abs(line.y - y_pred)), rel=1e-6)
+    assert metrics["lstsq_test_mae"] < 1e-6
+
+
+def test_predict_builds_no_graph(line):
+    y_pred = predict(ParameterModel(), line.x)
+    assert y_pred.dtype == np.float32
+    assert y_pred.shape == line.x.shape

@@ -1,0 +1,97 @@
+"""CSV and JSON artifacts: exact float round trips, atomic writes, clear errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linreg.errors import PipelineError
+from linreg.files import read_csv, write_bytes_atomic, write_csv, write_json
+
+TRICKY = np.array(
+    [0.0, 0.02, 1 / 3, -2.5e-38, 1e-45, 3.4028235e38, 0.1 + 0.2, 7.0, -0.0], dtype=np.float32
+)
+
+
+def test_float32_round_trips_bit_for_bit(tmp_path: Path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"x": TRICKY, "y": TRICKY[::-1].copy()})
+    back = read_csv(path, ("x", "y"))
+    assert back["x"].dtype == np.float32
+    np.testing.assert_array_equal(back["x"].view(np.int32), TRICKY.view(np.int32))
+    np.testing.assert_array_equal(back["y"], TRICKY[::-1])
+
+
+def test_csv_is_plain_and_shortest(tmp_path: Path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"epoch": np.arange(3), "loss": np.array([0.02, 0.5, 1], dtype=np.float32)})
+    assert path.read_text() == "epoch,loss\n0,0.02\n1,0.5\n2,1\n"
+
+
+def test_pandas_reads_the_same_values(tmp_path: Path):
+    path = tmp_path / "t.csv"
+    write_csv(path, {"x": TRICKY})
+    frame = pd.read_csv(path, dtype={"x": np.float32})
+    np.testing.assert_array_equal(frame["x"].to_numpy(), TRICKY)
+
+
+def test_same_data_same_bytes(tmp_path: Path):
+    write_csv(tmp_path / "a.csv", {"x": TRICKY})
+    write_csv(tmp_path / "b.csv", {"x": TRICKY})
+    assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_atomic_write_leaves_old_file_when_interrupted(tmp_path: Path, monkeypatch):
+    path = tmp_path / "out.bin"
+    write_bytes_atomic(path, b"old")
+
+    def interrupted(fd: int) -> None:  # Ctrl-C after the bytes are written, before the rename
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("linreg.files.os.fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_bytes_atomic(path, b"new")
+    assert path.read_bytes() == b"old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]  # no temporary file left
+
+
+def test_atomic_write_creates_folders(tmp_path: Path):
+    write_bytes_atomic(tmp_path / "a" / "b" / "c.txt", b"hi")
+    assert (tmp_path / "a" / "b" / "c.txt").read_bytes() == b"hi"
+
+
+def test_json_keeps_order_and_precision(tmp_path: Path):
+    path = tmp_path / "m.json"
+    write_json(path, {"b": 0.1 + 0.2, "a": None})
+    assert list(json.loads(path.read_text())) == ["b", "a"]
+    assert json.loads(path.read_text())["b"] == 0.1 + 0.2
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("x,z\n1,2\n", r"missing column\(s\) y; found: x, z; expected: x, y"),
+        ("x,y\n", "no data rows"),
+        ("x,y\n1,2\n3,abc\n", "abc"),
+        ("x,y\n1,2\n3,\n", "''"),
+        ("x,y\n1,nan\n", r"line 2, column y: nan is not a finite number"),
+        ("x,y\n1,2\n3,inf\n", r"line 3, column y: inf is not a finite number"),
+        ("x;y\n1;2\n", r"missing column\(s\) x, y; found: x;y"),
+    ],
+)
+def test_bad_csv_is_one_line_naming_the_file(tmp_path: Path, text, expected):
+    path = tmp_path / "bad.csv"
+    path.write_text(text)
+    with pytest.raises(PipelineError, match=expected) as error:
+        read_csv(path, ("x", "y"))
+    assert str(error.value).startswith(str(path))
+    assert "\n" not in str(error.value)
+
+
+def test_missing_file_says_which(tmp_path: Path):
+    with pytest.raises(PipelineError, match=r"nope\.csv: file not found"):
+        read_csv(tmp_path / "nope.csv", ("x",))

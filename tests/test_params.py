@@ -1,0 +1,137 @@
+"""params.yaml validation: every rule fails before any work, naming key, value and what is allowed."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import pydantic
+import pytest
+import yaml
+
+from linreg.errors import PipelineError
+from linreg.params import load_params, params_from_dict
+
+from .conftest import ROOT
+
+
+@pytest.fixture
+def raw() -> dict:
+    return yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def test_defaults_are_the_lessons(params):
+    assert params.generate.weight == 0.7
+    assert params.generate.bias == 0.3
+    assert params.generate.rows == 50
+    assert params.split.train_rows(params.generate.rows) == 40
+    assert (params.train.model, params.train.loss, params.train.optimizer) == (
+        "parameters",
+        "l1",
+        "sgd",
+    )
+    assert (params.train.lr, params.train.epochs, params.train.seed) == (0.01, 100, 42)
+
+
+def test_params_are_frozen(params):
+    with pytest.raises(pydantic.ValidationError):
+        params.train.lr = 0.5  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        ("generate", "step", 0.0, "generate.step = 0.0: input should be greater than 0"),
+        ("generate", "step", -0.02, "generate.step = -0.02: input should be greater than 0"),
+        ("generate", "end", 0.0, "generate.end = 0.0: must be greater than generate.start (0.0)"),
+        (
+            "generate",
+            "noise_std",
+            -1.0,
+            "generate.noise_std = -1.0: input should be greater than or equal to 0",
+        ),
+        ("split", "train_fraction", 1.0, "split.train_fraction = 1.0: input should be less than 1"),
+        (
+            "split",
+            "train_fraction",
+            0.0,
+            "split.train_fraction = 0.0: input should be greater than 0",
+        ),
+        (
+            "split",
+            "train_fraction",
+            0.01,
+            "split.train_fraction = 0.01: leaves 0 train and 50 test rows",
+        ),
+        ("train", "epochs", 0, "train.epochs = 0: input should be greater than or equal to 1"),
+        ("train", "epochs", "ten", "train.epochs = 'ten': input should be a valid integer"),
+        ("train", "epochs", 2.5, "train.epochs = 2.5: input should be a valid integer"),
+        ("train", "lr", 0.0, "train.lr = 0.0: input should be greater than 0"),
+        ("train", "lr", [0.1], "train.lr = [0.1]: input should be a valid number"),
+        ("train", "lr", float("nan"), "train.lr = nan: input should be a finite number"),
+        ("train", "lr", float("inf"), "train.lr = inf: input should be a finite number"),
+        ("train", "momentum", 1.0, "train.momentum = 1.0: input should be less than 1"),
+        (
+            "train",
+            "batch_size",
+            -1,
+            "train.batch_size = -1: input should be greater than or equal to 0",
+        ),
+        ("train", "loss", "l3", "train.loss = 'l3': input should be 'l1', 'mse' or 'huber'"),
+        ("train", "model", "mlp", "train.model = 'mlp': input should be 'parameters' or 'linear'"),
+        (
+            "train",
+            "device",
+            "tpu",
+            "train.device = 'tpu': input should be 'auto', 'cpu', 'cuda' or 'mps'",
+        ),
+        ("split", "shuffle", "yes", "split.shuffle = 'yes': input should be a valid boolean"),
+        ("plot", "dpi", 0, "plot.dpi = 0: input should be greater than or equal to 10"),
+    ],
+)
+def test_bad_value_names_key_value_and_rule(raw, section, key, value, expected):
+    raw[section][key] = value
+    with pytest.raises(PipelineError) as error:
+        params_from_dict(raw)
+    message = str(error.value)
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_unknown_key_suggests_the_closest(raw):
+    raw["train"]["learnig_rate"] = 0.1
+    with pytest.raises(
+        PipelineError, match=r"unknown key train\.learnig_rate: did you mean 'lr'\?"
+    ):
+        params_from_dict(raw)
+
+
+def test_missing_key_and_section(raw):
+    broken = copy.deepcopy(raw)
+    del broken["train"]["lr"]
+    with pytest.raises(PipelineError, match=r"missing key train\.lr"):
+        params_from_dict(broken)
+    del raw["plot"]
+    with pytest.raises(PipelineError, match="missing section plot"):
+        params_from_dict(raw)
+
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(PipelineError, match=r"params\.yaml: file not found"):
+        load_params(tmp_path / "params.yaml")
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_text("generate:\n  weight: 0.7\n  bias: [0.3\nsplit: {}\n")
+    with pytest.raises(PipelineError, match=r"params.yaml: invalid YAML at line \d+"):
+        load_params(path)
+
+
+@pytest.mark.parametrize(("text", "expected"), [("1e-3", 0.001), ("1.0e-3", 0.001), ("5E2", 500.0)])
+def test_scientific_notation_reads_as_a_float(tmp_path: Path, text, expected):
+    # `dvc exp run -S train.lr=1e-3` writes YAML 1.2 floats that plain PyYAML reads as strings
+    source = (ROOT / "params.yaml").read_text()
+    path = tmp_path / "params.yaml"
+    path.write_text(source.replace("lr: 0.01 ", f"lr: {text} "))
+    assert load_params(path).train.lr == expected

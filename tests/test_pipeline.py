@@ -1,0 +1,192 @@
+"""The real pipeline: `dvc repro` in a temporary git repo, as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from .conftest import (
+    LESSON_BIAS,
+    LESSON_LOSS_TOLERANCE,
+    LESSON_TEST_LOSS,
+    LESSON_TRAIN_LOSS,
+    LESSON_WEIGHT,
+    run,
+    set_param,
+    stages_run,
+)
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = [
+    "data/raw.csv",
+    "data/train.csv",
+    "data/test.csv",
+    "models/model.pt",
+    "reports/train_log.csv",
+    "reports/metrics.json",
+    "reports/predictions.csv",
+    "reports/predictions.png",
+    "reports/loss_curve.png",
+]
+METRICS = [
+    "test_mae", "test_mse", "test_rmse", "test_r2",
+    "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
+]  # fmt: skip
+
+
+def read_rows(path: Path) -> list[dict[str, str]]:
+    with path.open() as file:
+        return list(csv.DictReader(file))
+
+
+def artifact_bytes(project: Path) -> dict[str, bytes]:
+    return {name: (project / name).read_bytes() for name in ARTIFACTS}
+
+
+def test_repro_writes_every_artifact(project: Path):
+    for name in ARTIFACTS:
+        assert (project / name).stat().st_size > 0, name
+    assert len(read_rows(project / "data/raw.csv")) == 50
+    assert len(read_rows(project / "data/train.csv")) == 40
+    assert list(read_rows(project / "reports/predictions.csv")[0]) == ["x", "y", "y_pred"]
+    assert len(read_rows(project / "reports/predictions.csv")) == 10
+    assert list(json.loads((project / "reports/metrics.json").read_text())) == METRICS
+
+
+def test_defaults_reproduce_the_lessons_numbers(project: Path):
+    log = read_rows(project / "reports/train_log.csv")
+    assert [row["epoch"] for row in log] == [str(epoch) for epoch in range(100)]
+    for row, train_loss, test_loss in zip(
+        log[::10], LESSON_TRAIN_LOSS, LESSON_TEST_LOSS, strict=True
+    ):
+        assert float(row["train_loss"]) == pytest.approx(train_loss, abs=LESSON_LOSS_TOLERANCE)
+        assert float(row["test_loss"]) == pytest.approx(test_loss, abs=LESSON_LOSS_TOLERANCE)
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    assert round(metrics["weight"], 4) == LESSON_WEIGHT
+    assert round(metrics["bias"], 4) == LESSON_BIAS
+
+
+def test_second_repro_runs_nothing(project: Path):
+    result = run(project, "dvc", "repro")
+    assert stages_run(result.stdout) == []
+    assert "Data and pipelines are up to date" in result.stdout
+    assert "up to date" in run(project, "dvc", "status").stdout
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "expected"),
+    [
+        ("generate.noise_std", 0.01, ["generate", "split", "train", "evaluate", "plot"]),
+        ("generate.weight", 0.5, ["generate", "split", "train", "evaluate", "plot"]),
+        # the same clean data comes out: DVC stops the cascade after generate
+        ("generate.seed", 7, ["generate"]),
+        ("split.train_fraction", 0.7, ["split", "train", "evaluate", "plot"]),
+        ("train.lr", 0.02, ["train", "evaluate", "plot"]),
+        ("train.log_every", 5, ["train"]),
+        ("plot.dpi", 80, ["plot"]),
+    ],
+)
+def test_a_param_change_reruns_exactly_its_stages(project: Path, key, value, expected):
+    set_param(project, key, value)
+    assert stages_run(run(project, "dvc", "repro").stdout) == expected
+    assert "up to date" in run(project, "dvc", "status").stdout
+
+
+def test_clean_reruns_are_byte_identical(project: Path):
+    before_lock = (project / "dvc.lock").read_text()
+    before = artifact_bytes(project)
+    result = run(project, "dvc", "repro", "--force")
+    assert stages_run(result.stdout) == ["generate", "split", "train", "evaluate", "plot"]
+    assert (project / "dvc.lock").read_text() == before_lock
+    assert artifact_bytes(project) == before
+
+
+def test_params_and_metrics_diff_show_the_change(project: Path):
+    set_param(project, "train.lr", 0.05)
+    params_diff = run(project, "dvc", "params", "diff", "--json").stdout
+    changed = json.loads(params_diff)["params.yaml"]
+    assert list(changed) == ["train.lr"]
+    assert (changed["train.lr"]["old"], changed["train.lr"]["new"]) == (0.01, 0.05)
+    run(project, "dvc", "repro")
+    metrics_diff = json.loads(run(project, "dvc", "metrics", "diff", "--json").stdout)
+    change = metrics_diff["reports/metrics.json"]["test_mae"]
+    assert change["new"] < change["old"]  # a larger step gets further in 100 epochs
+
+
+def test_experiment_run_and_show(project: Path):
+    run(
+        project, "dvc", "exp", "run", "-S", "train.lr=0.05", "-S", "train.epochs=50", "-n", "faster"
+    )
+    run(project, "dvc", "exp", "run", "-S", "train.lr=1e-3", "-n", "slower")
+    shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    experiments = {
+        exp["name"]: exp["data"]
+        for revision in shown
+        for experiment in revision.get("experiments") or []
+        for exp in experiment["revs"]
+    }
+    assert set(experiments) >= {"faster", "slower"}
+    lr = {
+        name: data["params"]["params.yaml"]["data"]["train"]["lr"]
+        for name, data in experiments.items()
+    }
+    assert lr["faster"] == 0.05
+    assert lr["slower"] == 0.001
+    mae = {
+        name: data["metrics"]["reports/metrics.json"]["data"]["test_mae"]
+        for name, data in experiments.items()
+    }
+    assert mae["faster"] != mae["slower"]
+
+
+def test_plots_show_renders_the_declared_plots(project: Path):
+    shown = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)["data"]
+    kinds = {name: [plot["type"] for plot in plots] for name, plots in shown.items()}
+    assert kinds == {
+        "reports/train_log.csv": ["vega"],
+        "reports/predictions.csv": ["vega"],
+        "reports/predictions.png": ["image"],
+        "reports/loss_curve.png": ["image"],
+    }
+    loss_plot = json.dumps(shown["reports/train_log.csv"][0]["content"])
+    assert "train_loss" in loss_plot
+    assert "test_loss" in loss_plot
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        (
+            "train.learnig_rate",
+            0.1,
+            "error: params.yaml: unknown key train.learnig_rate: did you mean 'lr'?",
+        ),
+        ("train.lr", -0.1, "error: params.yaml: train.lr = -0.1: input should be greater than 0"),
+        (
+            "plot.dpi",
+            "high",
+            "error: params.yaml: plot.dpi = 'high': input should be a valid integer",
+        ),
+    ],
+)
+def test_a_bad_value_fails_with_one_line(project: Path, key, value, message):
+    set_param(project, key, value)
+    result = run(project, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: params.yaml")]
+    assert len(errors) == 1
+    assert errors[0].startswith(message)
+    assert "Traceback" not in result.stderr
+
+
+def test_predict_command_uses_the_trained_model(project: Path):
+    result = run(project, "python", "-m", "linreg.predict", "0.1", "0.5")
+    metrics = json.loads((project / "reports/metrics.json").read_text())
+    lines = [line.split("\t") for line in result.stdout.splitlines()]
+    assert [x for x, _ in lines] == ["0.1", "0.5"]
+    for x, y in lines:
+        assert float(y) == pytest.approx(metrics["weight"] * float(x) + metrics["bias"], abs=1e-6)

@@ -1,0 +1,122 @@
+"""The training loop: the lesson's numbers, the closed-form fit, mini-batches and devices."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from linreg.dataset import Dataset, split_dataset
+from linreg.errors import PipelineError
+from linreg.evaluation import least_squares_line
+from linreg.synthetic import generate_dataset
+from linreg.training import fit, resolve_device
+
+from .conftest import (
+    LESSON_BIAS,
+    LESSON_LINEAR_BIAS,
+    LESSON_LINEAR_EPOCH0,
+    LESSON_LINEAR_WEIGHT,
+    LESSON_LOSS_TOLERANCE,
+    LESSON_TEST_LOSS,
+    LESSON_TRAIN_LOSS,
+    LESSON_WEIGHT,
+)
+
+
+@pytest.fixture
+def lesson_data(params) -> tuple[Dataset, Dataset]:
+    return split_dataset(generate_dataset(params.generate), params.split)
+
+
+def test_defaults_reproduce_the_lessons_losses_and_weights(params, lesson_data):
+    result = fit(params.train, *lesson_data)
+    history = result.history
+    np.testing.assert_array_equal(history.epoch, np.arange(100))
+    np.testing.assert_allclose(
+        history.train_loss[::10], LESSON_TRAIN_LOSS, rtol=0, atol=LESSON_LOSS_TOLERANCE
+    )
+    np.testing.assert_allclose(
+        history.test_loss[::10], LESSON_TEST_LOSS, rtol=0, atol=LESSON_LOSS_TOLERANCE
+    )
+    weight, bias = result.model.line()
+    assert round(weight, 4) == LESSON_WEIGHT
+    assert round(bias, 4) == LESSON_BIAS
+
+
+def test_linear_model_reproduces_the_lessons_second_model(params, lesson_data):
+    linear = params.train.model_copy(update={"model": "linear", "epochs": 1000})
+    result = fit(linear, *lesson_data)
+    first = (result.history.train_loss[0], result.history.test_loss[0])
+    np.testing.assert_allclose(first, LESSON_LINEAR_EPOCH0, rtol=0, atol=LESSON_LOSS_TOLERANCE)
+    weight, bias = result.model.line()
+    assert round(weight, 4) == LESSON_LINEAR_WEIGHT
+    assert round(bias, 4) == LESSON_LINEAR_BIAS
+
+
+@pytest.mark.parametrize(
+    ("loss", "optimizer", "lr", "epochs"),
+    [("mse", "sgd", 0.5, 2000), ("huber", "sgd", 1.0, 2000), ("l1", "adam", 0.01, 3000)],
+)
+def test_fit_recovers_the_closed_form_line(params, loss, optimizer, lr, epochs):
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, 200).astype(np.float32)
+    y = (0.7 * x + 0.3 + rng.normal(0, 0.01, 200)).astype(np.float32)
+    train = Dataset(x, y)
+    settings = params.train.model_copy(
+        update={"loss": loss, "optimizer": optimizer, "lr": lr, "epochs": epochs}
+    )
+    weight, bias = fit(settings, train, train).model.line()
+    lstsq_weight, lstsq_bias = least_squares_line(train)
+    # least squares is the optimum of mse; l1 and huber land within the noise of it
+    tolerance = 1e-4 if loss == "mse" else 5e-3
+    assert weight == pytest.approx(lstsq_weight, abs=tolerance)
+    assert bias == pytest.approx(lstsq_bias, abs=tolerance)
+    assert (weight, bias) == pytest.approx((0.7, 0.3), abs=0.01)
+
+
+def test_minibatches_are_seeded_and_learn(params, lesson_data):
+    settings = params.train.model_copy(update={"batch_size": 8, "epochs": 50, "momentum": 0.9})
+    first, again = fit(settings, *lesson_data), fit(settings, *lesson_data)
+    other = fit(settings.model_copy(update={"seed": 1}), *lesson_data)
+    np.testing.assert_array_equal(first.history.train_loss, again.history.train_loss)
+    assert not np.array_equal(first.history.train_loss, other.history.train_loss)
+    assert first.history.test_loss[-1] < 0.05 < first.history.test_loss[0]
+
+
+def test_minibatch_of_the_whole_set_equals_full_batch(params, lesson_data):
+    full = fit(params.train.model_copy(update={"epochs": 20}), *lesson_data)
+    one_batch = fit(params.train.model_copy(update={"epochs": 20, "batch_size": 40}), *lesson_data)
+    # same rows in another order: the mean loss and its gradient agree to rounding
+    np.testing.assert_allclose(one_batch.history.train_loss, full.history.train_loss, rtol=1e-5)
+
+
+def test_logs_every_log_every_epochs(params, lesson_data, capsys):
+    fit(params.train.model_copy(update={"epochs": 25, "log_every": 10}), *lesson_data, verbose=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[0].split()[1] for line in lines] == ["0", "10", "20"]
+    assert "train_loss 0.31288138" in lines[0]
+
+
+def test_model_comes_back_on_the_cpu(params, lesson_data):
+    result = fit(params.train.model_copy(update={"epochs": 2}), *lesson_data)
+    assert all(p.device.type == "cpu" for p in result.model.parameters())
+
+
+def test_auto_device_prefers_cuda_then_mps_then_cpu():
+    expected = (
+        "cuda"
+        if torch.cuda.is_available()
+        else "mps"
+        if torch.backends.mps.is_available()
+        else "cpu"
+    )
+    assert resolve_device("auto").type == expected
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_missing_device_fails_fast_naming_what_is_available():
+    with pytest.raises(
+        PipelineError, match=r"train.device = 'cuda': not available .*available: cpu"
+    ):
+        resolve_device("cuda")
