@@ -1,9 +1,7 @@
 """Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv."""
 
-import argparse
-
 from linreg.checkpoint import load_model
-from linreg.cli import run
+from linreg.cli import parse_args, run
 from linreg.dataset import read_dataset
 from linreg.evaluation import evaluate
 from linreg.files import write_csv, write_json
@@ -11,14 +9,17 @@ from linreg.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--model", required=True, help="checkpoint to evaluate")
-    parser.add_argument("--train", required=True, help="train CSV (for the least-squares floor)")
-    parser.add_argument("--test", required=True, help="test CSV")
-    parser.add_argument("--metrics", required=True, help="metrics JSON to write")
-    parser.add_argument("--predictions", required=True, help="predictions CSV to write")
-    args = parser.parse_args(argv)
+    args = parse_args(
+        __doc__,
+        {
+            "model": "checkpoint to evaluate",
+            "train": "train CSV (for the least-squares floor)",
+            "test": "test CSV",
+            "metrics": "metrics JSON to write",
+            "predictions": "predictions CSV to write",
+        },
+        argv,
+    )
 
     truth = load_params(args.params).generate  # only generate.weight and generate.bias are read
     model = load_model(args.model)

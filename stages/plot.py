@@ -1,8 +1,6 @@
 """Stage plot: data, predictions and loss log -> reports/predictions.png, reports/loss_curve.png."""
 
-import argparse
-
-from linreg.cli import run
+from linreg.cli import parse_args, run
 from linreg.dataset import Dataset, read_dataset
 from linreg.files import read_csv, write_bytes_atomic
 from linreg.params import load_params
@@ -10,14 +8,17 @@ from linreg.plotting import plot_loss_curve, plot_predictions
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", required=True, help="train CSV")
-    parser.add_argument("--predictions", required=True, help="predictions CSV (x, y, y_pred)")
-    parser.add_argument("--log", required=True, help="per-epoch loss CSV")
-    parser.add_argument("--predictions-png", required=True, help="PNG to write")
-    parser.add_argument("--loss-png", required=True, help="PNG to write")
-    args = parser.parse_args(argv)
+    args = parse_args(
+        __doc__,
+        {
+            "train": "train CSV",
+            "predictions": "predictions CSV (x, y, y_pred)",
+            "log": "per-epoch loss CSV",
+            "predictions-png": "PNG to write",
+            "loss-png": "PNG to write",
+        },
+        argv,
+    )
 
     params = load_params(args.params).plot
     train = read_dataset(args.train)

@@ -1,11 +1,10 @@
 """Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv."""
 
-import argparse
 import os
 import sys
 
 from linreg.checkpoint import save_checkpoint
-from linreg.cli import run
+from linreg.cli import parse_args, run
 from linreg.dataset import read_dataset
 from linreg.files import write_csv
 from linreg.params import load_params
@@ -13,13 +12,16 @@ from linreg.training import fit
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--params", default="params.yaml")
-    parser.add_argument("--train", required=True, help="train CSV")
-    parser.add_argument("--test", required=True, help="test CSV")
-    parser.add_argument("--model", required=True, help="checkpoint to write")
-    parser.add_argument("--log", required=True, help="per-epoch loss CSV to write")
-    args = parser.parse_args(argv)
+    args = parse_args(
+        __doc__,
+        {
+            "train": "train CSV",
+            "test": "test CSV",
+            "model": "checkpoint to write",
+            "log": "per-epoch loss CSV to write",
+        },
+        argv,
+    )
 
     params = load_params(args.params).train
     train, test = read_dataset(args.train), read_dataset(args.test)

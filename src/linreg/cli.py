@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import gc
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from linreg.errors import PipelineError
 
@@ -28,3 +29,15 @@ def run(main: Callable[[], None]) -> None:
         raise SystemExit(1) from None
     finally:
         gc.freeze()  # nothing left to collect: skip the final full pass at interpreter exit
+
+
+def parse_args(
+    description: str | None, paths: dict[str, str], argv: Sequence[str] | None = None
+) -> argparse.Namespace:
+    """A stage's command line: --params plus one required --NAME option per entry of `paths`
+    (the dict maps option name to help text); dvc.yaml passes every path, once."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
+    for name, help_text in paths.items():
+        parser.add_argument(f"--{name}", required=True, help=help_text)
+    return parser.parse_args(argv)
