@@ -59,7 +59,6 @@ def main() -> None:
     env.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@linreg.invalid")
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), env)
-        env["PYTHONPATH"] = str(project / "src")
         lesson = [sys.executable, str(ROOT / "bench" / "lesson.py"), str(Path(tmp) / "lesson")]
         timed(lesson, project, env)  # warm the file cache for both sides
         plain, cold, noop = [], [], []

@@ -63,10 +63,13 @@ def line() -> Dataset:
 
 
 def run_env(project: Path) -> dict[str, str]:
-    """Environment for commands in a temporary project: its own library, this venv, a git id."""
+    """Environment for commands in a temporary project: this venv first on PATH, a git id.
+
+    No PYTHONPATH: dvc.yaml's commands must find the copy's library by themselves.
+    """
     env = dict(os.environ)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env["PYTHONPATH"] = str(project / "src")  # the copy's library, not the installed one
+    env.pop("PYTHONPATH", None)
     env.update(
         GIT_AUTHOR_NAME="linreg tests",
         GIT_AUTHOR_EMAIL="tests@linreg.invalid",

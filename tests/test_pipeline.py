@@ -96,6 +96,17 @@ def test_a_param_change_reruns_exactly_its_stages(project: Path, key, value, exp
     assert "up to date" in run(project, "dvc", "status").stdout
 
 
+def test_a_library_change_reruns_the_stages_that_import_it(project: Path):
+    plotting = project / "src/linreg/plotting.py"
+    plotting.write_text(plotting.read_text().replace("Training and test loss curves", "Loss"))
+    before = artifact_bytes(project)
+    assert stages_run(run(project, "dvc", "repro").stdout) == ["plot"]
+    after = artifact_bytes(project)
+    # the copy's own library ran, not the installed one
+    assert after["reports/loss_curve.png"] != before["reports/loss_curve.png"]
+    assert after["reports/predictions.png"] == before["reports/predictions.png"]
+
+
 def test_clean_reruns_are_byte_identical(project: Path):
     before_lock = (project / "dvc.lock").read_text()
     before = artifact_bytes(project)
