@@ -20,6 +20,7 @@ test-fast: $(STAMP)
 
 lint: $(STAMP)
 	ruff check .
+	ruff format --check .
 
 bench: $(STAMP)
 	python bench/pipeline.py

@@ -32,7 +32,10 @@ def test_pipeline_error_is_one_line_and_exit_1(capsys, monkeypatch):
     with pytest.raises(SystemExit) as exit_:
         run(fails_for_the_user)
     assert exit_.value.code == 1
-    assert capsys.readouterr().err == "error: params.yaml: train.lr = -1: input should be greater than 0\n"
+    assert (
+        capsys.readouterr().err
+        == "error: params.yaml: train.lr = -1: input should be greater than 0\n"
+    )
 
 
 def test_debug_shows_the_traceback(monkeypatch):
@@ -50,7 +53,9 @@ def test_bugs_propagate():
 
 
 def test_parse_args_requires_every_path():
-    args = parse_args("doc", {"train": "in", "loss-png": "out"}, ["--train", "a.csv", "--loss-png", "b.png"])
+    args = parse_args(
+        "doc", {"train": "in", "loss-png": "out"}, ["--train", "a.csv", "--loss-png", "b.png"]
+    )
     assert (args.params, args.train, args.loss_png) == ("params.yaml", "a.csv", "b.png")
     with pytest.raises(SystemExit):
         parse_args("doc", {"train": "in"}, [])
