@@ -17,8 +17,16 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-PROJECT_FILES = ("dvc.yaml", "params.yaml", "stages", "src", ".dvc/config", ".dvcignore")
-PROJECT_FILES += (".gitignore",)
+# What a clone holds that the pipeline needs (as tests/conftest.py copies it)
+PROJECT_FILES = (
+    "dvc.yaml",
+    "params.yaml",
+    "stages",
+    "src",
+    ".dvc/config",
+    ".dvcignore",
+    ".gitignore",
+)
 OUTPUTS = ("data", "models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -56,8 +57,6 @@ def params() -> Params:
 @pytest.fixture
 def line() -> Dataset:
     """A small clean line y = 2x - 1 on [0, 1)."""
-    import numpy as np
-
     x = np.arange(20, dtype=np.float32) / 20
     return Dataset(x, (2 * x - 1).astype(np.float32))
 
