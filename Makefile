@@ -7,7 +7,17 @@ STAMP := $(VENV)/.installed
 # dvc.yaml's commands say `python`: the venv's must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: repro test test-fast lint bench clean
+# make compare BASE=main FAIL_IF='test_mae>+5%' METRICS=test_mae,test_r2
+BASE ?= main
+FAIL_IF ?=
+METRICS ?= test_mae,test_rmse,test_r2
+# make sweep GRID='train.lr=0.001,0.01,0.1 train.epochs=100,200' SORT=test_mae
+GRID ?= train.lr=0.001,0.01,0.1
+SORT ?= test_mae
+# Handed to the commands through the environment, so that no quote in them can break a recipe.
+export BASE FAIL_IF METRICS GRID SORT
+
+.PHONY: repro test test-fast lint bench compare sweep clean
 
 repro: $(STAMP)
 	dvc repro
@@ -25,6 +35,12 @@ lint: $(STAMP)
 bench: $(STAMP)
 	python bench/pipeline.py
 
+compare: $(STAMP)
+	python -m linreg.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
+
+sweep: $(STAMP)
+	python -m linreg.sweep "$$GRID" --sort-by "$$SORT"
+
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
@@ -33,4 +49,4 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info
+	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info comparison

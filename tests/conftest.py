@@ -28,6 +28,24 @@ PROJECT_FILES = (
     ".gitignore",
 )
 
+ARTIFACTS = [
+    "data/raw.csv",
+    "data/train.csv",
+    "data/test.csv",
+    "models/model.pt",
+    "reports/train_log.csv",
+    "reports/metrics.json",
+    "reports/predictions.csv",
+    "reports/predictions.png",
+    "reports/loss_curve.png",
+]
+
+
+def artifact_bytes(project: Path) -> dict[str, bytes]:
+    """Every artifact of the pipeline in `project`, by path."""
+    return {name: (project / name).read_bytes() for name in ARTIFACTS}
+
+
 # The lesson's printed outputs (mrdbourke/pytorch-deep-learning, 01_pytorch_workflow.ipynb):
 # model_0 (two nn.Parameters, L1 loss, SGD lr=0.01), epochs 0, 10, ..., 90.
 LESSON_TRAIN_LOSS = [
@@ -80,10 +98,18 @@ def run_env(project: Path) -> dict[str, str]:
     return env
 
 
-def run(project: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    """Run a command in `project`, capturing its output; fail loudly if it fails and `check`."""
+def run(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in `project` (with `env` added to run_env's), capturing its output; fail
+    loudly if it fails and `check`."""
     result = subprocess.run(
-        args, cwd=project, env=run_env(project), capture_output=True, text=True, check=False
+        args,
+        cwd=project,
+        env=run_env(project) | (env or {}),
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if check and result.returncode != 0:
         raise AssertionError(

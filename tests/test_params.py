@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from linreg.errors import PipelineError
-from linreg.params import load_params, params_from_dict
+from linreg.params import load_params, params_from_dict, parse_value, with_overrides
 
 from .conftest import ROOT
 
@@ -135,3 +135,36 @@ def test_scientific_notation_reads_as_a_float(tmp_path: Path, text, expected):
     path = tmp_path / "params.yaml"
     path.write_text(source.replace("lr: 0.01 ", f"lr: {text} "))
     assert load_params(path).train.lr == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("0.1", 0.1), ("1e-3", 0.001), ("200", 200), ("true", True), ("linear", "linear")],
+)
+def test_a_value_reads_as_params_yaml_would(text, expected):
+    value = parse_value(text)
+    assert value == expected
+    assert type(value) is type(expected)
+
+
+def test_overrides_are_validated_like_the_file(params):
+    changed = with_overrides(params, {"train.lr": 0.1, "plot.dpi": 50}, "GRID")
+    assert (changed.train.lr, changed.plot.dpi) == (0.1, 50)
+    assert changed.train.epochs == params.train.epochs  # the rest is untouched
+    assert params.train.lr == 0.01
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"train.lr": -1.0}, "GRID: train.lr = -1.0: input should be greater than 0"),
+        ({"train.lrr": 0.1}, "GRID: unknown key train.lrr: did you mean 'lr'?"),
+        ({"lr": 0.1}, "GRID: lr: expected SECTION.KEY, e.g. train.lr"),
+        ({"train.lr.x": 0.1}, "GRID: train.lr.x: lr is a value, not a section"),
+        ({"split.train_fraction": 0.01}, "GRID: split.train_fraction = 0.01: leaves 0 train"),
+    ],
+)
+def test_bad_overrides_are_one_line_errors(params, overrides, message):
+    with pytest.raises(PipelineError) as error:
+        with_overrides(params, overrides, "GRID")
+    assert str(error.value).startswith(message)

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from .conftest import (
+    ARTIFACTS,
     LESSON_BIAS,
     LESSON_LOSS_TOLERANCE,
     LESSON_TEST_LOSS,
     LESSON_TRAIN_LOSS,
     LESSON_WEIGHT,
+    artifact_bytes,
     run,
     set_param,
     stages_run,
@@ -21,17 +23,6 @@ from .conftest import (
 
 pytestmark = pytest.mark.slow
 
-ARTIFACTS = [
-    "data/raw.csv",
-    "data/train.csv",
-    "data/test.csv",
-    "models/model.pt",
-    "reports/train_log.csv",
-    "reports/metrics.json",
-    "reports/predictions.csv",
-    "reports/predictions.png",
-    "reports/loss_curve.png",
-]
 METRICS = [
     "test_mae", "test_mse", "test_rmse", "test_r2",
     "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
@@ -41,10 +32,6 @@ METRICS = [
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open() as file:
         return list(csv.DictReader(file))
-
-
-def artifact_bytes(project: Path) -> dict[str, bytes]:
-    return {name: (project / name).read_bytes() for name in ARTIFACTS}
 
 
 def test_repro_writes_every_artifact(project: Path):

@@ -114,6 +114,30 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return params_from_dict(data, source=str(path))
 
 
+def parse_value(text: str) -> Any:
+    """One value as params.yaml would read it: 0.1 and 1e-3 are floats, true a bool."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text  # what YAML cannot read is a string, and validation says if that is wrong
+
+
+def with_overrides(params: Params, overrides: dict[str, Any], source: str) -> Params:
+    """`params` with dotted keys (train.lr) set to new values, validated like the file."""
+    data = params.model_dump()
+    for key, value in overrides.items():
+        *sections, name = key.split(".")
+        if not sections:
+            raise PipelineError(f"{source}: {key}: expected SECTION.KEY, e.g. train.lr")
+        node = data
+        for section in sections:
+            node = node.setdefault(section, {})
+            if not isinstance(node, dict):
+                raise PipelineError(f"{source}: {key}: {section} is a value, not a section")
+        node[name] = value
+    return params_from_dict(data, source=source)
+
+
 def params_from_dict(data: Any, source: str = "params.yaml") -> Params:
     """Validate already-parsed params; errors name the key, the value and what is allowed."""
     if not isinstance(data, dict):

@@ -1,19 +1,23 @@
-"""The two PNGs: the lesson's predictions picture and the loss curves. No pyplot, no torch."""
+"""The pipeline's two PNGs (the lesson's predictions picture, the loss curves) and the comparison's
+two (the same, one colour per revision). No pyplot, no torch."""
 
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping
 
 import matplotlib
 
 matplotlib.use("Agg")
 
+import numpy as np
 from matplotlib.figure import Figure
 
 from linreg.dataset import Dataset
 
 
-def _png(figure: Figure, dpi: int) -> bytes:
+def render_png(figure: Figure, dpi: int) -> bytes:
+    """A figure as PNG bytes."""
     buffer = io.BytesIO()
     # PNG rather than SVG/PDF: those embed a creation date; PNG bytes depend only on the pixels.
     figure.savefig(buffer, format="png", dpi=dpi)
@@ -28,7 +32,7 @@ def plot_predictions(train: Dataset, test: Dataset, y_pred, dpi: int) -> bytes:
     axes.scatter(test.x, test.y, c="g", s=4, label="Testing data")
     axes.scatter(test.x, y_pred, c="r", s=4, label="Predictions")
     axes.legend(prop={"size": 14})
-    return _png(figure, dpi)
+    return render_png(figure, dpi)
 
 
 def plot_loss_curve(epoch, train_loss, test_loss, dpi: int) -> bytes:
@@ -41,4 +45,48 @@ def plot_loss_curve(epoch, train_loss, test_loss, dpi: int) -> bytes:
     axes.set_xlabel("Epochs")
     axes.set_ylabel("Loss")
     axes.legend()
-    return _png(figure, dpi)
+    return render_png(figure, dpi)
+
+
+# One colour per revision, base first; test data stays green as in the lesson's picture.
+_REVISION_COLOURS = ("tab:orange", "tab:blue")
+
+
+def loss_comparison_figure(logs: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
+    """Each revision's train (solid) and test (dashed) loss; `logs` maps a revision's label to
+    its epoch, train_loss and test_loss columns, base first."""
+    figure = Figure(figsize=(8, 5))
+    axes = figure.add_subplot()
+    for (label, log), colour in zip(logs.items(), _REVISION_COLOURS, strict=True):
+        axes.plot(log["epoch"], log["train_loss"], color=colour, label=f"{label}: train loss")
+        axes.plot(log["epoch"], log["test_loss"], "--", color=colour, label=f"{label}: test loss")
+    axes.set_title("Training and test loss curves")
+    axes.set_xlabel("Epochs")
+    axes.set_ylabel("Loss")
+    axes.legend()
+    return figure
+
+
+def predictions_comparison_figure(predictions: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
+    """Each revision's predictions over its test data; `predictions` maps a revision's label to
+    its x, y and y_pred columns, base first. Test data the revisions share is drawn once."""
+    figure = Figure(figsize=(10, 7))
+    axes = figure.add_subplot()
+    drawn: list[Mapping[str, np.ndarray]] = []
+    for label, columns in predictions.items():
+        if not any(_same_data(columns, other) for other in drawn):
+            name = "Testing data" if not drawn else f"Testing data ({label})"
+            marker = "o" if not drawn else "x"
+            axes.scatter(columns["x"], columns["y"], c="g", s=16, marker=marker, label=name)
+            drawn.append(columns)
+    for (label, columns), colour in zip(predictions.items(), _REVISION_COLOURS, strict=True):
+        axes.scatter(columns["x"], columns["y_pred"], c=colour, s=16, label=f"{label}: predictions")
+    axes.set_title("Predictions on the test data")
+    axes.set_xlabel("x")
+    axes.set_ylabel("y")
+    axes.legend(prop={"size": 14})
+    return figure
+
+
+def _same_data(a: Mapping[str, np.ndarray], b: Mapping[str, np.ndarray]) -> bool:
+    return np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"])

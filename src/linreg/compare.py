@@ -1,0 +1,126 @@
+"""Compare the workspace with a git revision: `python -m linreg.compare --base main`.
+
+Writes a Markdown report with the params that differ, every metric of both sides, a verdict
+per chosen metric and two pictures with both revisions' curves; `--fail-if` turns it into a
+CI gate. `make compare BASE=main FAIL_IF='test_mae>+5%'` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from linreg.cli import run
+from linreg.errors import PipelineError
+from linreg.files import read_csv, write_bytes_atomic
+from linreg.params import load_params
+from linreg.report import (
+    METRIC_GOALS,
+    check_gates,
+    metric_changes,
+    param_changes,
+    parse_gates,
+    render_report,
+)
+from linreg.revisions import (
+    dvc_json,
+    fetch_base_artifacts,
+    has_file,
+    reproduce_workspace,
+    resolve_revision,
+)
+
+# What the comparison reads of each revision: git-tracked, then the two DVC outputs it draws.
+LOCK, METRICS = "dvc.lock", "reports/metrics.json"
+LOG, PREDICTIONS = "reports/train_log.csv", "reports/predictions.csv"
+LOG_COLUMNS, PREDICTION_COLUMNS = ("epoch", "train_loss", "test_loss"), ("x", "y", "y_pred")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m linreg.compare", description=__doc__)
+    parser.add_argument("--base", default="main", help="git revision to compare with (main)")
+    parser.add_argument(
+        "--fail-if", default="", help="exit 1 when a metric moves past a bound: test_mae>+5%%"
+    )
+    parser.add_argument(
+        "--metrics", default="test_mae,test_rmse,test_r2", help="metrics to give a verdict on"
+    )
+    parser.add_argument("--out", default="comparison", help="folder for the report and PNGs")
+    parser.add_argument("--params", default="params.yaml", help="the workspace's params file")
+    args = parser.parse_args(argv)
+
+    # Every input is checked before any work: a bad one costs nothing and leaves nothing.
+    dpi = load_params(args.params).plot.dpi
+    gates = parse_gates(args.fail_if, METRIC_GOALS)
+    verdict_metrics = _metric_names(args.metrics)
+    base = resolve_revision(args.base)
+    for path in (LOCK, METRICS):
+        if not has_file(base, path):
+            raise PipelineError(
+                f"BASE = {args.base!r}: commit {base[:7]} has no {path}; "
+                "compare with a revision whose pipeline was reproduced and committed"
+            )
+
+    reproduce_workspace()
+    params = param_changes(dvc_json("params", "diff", base))
+    metrics = metric_changes(
+        dvc_json("metrics", "diff", base, "--all"), order=json.loads(Path(METRICS).read_text())
+    )
+    out = Path(args.out)
+    base_dir = out / "base"
+    source = fetch_base_artifacts(base, (LOG, PREDICTIONS), base_dir)
+
+    base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
+    images = _draw(base_label, base_dir, out, dpi)
+    report = render_report(
+        base_label,
+        "workspace",
+        params,
+        metrics,
+        verdict_metrics,
+        images,
+        notes=[f"Base artifacts {source}."],
+    )
+    write_bytes_atomic(out / "report.md", report.encode())
+    print(f"wrote {out / 'report.md'} and its PNGs in {out}/")
+
+    failures = check_gates(gates, metrics)
+    if failures:
+        raise PipelineError(f"FAIL_IF: {'; '.join(failures)}")
+
+
+def _metric_names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in METRIC_GOALS]
+    if unknown:
+        raise PipelineError(
+            f"METRICS = {text!r}: unknown metric {unknown[0]!r}; known: {', '.join(METRIC_GOALS)}"
+        )
+    return names
+
+
+def _draw(base_label: str, base_dir: Path, out: Path, dpi: int) -> dict[str, str]:
+    """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}."""
+    from linreg.plotting import (  # matplotlib: only once the inputs are known to be good
+        loss_comparison_figure,
+        predictions_comparison_figure,
+        render_png,
+    )
+
+    sides = {base_label: base_dir, "workspace": Path(".")}
+    logs = {label: read_csv(root / LOG, LOG_COLUMNS) for label, root in sides.items()}
+    predicted = {
+        label: read_csv(root / PREDICTIONS, PREDICTION_COLUMNS) for label, root in sides.items()
+    }
+    images = {
+        "Loss curves": ("loss_curves.png", loss_comparison_figure(logs)),
+        "Predictions": ("predictions.png", predictions_comparison_figure(predicted)),
+    }
+    for name, figure in images.values():
+        write_bytes_atomic(out / name, render_png(figure, dpi))
+    return {title: name for title, (name, _) in images.items()}
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,135 @@
+"""Git and DVC, driven through their command lines: revisions, files at a revision, the
+diffs, experiments, and a base revision's artifacts (from the cache, a remote or a rerun)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from linreg.errors import PipelineError
+
+
+def _run(args: Sequence[str], cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+
+
+def _show(args: Sequence[str], cwd: str | Path | None = None, check: bool = True) -> int:
+    """Run a long command whose progress the user watches; its exit status. Its output goes to
+    our stderr, so that stdout keeps only what the tool itself prints."""
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    code = subprocess.run(args, cwd=cwd, stdout=sys.stderr, env=env, check=False).returncode
+    if check and code != 0:
+        where = f" in {cwd}" if cwd else ""
+        raise PipelineError(f"`{' '.join(args)}`{where} failed (exit {code}); its output is above")
+    return code
+
+
+def resolve_revision(rev: str) -> str:
+    """The full commit hash of a branch, tag or commit; a one-line error when there is none."""
+    found = _run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"])
+    if found.returncode == 0:
+        return found.stdout.strip()
+    shallow = _run(["git", "rev-parse", "--is-shallow-repository"]).stdout.strip() == "true"
+    hint = " (this clone is shallow: git fetch --unshallow)" if shallow else ""
+    raise PipelineError(f"BASE = {rev!r}: no such branch, tag or commit in this repository{hint}")
+
+
+def has_file(rev: str, path: str) -> bool:
+    """Whether git holds `path` at commit `rev`."""
+    return _run(["git", "cat-file", "-e", f"{rev}:{path}"]).returncode == 0
+
+
+def dvc_json(*args: str) -> Any:
+    """`dvc ARGS --json`, parsed; a failure is one line with DVC's last line of complaint."""
+    result = _run(["dvc", *args, "--json"])
+    if result.returncode != 0:
+        lines = [line for line in result.stderr.splitlines() if line.strip()] or ["no output"]
+        raise PipelineError(f"`dvc {' '.join(args)}` failed: {lines[-1]}")
+    return json.loads(result.stdout or "{}")
+
+
+def reproduce_workspace() -> None:
+    """`dvc repro` in the workspace: a no-op when it is up to date."""
+    _show(["dvc", "repro"])
+
+
+def run_experiment(name: str, point: dict[str, str]) -> bool:
+    """`dvc exp run --temp`: one experiment in a temporary copy of the workspace, which stays
+    as it is. True when it succeeded; DVC has printed why when not."""
+    args = ["dvc", "exp", "run", "--temp", "--name", name]
+    for key, value in point.items():
+        args += ["--set-param", f"{key}={value}"]
+    return _show(args, check=False) == 0
+
+
+def experiments(baseline: str) -> dict[str, dict[str, Any]]:
+    """The experiments made on commit `baseline`, by name: `dvc exp show --json`'s data
+    (params, metrics, ...) of each."""
+    found: dict[str, dict[str, Any]] = {}
+    for entry in dvc_json("exp", "show", "--no-fetch"):
+        if entry["rev"] != baseline:
+            continue
+        for experiment in entry.get("experiments") or ():
+            for rev in experiment.get("revs") or ():
+                if rev.get("name") and rev.get("data"):
+                    found[rev["name"]] = rev["data"]
+    return found
+
+
+def fetch_base_artifacts(rev: str, paths: Sequence[str], into: Path) -> str:
+    """Copy the files `paths` of commit `rev` into `into` (same relative paths); say whence.
+
+    They come from the DVC cache or a remote of this workspace when they are there; otherwise
+    the base is reproduced in a temporary git worktree with its own cache, removed afterwards.
+    """
+    from dvc.api import read  # lazily: ~0.4 s, and only this function needs DVC's Python API
+    from dvc.exceptions import PathMissingError
+
+    config = _remote_config()
+    try:
+        found = {path: read(path, rev=rev, mode="rb", config=config) for path in paths}
+    except PathMissingError:
+        _reproduce_in_worktree(rev, paths, into)
+        return "reproduced in a temporary git worktree (not in the DVC cache or a remote)"
+    for path, data in found.items():
+        target = into / path
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
+    return "read from the DVC cache or remote"
+
+
+def _remote_config() -> dict[str, Any] | None:
+    """This workspace's default remote (from .dvc/config or config.local), so that reads at
+    another revision may use a remote configured after that revision was committed."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        default = repo.config["core"].get("remote")
+        if not default:
+            return None  # DVC then reads the workspace's cache alone
+        return {"core": {"remote": default}, "remote": {default: repo.config["remote"][default]}}
+
+
+def _reproduce_in_worktree(rev: str, paths: Sequence[str], into: Path) -> None:
+    parent = Path(tempfile.mkdtemp(prefix="linreg-base-"))
+    worktree = parent / "base"
+    try:
+        _show(["git", "worktree", "add", "--quiet", "--detach", str(worktree), rev])
+        _show(["dvc", "repro", "--quiet"], cwd=worktree)
+        for path in paths:
+            target = into / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(worktree / path, target)
+    finally:
+        if worktree.exists():
+            _run(["git", "worktree", "remove", "--force", str(worktree)])
+        if parent.exists():
+            shutil.rmtree(parent)
+        _run(["git", "worktree", "prune"])

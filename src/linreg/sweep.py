@@ -1,0 +1,66 @@
+"""Run a grid of DVC experiments and print one table: `python -m linreg.sweep train.lr=0.001,0.1`.
+
+Each point of the cross product is a `dvc exp run --temp`, one after another, in a temporary
+copy of the workspace: the workspace, params.yaml and dvc.lock stay exactly as they were, and
+the experiments stay in `dvc exp show`. `make sweep GRID='train.lr=0.001,0.01,0.1'` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from linreg.cli import run
+from linreg.errors import PipelineError
+from linreg.files import write_bytes_atomic
+from linreg.grid import experiment_name, grid_points, parse_grid, render_sweep_table
+from linreg.params import load_params, parse_value, with_overrides
+from linreg.report import METRIC_GOALS
+from linreg.revisions import experiments, resolve_revision, run_experiment
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m linreg.sweep", description=__doc__)
+    parser.add_argument("grid", nargs="+", help="KEY=V1,V2,... (several keys: cross product)")
+    parser.add_argument("--sort-by", default="test_mae", help="metric to sort by, best first")
+    parser.add_argument("--out", default="comparison/sweep.md", help="where to write the table")
+    parser.add_argument("--params", default="params.yaml", help="the workspace's params file")
+    args = parser.parse_args(argv)
+
+    # Every point is validated before the first one runs: a typo costs nothing.
+    if args.sort_by not in METRIC_GOALS:
+        raise PipelineError(
+            f"SORT = {args.sort_by!r}: unknown metric; known: {', '.join(METRIC_GOALS)}"
+        )
+    params = load_params(args.params)
+    points = grid_points(parse_grid(args.grid))
+    for point in points:
+        source = "GRID point " + ",".join(f"{key}={value}" for key, value in point.items())
+        with_overrides(params, {key: parse_value(value) for key, value in point.items()}, source)
+
+    baseline = resolve_revision("HEAD")
+    taken = set(experiments(baseline))
+    ran: list[tuple[str, dict[str, str], bool]] = []
+    for number, point in enumerate(points, start=1):
+        name = experiment_name(point, taken)
+        taken.add(name)
+        print(f"sweep: experiment {number} of {len(points)}: {name}", file=sys.stderr)
+        ran.append((name, point, run_experiment(name, point)))
+
+    results = experiments(baseline)
+    rows = [
+        (name, point, results[name]["metrics"]["reports/metrics.json"]["data"] if ok else None)
+        for name, point, ok in ran
+    ]
+    table = render_sweep_table(rows, args.sort_by)
+    write_bytes_atomic(Path(args.out), table.encode())
+    print(f"wrote {args.out}", file=sys.stderr)
+    print(table, end="")
+    failed = [name for name, _, ok in ran if not ok]
+    if failed:
+        raise PipelineError(f"{len(failed)} of {len(ran)} experiments failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    run(main)

@@ -1,0 +1,219 @@
+"""Comparing the workspace with a git revision, and sweeps: real git, real DVC, as users run
+`make compare` and `make sweep`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.colors import to_rgb
+from matplotlib.image import imread
+
+from linreg.report import METRIC_GOALS
+
+from .conftest import artifact_bytes, run, set_param
+from .test_plotting import png_size
+
+pytestmark = pytest.mark.slow
+
+
+def compare(project: Path, *args: str, check: bool = True, tmp: Path | None = None):
+    env = {"TMPDIR": str(tmp)} if tmp else None
+    return run(project, sys.executable, "-m", "linreg.compare", *args, check=check, env=env)
+
+
+def sweep(project: Path, *args: str, check: bool = True):
+    return run(project, sys.executable, "-m", "linreg.sweep", *args, check=check)
+
+
+def section(report: str, title: str) -> dict[str, list[str]]:
+    """The table under `## title`, as {first cell: the other cells}."""
+    lines = report.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0].splitlines()
+    rows = [line.strip("|").split("|") for line in lines if line.startswith("| ")][1:]
+    return {cells[0].strip(): [cell.strip() for cell in cells[1:]] for cells in rows}
+
+
+def cache_files(project: Path) -> list[str]:
+    cache = project / ".dvc/cache"
+    return sorted(str(path.relative_to(cache)) for path in cache.rglob("*") if path.is_file())
+
+
+def state(project: Path) -> tuple[str, str, list[str]]:
+    """What a comparison must leave as it found it: git's view, its worktrees, the DVC cache."""
+    return (
+        run(project, "git", "status", "--porcelain").stdout,
+        run(project, "git", "worktree", "list").stdout,
+        cache_files(project),
+    )
+
+
+def committed_metrics(project: Path, rev: str) -> dict[str, float]:
+    return json.loads(run(project, "git", "show", f"{rev}:reports/metrics.json").stdout)
+
+
+def colour_pixels(png: Path, colour: str) -> int:
+    pixels = imread(png)[..., :3]
+    return int(np.sum(np.all(np.abs(pixels - to_rgb(colour)) < 0.02, axis=-1)))
+
+
+@pytest.fixture
+def changed(project: Path) -> tuple[Path, dict[str, bytes]]:
+    """On a branch, train.lr and plot.dpi changed (not yet reproduced); and main's artifacts."""
+    base = artifact_bytes(project)
+    run(project, "git", "checkout", "-q", "-b", "change")
+    set_param(project, "train.lr", 0.1)
+    set_param(project, "plot.dpi", 120)
+    return project, base
+
+
+def test_compare_with_an_empty_cache_reproduces_the_base_and_leaves_nothing(changed, tmp_path):
+    project, base = changed
+    shutil.rmtree(project / ".dvc/cache")
+    run(project, "dvc", "repro")  # the workspace side, as CI has it before comparing
+    before = state(project)
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+
+    result = compare(project, "--base", "main", tmp=tmp)
+
+    assert result.stdout == "wrote comparison/report.md and its PNGs in comparison/\n"
+    report = (project / "comparison/report.md").read_text()
+    assert "_Base artifacts reproduced in a temporary git worktree" in report
+    assert section(report, "Params") == {"plot.dpi": ["100", "120"], "train.lr": ["0.01", "0.1"]}
+
+    old, new = (
+        committed_metrics(project, "main"),
+        json.loads((project / "reports/metrics.json").read_text()),
+    )
+    metrics = section(report, "Metrics")
+    assert list(metrics) == list(METRIC_GOALS)
+    mae, new_mae = old["test_mae"], new["test_mae"]
+    assert new_mae != mae
+    assert metrics["test_mae"] == [
+        repr(mae),
+        repr(new_mae),
+        repr(new_mae - mae),
+        f"{(new_mae - mae) / mae * 100:+.4g}%",
+    ]
+    verdict = "better" if new_mae < mae else "worse"
+    assert f"- **test_mae**: {verdict} ({mae!r} → {new_mae!r}, " in report
+
+    # The base's curves are main's own artifacts, rebuilt byte for byte.
+    for name in ("reports/train_log.csv", "reports/predictions.csv"):
+        assert (project / "comparison/base" / name).read_bytes() == base[name]
+    # Both PNGs, at the workspace's dpi, hold both revisions' colours.
+    loss, predictions = (
+        project / "comparison/loss_curves.png",
+        project / "comparison/predictions.png",
+    )
+    assert png_size(loss.read_bytes()) == (960, 600)
+    assert png_size(predictions.read_bytes()) == (1200, 840)
+    for png in (loss, predictions):
+        assert colour_pixels(png, "tab:orange") > 200, png  # main
+        assert colour_pixels(png, "tab:blue") > 200, png  # workspace
+    assert "![Loss curves](loss_curves.png)" in report
+
+    assert state(project) == before  # no worktree, nothing new in the cache, git clean as was
+    # The temporary worktree is gone; torch keeps a compile cache folder of its own there.
+    assert [p.name for p in tmp.iterdir() if not p.name.startswith("torchinductor_")] == []
+
+
+def test_compare_uses_the_cache_and_gates(changed):
+    project, _ = changed
+    run(project, "dvc", "repro")
+
+    compare(project, "--base", "main", "--fail-if", "test_mae>+5%")  # lr 0.1 lowers test_mae
+    report = (project / "comparison/report.md").read_text()
+    assert "_Base artifacts read from the DVC cache or remote._" in report
+
+    failed = compare(project, "--base", "main", "--fail-if", "test_mae>-100%", check=False)
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1].startswith(
+        "error: FAIL_IF: test_mae>-100%: test_mae moved -"
+    )
+    assert failed.stdout == "wrote comparison/report.md and its PNGs in comparison/\n"
+
+
+def test_compare_reads_the_base_from_a_remote(changed, tmp_path):
+    project, _ = changed
+    run(project, "dvc", "remote", "add", "--default", "store", str(tmp_path / "remote"))
+    run(project, "dvc", "push")  # main's artifacts: the workspace is not reproduced yet
+    shutil.rmtree(project / ".dvc/cache")
+    run(project, "dvc", "repro")
+    before = state(project)
+
+    compare(project, "--base", "main")
+
+    report = (project / "comparison/report.md").read_text()
+    assert "_Base artifacts read from the DVC cache or remote._" in report
+    assert state(project) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "params_text", "message"),
+    [
+        (["--base", "nope"], None, "error: BASE = 'nope': no such branch, tag or commit"),
+        (["--base", "main~1"], None, "error: BASE = 'main~1': commit "),
+        ([], "train: [\n", "error: params.yaml: invalid YAML at line 2"),
+        (["--metrics", "test_mea"], None, "error: METRICS = 'test_mea': unknown metric"),
+        (["--fail-if", "test_mae>>1"], None, "error: FAIL_IF = 'test_mae>>1': expected"),
+    ],
+)
+def test_compare_refuses_bad_input_in_one_line_leaving_nothing(project, args, params_text, message):
+    if params_text is not None:
+        (project / "params.yaml").write_text(params_text)
+    before = state(project)
+
+    result = compare(project, *args, check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [result.stderr.splitlines()[0]]
+    assert result.stderr.startswith(message)
+    assert not (project / "comparison").exists()
+    assert state(project) == before
+
+
+def experiment_names(project: Path) -> set[str]:
+    shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
+    return {
+        rev["name"]
+        for entry in shown
+        for experiment in entry.get("experiments") or ()
+        for rev in experiment["revs"]
+    }
+
+
+def test_sweep_runs_each_point_as_an_experiment_and_leaves_the_workspace(project):
+    # The experiments' outputs go to the DVC cache (so that `dvc exp apply` works); the rest stays.
+    before = artifact_bytes(project), state(project)[:2], (project / "dvc.lock").read_bytes()
+
+    result = sweep(project, "train.lr=0.001,0.01,0.1")
+
+    table = result.stdout
+    assert (project / "comparison/sweep.md").read_text() == table
+    header, _, *rows = table.splitlines()
+    assert header.startswith("| experiment | train.lr | test_mae |")
+    cells = [row.strip("|").split("|") for row in rows]
+    names = [cell[0].strip() for cell in cells]
+    assert sorted(names) == ["train.lr=0.001", "train.lr=0.01", "train.lr=0.1"]
+    maes = [float(cell[2]) for cell in cells]
+    assert len(set(maes)) == 3
+    assert maes == sorted(maes)  # best test_mae first
+    assert experiment_names(project) == set(names)
+    after = artifact_bytes(project), state(project)[:2], (project / "dvc.lock").read_bytes()
+    assert after == before
+
+
+def test_sweep_checks_every_point_before_running_any(project):
+    params = (project / "params.yaml").read_bytes()
+    result = sweep(project, "train.lr=0.1,-1", check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "error: GRID point train.lr=-1: train.lr = -1: input should be greater than 0\n"
+    )
+    assert experiment_names(project) == set()
+    assert (project / "params.yaml").read_bytes() == params

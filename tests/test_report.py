@@ -1,0 +1,168 @@
+"""The comparison report: changes, verdicts, the gate, and the Markdown."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+
+from linreg.errors import PipelineError
+from linreg.report import (
+    METRIC_GOALS,
+    MetricChange,
+    check_gates,
+    metric_changes,
+    param_changes,
+    parse_gates,
+    render_report,
+)
+
+from .conftest import ROOT
+
+# What `dvc params diff BASE --json` and `dvc metrics diff BASE --all --json` print.
+PARAMS_DIFF = {
+    "params.yaml": {
+        "train.lr": {"old": 0.01, "new": 0.1, "diff": 0.09000000000000001},
+        "plot.dpi": {"old": 100, "new": 120, "diff": 20},
+    }
+}
+METRICS_DIFF = {
+    "reports/metrics.json": {
+        "test_r2": {"old": -1.030852044818876, "new": 0.8490633419463953, "diff": 1.88},
+        "test_mae": {"old": 0.05687814950942993, "new": 0.015368884801864624, "diff": -0.04},
+        "weight": {"old": 0.5784404277801514, "new": 0.6511904001235962, "diff": 0.07},
+        "lstsq_test_mae": {"old": 1.1130894828070836e-08, "new": 1.1130894828070836e-08},
+    }
+}
+
+
+def test_every_metric_of_the_pipeline_has_a_goal():
+    committed = json.loads((ROOT / "reports/metrics.json").read_text())
+    assert list(committed) == list(METRIC_GOALS)
+
+
+@pytest.mark.parametrize(
+    ("name", "old", "new", "verdict"),
+    [
+        ("test_mae", 0.2, 0.1, "better"),
+        ("test_mae", 0.1, 0.2, "worse"),
+        ("test_r2", 0.5, 0.9, "better"),
+        ("test_r2", 0.9, 0.5, "worse"),
+        ("test_mae", 0.1, 0.1, "unchanged"),
+        ("weight", 0.5, 0.6, "changed"),
+        ("test_r2", None, 0.5, "not comparable"),
+    ],
+)
+def test_verdict_follows_the_metrics_goal(name, old, new, verdict):
+    assert MetricChange(name, old, new).verdict() == verdict
+
+
+def test_change_is_absolute_and_relative_to_the_base():
+    change = MetricChange("test_mae", 0.5, 0.25)
+    assert change.diff == -0.25
+    assert change.relative == -0.5
+    assert MetricChange("test_mae", -2.0, -1.0).relative == 0.5  # relative to |old|
+    assert MetricChange("test_mae", 0.0, 0.0).relative == 0.0
+    assert MetricChange("test_mae", 0.0, 1e-9).relative == math.inf
+    assert MetricChange("test_mae", None, 1.0).relative is None
+
+
+def test_param_changes_are_sorted_with_both_values():
+    changes = param_changes(PARAMS_DIFF)
+    assert [(c.key, c.old, c.new) for c in changes] == [
+        ("plot.dpi", 100, 120),
+        ("train.lr", 0.01, 0.1),
+    ]
+
+
+def test_metric_changes_follow_the_metrics_file_order():
+    changes = metric_changes(METRICS_DIFF, order=list(METRIC_GOALS))
+    assert [c.name for c in changes] == ["test_mae", "test_r2", "weight", "lstsq_test_mae"]
+    assert changes[0].old == 0.05687814950942993
+    assert changes[0].diff == 0.015368884801864624 - 0.05687814950942993  # full precision
+
+
+@pytest.mark.parametrize(
+    ("text", "new", "fails"),
+    [
+        ("test_mae>+5%", 1.049, False),
+        ("test_mae>+5%", 1.051, True),
+        ("test_mae > 5 %", 1.051, True),
+        ("test_mae>0", 1.0, False),
+        ("test_mae>0", 1.0000001, True),
+        ("test_mae>+0.1", 1.09, False),
+        ("test_mae>+0.1", 1.11, True),
+        ("test_mae>-100%", 0.5, True),  # impossible: would need the error to reach zero
+        ("test_mae<-10%", 0.95, False),
+        ("test_mae<-10%", 0.85, True),
+        ("test_mae<-0.1", 0.85, True),
+    ],
+)
+def test_gate_fails_past_its_bound(text, new, fails):
+    (gate,) = parse_gates(text, METRIC_GOALS)
+    failures = check_gates([gate], [MetricChange("test_mae", 1.0, new)])
+    assert bool(failures) == fails
+    if fails:
+        assert failures[0].startswith(f"{text}: test_mae moved ")
+        assert "\n" not in failures[0]
+
+
+def test_several_gates_and_none():
+    assert parse_gates("", METRIC_GOALS) == []
+    gates = parse_gates("test_mae>+5%, test_r2<-0.01", METRIC_GOALS)
+    assert [(g.metric, g.rises, g.amount, g.percent) for g in gates] == [
+        ("test_mae", True, 5.0, True),
+        ("test_r2", False, -0.01, False),
+    ]
+
+
+def test_a_gate_on_a_missing_value_fails():
+    (gate,) = parse_gates("test_r2<-1%", METRIC_GOALS)
+    (failure,) = check_gates([gate], [MetricChange("test_r2", None, 0.5)])
+    assert "missing" in failure
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("test_mae>>5%", "expected METRIC>+AMOUNT or METRIC<-AMOUNT"),
+        ("test_mae=5%", "expected METRIC>+AMOUNT"),
+        ("test_mea>+5%", "unknown metric 'test_mea'; known: test_mae,"),
+    ],
+)
+def test_bad_gates_are_one_line_errors(text, message):
+    with pytest.raises(PipelineError, match=r"^FAIL_IF = ") as error:
+        parse_gates(text, METRIC_GOALS)
+    assert message in str(error.value)
+
+
+def test_report_holds_verdicts_params_metrics_and_pictures():
+    report = render_report(
+        "main (abc1234)",
+        "workspace",
+        param_changes(PARAMS_DIFF),
+        metric_changes(METRICS_DIFF, order=list(METRIC_GOALS)),
+        ["test_mae", "test_r2"],
+        {"Loss curves": "loss_curves.png"},
+        notes=["Base artifacts read from the DVC cache or remote."],
+    )
+    lines = report.splitlines()
+    assert lines[0] == "# main (abc1234) → workspace"
+    assert "- **test_mae**: better (0.05687814950942993 → 0.015368884801864624, -72.98%)" in lines
+    assert "- **test_r2**: better (-1.030852044818876 → 0.8490633419463953, +182.4%)" in lines
+    assert "| param | main (abc1234) | workspace |" in lines
+    assert "| train.lr | 0.01 | 0.1 |" in lines
+    assert "| plot.dpi | 100 | 120 |" in lines
+    diff = repr(0.015368884801864624 - 0.05687814950942993)
+    assert f"| test_mae | 0.05687814950942993 | 0.015368884801864624 | {diff} | -72.98% |" in lines
+    assert (
+        "| lstsq_test_mae | 1.1130894828070836e-08 | 1.1130894828070836e-08 | 0.0 | 0% |" in lines
+    )
+    assert "![Loss curves](loss_curves.png)" in lines
+    assert "_Base artifacts read from the DVC cache or remote._" in lines
+
+
+def test_report_says_when_no_param_differs():
+    report = render_report("main", "workspace", [], metric_changes(METRICS_DIFF), [], {})
+    assert "No param differs." in report.splitlines()
