@@ -207,6 +207,16 @@ def test_sweep_runs_each_point_as_an_experiment_and_leaves_the_workspace(project
     after = artifact_bytes(project), state(project)[:2], (project / "dvc.lock").read_bytes()
     assert after == before
 
+    # The experiments are DVC's own: diff, plots diff and apply work on them as usual.
+    diff = json.loads(run(project, "dvc", "exp", "diff", names[0], names[1], "--json").stdout)
+    lr = diff["params"]["params.yaml"]["train.lr"]
+    assert (lr["old"], lr["new"]) == (float(cells[0][1]), float(cells[1][1]))
+    plots = json.loads(run(project, "dvc", "plots", "diff", *names[:2], "--json").stdout)
+    assert plots["data"]["reports/train_log.csv"][0]["revisions"] == names[:2]
+    run(project, "dvc", "exp", "apply", names[0])
+    applied = json.loads((project / "reports/metrics.json").read_text())["test_mae"]
+    assert f"{applied:.6g}" == cells[0][2].strip()
+
 
 def test_sweep_checks_every_point_before_running_any(project):
     params = (project / "params.yaml").read_bytes()
