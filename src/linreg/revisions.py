@@ -16,29 +16,33 @@ from typing import Any
 from linreg.errors import PipelineError
 
 
+def _env() -> dict[str, str]:
+    return {**os.environ, "DVC_NO_ANALYTICS": "1"}  # whatever the revision's .dvc/config says
+
+
 def _run(args: Sequence[str], cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, check=False)
+    return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
 
 
 def _show(args: Sequence[str], cwd: str | Path | None = None, check: bool = True) -> int:
     """Run a long command whose progress the user watches; its exit status. Its output goes to
     our stderr, so that stdout keeps only what the tool itself prints."""
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
-    code = subprocess.run(args, cwd=cwd, stdout=sys.stderr, env=env, check=False).returncode
+    code = subprocess.run(args, cwd=cwd, stdout=sys.stderr, env=_env(), check=False).returncode
     if check and code != 0:
         where = f" in {cwd}" if cwd else ""
         raise PipelineError(f"`{' '.join(args)}`{where} failed (exit {code}); its output is above")
     return code
 
 
-def resolve_revision(rev: str) -> str:
-    """The full commit hash of a branch, tag or commit; a one-line error when there is none."""
+def resolve_revision(rev: str, key: str = "BASE") -> str:
+    """The full commit hash of a branch, tag or commit; a one-line error naming `key` (the
+    option that gave `rev`) when there is none."""
     found = _run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"])
     if found.returncode == 0:
         return found.stdout.strip()
     shallow = _run(["git", "rev-parse", "--is-shallow-repository"]).stdout.strip() == "true"
     hint = " (this clone is shallow: git fetch --unshallow)" if shallow else ""
-    raise PipelineError(f"BASE = {rev!r}: no such branch, tag or commit in this repository{hint}")
+    raise PipelineError(f"{key} = {rev!r}: no such branch, tag or commit in this repository{hint}")
 
 
 def has_file(rev: str, path: str) -> bool:

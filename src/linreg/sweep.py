@@ -39,7 +39,7 @@ def main(argv: list[str] | None = None) -> None:
         source = "GRID point " + ",".join(f"{key}={value}" for key, value in point.items())
         with_overrides(params, {key: parse_value(value) for key, value in point.items()}, source)
 
-    baseline = resolve_revision("HEAD")
+    baseline = resolve_revision("HEAD", key="the sweep's baseline")
     taken = set(experiments(baseline))
     ran: list[tuple[str, dict[str, str], bool]] = []
     for number, point in enumerate(points, start=1):
