@@ -11,14 +11,13 @@ from linreg.params import load_params
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(
         __doc__,
-        {
+        inputs={
             "model": "checkpoint to evaluate",
             "train": "train CSV (for the least-squares floor)",
             "test": "test CSV",
-            "metrics": "metrics JSON to write",
-            "predictions": "predictions CSV to write",
         },
-        argv,
+        outputs={"metrics": "metrics JSON to write", "predictions": "predictions CSV to write"},
+        argv=argv,
     )
 
     truth = load_params(args.params).generate  # only generate.weight and generate.bias are read

@@ -7,7 +7,7 @@ from linreg.synthetic import generate_dataset
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, {"out": "CSV to write"}, argv)
+    args = parse_args(__doc__, inputs={}, outputs={"out": "CSV to write"}, argv=argv)
 
     params = load_params(args.params).generate
     write_dataset(args.out, generate_dataset(params))

@@ -10,14 +10,13 @@ from linreg.plotting import plot_loss_curve, plot_predictions
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(
         __doc__,
-        {
+        inputs={
             "train": "train CSV",
             "predictions": "predictions CSV (x, y, y_pred)",
             "log": "per-epoch loss CSV",
-            "predictions-png": "PNG to write",
-            "loss-png": "PNG to write",
         },
-        argv,
+        outputs={"predictions-png": "PNG to write", "loss-png": "PNG to write"},
+        argv=argv,
     )
 
     params = load_params(args.params).plot

@@ -8,12 +8,9 @@ from linreg.params import load_params
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(
         __doc__,
-        {
-            "raw": "CSV to split",
-            "train": "train CSV to write",
-            "test": "test CSV to write",
-        },
-        argv,
+        inputs={"raw": "CSV to split"},
+        outputs={"train": "train CSV to write", "test": "test CSV to write"},
+        argv=argv,
     )
 
     params = load_params(args.params).split

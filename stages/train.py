@@ -14,13 +14,9 @@ from linreg.training import fit
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(
         __doc__,
-        {
-            "train": "train CSV",
-            "test": "test CSV",
-            "model": "checkpoint to write",
-            "log": "per-epoch loss CSV to write",
-        },
-        argv,
+        inputs={"train": "train CSV", "test": "test CSV"},
+        outputs={"model": "checkpoint to write", "log": "per-epoch loss CSV to write"},
+        argv=argv,
     )
 
     params = load_params(args.params).train

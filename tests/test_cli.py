@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import gc
+import re
+import signal
+import subprocess
+import sys
 
 import pytest
 
@@ -54,8 +58,62 @@ def test_bugs_propagate():
 
 def test_parse_args_requires_every_path():
     args = parse_args(
-        "doc", {"train": "in", "loss-png": "out"}, ["--train", "a.csv", "--loss-png", "b.png"]
+        "doc", {"train": "in"}, {"loss-png": "out"}, ["--train", "a.csv", "--loss-png", "b.png"]
     )
     assert (args.params, args.train, args.loss_png) == ("params.yaml", "a.csv", "b.png")
     with pytest.raises(SystemExit):
-        parse_args("doc", {"train": "in"}, [])
+        parse_args("doc", {"train": "in"}, {}, [])
+
+
+@pytest.mark.parametrize("path", ["/tmp/model.pt", "../model.pt", "models/../../model.pt"])
+def test_outputs_outside_the_repository_are_refused(path):
+    with pytest.raises(PipelineError, match=f"^--model {re.escape(path)}: outside the repository"):
+        parse_args("doc", {}, {"model": "out"}, ["--model", path])
+
+
+def test_inputs_may_come_from_anywhere():
+    assert (
+        parse_args("doc", {"data": "in"}, {}, ["--data", "/tmp/data.csv"]).data == "/tmp/data.csv"
+    )
+
+
+def test_outputs_through_a_symlink_out_of_the_repository_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "models").symlink_to(tmp_path)
+    monkeypatch.chdir(tmp_path / "repo")
+    with pytest.raises(PipelineError, match="outside the repository"):
+        parse_args("doc", {}, {"model": "out"}, ["--model", "models/model.pt"])
+
+
+INTERRUPTED = """
+import os, signal, sys
+from linreg.cli import run
+from linreg.files import write_bytes_atomic
+
+def main():
+    def stop(fd):  # the signal arrives mid-write: bytes written, not yet renamed
+        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
+    os.fsync = stop
+    write_bytes_atomic("out.bin", b"new")
+
+run(main)
+"""
+
+
+@pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
+def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp_path, name):
+    (tmp_path / "out.bin").write_bytes(b"old")
+    result = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED, name],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == -getattr(signal, name)
+    assert result.stderr == (
+        f"error: interrupted by {name}: no file was left half-written;"
+        " run it again (dvc repro) to finish\n"
+    )
+    assert (tmp_path / "out.bin").read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file either

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -75,12 +78,18 @@ def test_json_keeps_order_and_precision(tmp_path: Path):
     ("text", "expected"),
     [
         ("x,z\n1,2\n", r"missing column\(s\) y; found: x, z; expected: x, y"),
-        ("x,y\n", "no data rows"),
-        ("x,y\n1,2\n3,abc\n", "abc"),
-        ("x,y\n1,2\n3,\n", "''"),
+        ("x,y\n", r"no data rows \(a header line only\)$"),
+        ("x,y", r"no data rows \(a header line only\)$"),
+        ("", "empty file; expected a header line x,y and data rows"),
+        ("x,y\n1,2\n3,abc\n", "line 3, column y: 'abc' is not a number"),
+        ("x,y\n1,2\n3,\n", "line 3, column y: '' is not a number"),
+        ("x,y\n1,2\n3", "line 3: 1 field\\(s\\) '3' where the header has 2; a truncated"),
+        ("x,y\n1,2\n3,4,5\n", "line 3: 3 field\\(s\\) '3,4,5' where the header has 2"),
         ("x,y\n1,nan\n", r"line 2, column y: nan is not a finite number"),
         ("x,y\n1,2\n3,inf\n", r"line 3, column y: inf is not a finite number"),
-        ("x;y\n1;2\n", r"missing column\(s\) x, y; found: x;y"),
+        ("x,y\n1,2\n-inf,4\n", r"line 3, column x: -inf is not a finite number"),
+        ("x;y\n1;2\n", r"missing column\(s\) x, y; found: x;y \(separated by ';'\?"),
+        ("x\ty\n1\t2\n", r"missing column\(s\) x, y; found: x\ty \(separated by '\\t'\?"),
     ],
 )
 def test_bad_csv_is_one_line_naming_the_file(tmp_path: Path, text, expected):
@@ -92,6 +101,34 @@ def test_bad_csv_is_one_line_naming_the_file(tmp_path: Path, text, expected):
     assert "\n" not in str(error.value)
 
 
+def test_columns_are_found_by_name_in_any_order(tmp_path: Path):
+    (tmp_path / "swapped.csv").write_text("y,x\n1,2\n")
+    columns = read_csv(tmp_path / "swapped.csv", ("x", "y"))
+    assert (columns["x"].tolist(), columns["y"].tolist()) == ([2.0], [1.0])
+
+
 def test_missing_file_says_which(tmp_path: Path):
     with pytest.raises(PipelineError, match=r"nope\.csv: file not found"):
         read_csv(tmp_path / "nope.csv", ("x",))
+
+
+KILLED_MID_WRITE = """
+import os, signal
+from linreg.files import write_bytes_atomic
+os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # bytes written, not yet renamed
+write_bytes_atomic("out.bin", b"new")
+"""
+
+
+def test_sigkill_mid_write_leaves_the_old_file_and_the_next_write_sweeps_up(tmp_path: Path):
+    (tmp_path / "out.bin").write_bytes(b"old")
+    (tmp_path / ".other.bin.0123abcd.tmp").write_bytes(b"another file's")
+    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE], cwd=tmp_path, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    assert (tmp_path / "out.bin").read_bytes() == b"old"  # never torn: old, or (below) new
+    (stale,) = tmp_path.glob(".out.bin.*.tmp")
+    assert stale.read_bytes() == b"new"
+
+    write_bytes_atomic(tmp_path / "out.bin", b"newer")
+    assert (tmp_path / "out.bin").read_bytes() == b"newer"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".other.bin.0123abcd.tmp", "out.bin"]

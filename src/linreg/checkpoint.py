@@ -47,12 +47,25 @@ def load_model(path: str | Path) -> LineModel:
         raise PipelineError(
             f"{path}: not a linreg checkpoint (no 'model' entry naming one of {', '.join(MODELS)})"
         )
-    model = MODELS[state["model"]]()
-    try:
-        model.load_state_dict(state["state_dict"])
-    except (RuntimeError, TypeError, KeyError) as error:
-        reason = str(error).splitlines()[0]
+    kind, weights = state["model"], state.get("state_dict")
+    model = MODELS[kind]()
+    expected = model.state_dict()
+    if not isinstance(weights, dict) or not all(
+        isinstance(value, torch.Tensor) for value in weights.values()
+    ):
+        raise PipelineError(f"{path}: not a linreg checkpoint (its state_dict is not tensors)")
+    missing = [name for name in expected if name not in weights]
+    unexpected = [name for name in weights if name not in expected]
+    if missing or unexpected:
         raise PipelineError(
-            f"{path}: weights do not fit model {state['model']!r}: {reason}"
-        ) from None
+            f"{path}: weights do not fit model {kind!r}: missing {', '.join(missing) or 'none'}; "
+            f"unexpected {', '.join(unexpected) or 'none'} (a checkpoint of another model?)"
+        )
+    for name, value in weights.items():
+        if value.shape != expected[name].shape:
+            raise PipelineError(
+                f"{path}: weights do not fit model {kind!r}: {name} has shape "
+                f"{tuple(value.shape)}, expected {tuple(expected[name].shape)}"
+            )
+    model.load_state_dict(weights)
     return model.eval()

@@ -1,25 +1,45 @@
-"""What every entry point shares: a user error is one line on stderr and a non-zero exit."""
+"""What every entry point shares: a user error is one line on stderr and a non-zero exit; an
+interruption cleans up and dies by its signal; output paths stay inside the repository."""
 
 from __future__ import annotations
 
 import argparse
 import gc
 import os
+import signal
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
+from types import FrameType
 
 from linreg.errors import PipelineError
+
+
+class Terminated(BaseException):
+    """SIGTERM, raised wherever the process is, so that `finally` blocks (an atomic write's
+    temporary file) clean up as they do for Ctrl-C's KeyboardInterrupt."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
+    raise Terminated(signum)
 
 
 def run(main: Callable[[], None]) -> None:
     """Call `main`; a PipelineError ends the process with its one line and exit status 1.
 
-    Set LINREG_DEBUG=1 to see the traceback instead. Other exceptions are bugs: they propagate.
+    Ctrl-C (SIGINT) or SIGTERM: one line, then death by that signal (the conventional status,
+    130 or 143 in a shell). Set LINREG_DEBUG=1 to see the traceback of a PipelineError instead.
+    Other exceptions are bugs: they propagate.
     """
     # A stage is a short-lived process holding about a million objects from torch's imports.
     # The collector's passes over them (during the lazy imports inside main, and once more at
     # exit) take ~0.7 s and free nothing; refcounting still frees everything main drops.
     gc.disable()
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         main()
     except PipelineError as error:
@@ -27,17 +47,48 @@ def run(main: Callable[[], None]) -> None:
             raise
         print(f"error: {error}", file=sys.stderr)
         raise SystemExit(1) from None
+    except (KeyboardInterrupt, Terminated) as stop:
+        signum = stop.signum if isinstance(stop, Terminated) else signal.SIGINT
+        print(
+            f"error: interrupted by {signal.Signals(signum).name}: no file was left half-written;"
+            " run it again (dvc repro) to finish",
+            file=sys.stderr,
+        )
+        _die_by(signum)
     finally:
+        signal.signal(signal.SIGTERM, previous)
         gc.freeze()  # nothing left to collect: skip the final full pass at interpreter exit
 
 
+def _die_by(signum: int) -> None:
+    """Exit as the signal would have killed us, so that callers (DVC, a shell) see it."""
+    sys.stderr.flush()
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+    raise SystemExit(128 + signum)  # only if the signal did not end the process
+
+
 def parse_args(
-    description: str | None, paths: dict[str, str], argv: Sequence[str] | None = None
+    description: str | None,
+    inputs: dict[str, str],
+    outputs: dict[str, str],
+    argv: Sequence[str] | None = None,
 ) -> argparse.Namespace:
-    """A stage's command line: --params plus one required --NAME option per entry of `paths`
-    (the dict maps option name to help text); dvc.yaml passes every path, once."""
+    """A stage's command line: --params plus one required --NAME option per input and output
+    (each dict maps option name to help text); dvc.yaml passes every path, once.
+
+    An output outside the repository (the working directory, where DVC runs stages) is refused.
+    """
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
-    for name, help_text in paths.items():
+    for name, help_text in (inputs | outputs).items():
         parser.add_argument(f"--{name}", required=True, help=help_text)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    root = Path.cwd().resolve()
+    for name in outputs:
+        path = getattr(args, name.replace("-", "_"))
+        if not Path(path).resolve().is_relative_to(root):
+            raise PipelineError(
+                f"--{name} {path}: outside the repository ({root}); outputs are written inside it"
+            )
+    return args

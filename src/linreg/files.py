@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import glob
 import json
 import os
 import secrets
@@ -23,6 +25,10 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # What a SIGKILL mid-write left of an earlier write to this file (the target itself was
+    # never touched): DVC's lock means no other writer of it is running now.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
@@ -58,15 +64,20 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     try:
         table = pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
-        raise PipelineError(f"{path}: {str(error).splitlines()[0]}") from None
+        # pyarrow names neither the line nor the column: find them (a slow pass, errors only)
+        reason = _diagnose(path, names) or str(error).splitlines()[0]
+        raise PipelineError(f"{path}: {reason}") from None
     missing = [name for name in names if name not in table.column_names]
     if missing:
+        found = table.column_names
+        other = [d for d in ";\t|" if len(found) == 1 and d in found[0]]
+        hint = f" (separated by {other[0]!r}? columns are separated by ',')" if other else ""
         raise PipelineError(
             f"{path}: missing column(s) {', '.join(missing)}; "
-            f"found: {', '.join(table.column_names) or 'none'}; expected: {', '.join(names)}"
+            f"found: {', '.join(found) or 'none'}{hint}; expected: {', '.join(names)}"
         )
     if table.num_rows == 0:
-        raise PipelineError(f"{path}: no data rows")
+        raise PipelineError(f"{path}: no data rows (a header line only)")
     columns = {name: _to_numpy(table[name]) for name in names}
     for name, values in columns.items():
         bad = np.flatnonzero(~np.isfinite(values))
@@ -76,6 +87,40 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
                 f"{path}: line {bad[0] + 2}, column {name}: {values[bad[0]]} is not a finite number"
             )
     return columns
+
+
+def _diagnose(path: Path, names: Sequence[str]) -> str | None:
+    """The first problem in a CSV file that pyarrow refused, with its line and column."""
+    with path.open(newline="", errors="replace") as file:
+        rows = csv.reader(file)
+        header = next(rows, None)
+        if header is None:
+            return f"empty file; expected a header line {','.join(names)} and data rows"
+        data_rows = 0
+        for row in rows:
+            if not row:
+                continue  # pyarrow skips blank lines too
+            data_rows += 1
+            line = rows.line_num
+            if len(row) != len(header):
+                return (
+                    f"line {line}: {len(row)} field(s) {','.join(row)!r} where the header has "
+                    f"{len(header)}; a truncated or hand-edited line?"
+                )
+            for column, cell in zip(header, row, strict=True):
+                if column in names and not _is_number(cell):
+                    return f"line {line}, column {column}: {cell!r} is not a number"
+        if data_rows == 0:
+            return "no data rows (a header line only)"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 # pyarrow's own numpy conversions (pa.array, Array.to_numpy) import pandas to check their

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import os
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -36,10 +37,36 @@ class GenerateParams(_Section):
             )
         return self
 
+    @model_validator(mode="after")
+    def _fits_in_memory(self) -> GenerateParams:
+        # Estimated before any work: a step typed one digit short must not start a job that
+        # dies of memory an hour later (or takes the machine with it).
+        needed, available = self.rows * BYTES_PER_ROW, _physical_memory()
+        if needed > available:
+            raise ValueError(
+                f"generate.step = {self.step!r}: makes {self.rows:,} rows, about "
+                f"{_gib(needed)} in memory ({BYTES_PER_ROW} bytes a row); this machine has "
+                f"{_gib(available)}: use a larger step or a shorter start..end range"
+            )
+        return self
+
     @property
     def rows(self) -> int:
         """Row count of arange(start, end, step), computed as torch.arange does."""
         return math.ceil((self.end - self.start) / self.step)
+
+
+# Peak memory of the hungriest stage per row of data, rounded up: float32 x and y with their
+# float64 and tensor copies, CSV text, and the gradients of a full batch.
+BYTES_PER_ROW = 64
+
+
+def _physical_memory() -> int:
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:,.1f} GiB"
 
 
 class SplitParams(_Section):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,6 +94,7 @@ def fit(
         model.eval()
         with torch.inference_mode():
             test_losses[epoch] = loss_fn(model(x_test), y_test)
+        _stop_if_diverged(params, epoch, train_losses[epoch].item(), test_losses[epoch].item())
         if verbose and epoch % params.log_every == 0:
             # tqdm.write prints above the bar when there is one, plainly when there is not
             tqdm.write(
@@ -106,6 +108,17 @@ def fit(
         test_loss=test_losses.cpu().numpy(),
     )
     return FitResult(model=model.cpu(), history=history)
+
+
+def _stop_if_diverged(params: TrainParams, epoch: int, train_loss: float, test_loss: float) -> None:
+    """A NaN or inf loss never comes back: stop there, before any checkpoint is written."""
+    if math.isfinite(train_loss) and math.isfinite(test_loss):
+        return
+    raise PipelineError(
+        f"train.lr = {params.lr!r}: training diverged at epoch {epoch} (train loss {train_loss}, "
+        f"test loss {test_loss}); no checkpoint written; try a lower train.lr, "
+        f"e.g. {params.lr / 10:g}"
+    )
 
 
 def _step(

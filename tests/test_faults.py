@@ -1,0 +1,483 @@
+"""Bad input and faults, against the real stages and `dvc repro`: every case ends with a
+non-zero exit and one clear line, and leaves the last good artifacts in place or restorable.
+
+The table runs each stage's own command from dvc.yaml in a reproduced project: a failed stage
+must leave every artifact byte-identical to the good ones and no temporary file behind.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from linreg.model import build_model
+
+from .conftest import ARTIFACTS, ROOT, artifact_bytes, run, run_env, set_param
+
+pytestmark = pytest.mark.slow
+
+COMMANDS = {
+    name: stage["cmd"]
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+}
+MARKER = "pwned"  # the file a malicious checkpoint would create if it were unpickled
+
+
+# ---- ways to break a project -----------------------------------------------------------
+
+
+def param(key: str, value: object) -> Callable[[Path], None]:
+    return lambda project: set_param(project, key, value)
+
+
+def params_text(old: str, new: str) -> Callable[[Path], None]:
+    """Edit params.yaml as text (for what YAML values cannot say: .nan, syntax errors)."""
+
+    def edit(project: Path) -> None:
+        path = project / "params.yaml"
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def write(name: str, data: str | bytes) -> Callable[[Path], None]:
+    def overwrite(project: Path) -> None:
+        path = project / name
+        path.unlink()  # DVC links outputs from its cache: never write through the link
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return overwrite
+
+
+def delete(name: str) -> Callable[[Path], None]:
+    return lambda project: (project / name).unlink()
+
+
+def truncate(name: str, size: int) -> Callable[[Path], None]:
+    return lambda project: write(name, (project / name).read_bytes()[:size])(project)
+
+
+def checkpoint(state: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    return buffer.getvalue()
+
+
+class RunsCode:
+    """Unpickling this would create the marker file: a checkpoint meant to run code."""
+
+    def __reduce__(self):
+        return (open, (MARKER, "w"))
+
+
+MALICIOUS = checkpoint({"model": "parameters", "state_dict": {}, "payload": RunsCode()})
+OTHER_SHAPE = checkpoint(
+    {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(1)}}
+)
+OTHER_TYPE = checkpoint({"model": "linear", "state_dict": build_model("parameters").state_dict()})
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    stage: str
+    breaks: Callable[[Path], None]
+    message: str  # a regular expression the one error line must match after "error: "
+
+
+CASES = [
+    # params.yaml: every stage validates the whole file; generate is the quickest to run
+    Case("params missing", "generate", delete("params.yaml"), r"params\.yaml: file not found"),
+    Case(
+        "yaml syntax",
+        "generate",
+        params_text("  dpi: 100", "  dpi: [100"),
+        r"params\.yaml: invalid YAML at line \d+: ",
+    ),
+    Case("section missing", "generate", param("plot", None), r"params\.yaml: missing section plot"),
+    Case(
+        "key missing", "generate", param("train.lr", None), r"params\.yaml: missing key train\.lr"
+    ),
+    Case(
+        "unknown key",
+        "generate",
+        param("train.learnig_rate", 0.1),
+        r"params\.yaml: unknown key train\.learnig_rate: did you mean 'lr'\? allowed: model, ",
+    ),
+    Case(
+        "epochs a string",
+        "generate",
+        param("train.epochs", "ten"),
+        r"params\.yaml: train\.epochs = 'ten': input should be a valid integer",
+    ),
+    Case(
+        "lr a list",
+        "generate",
+        param("train.lr", [0.1]),
+        r"params\.yaml: train\.lr = \[0\.1\]: input should be a valid number",
+    ),
+    Case(
+        "lr a bool",
+        "generate",
+        param("train.lr", True),
+        r"params\.yaml: train\.lr = True: input should be a valid number",
+    ),
+    Case(
+        "lr nan",
+        "generate",
+        params_text("lr: 0.01", "lr: .nan"),
+        r"params\.yaml: train\.lr = nan: input should be a finite number",
+    ),
+    Case(
+        "lr inf",
+        "generate",
+        params_text("lr: 0.01", "lr: .inf"),
+        r"params\.yaml: train\.lr = inf: input should be a finite number",
+    ),
+    Case(
+        "step negative",
+        "generate",
+        param("generate.step", -0.02),
+        r"params\.yaml: generate\.step = -0\.02: input should be greater than 0",
+    ),
+    Case(
+        "end below start",
+        "generate",
+        param("generate.end", -1.0),
+        r"params\.yaml: generate\.end = -1\.0: must be greater than generate\.start \(0\.0\)",
+    ),
+    Case(
+        "train_fraction 1",
+        "generate",
+        param("split.train_fraction", 1.0),
+        r"params\.yaml: split\.train_fraction = 1\.0: input should be less than 1",
+    ),
+    Case(
+        "a set left empty",
+        "generate",
+        param("generate.end", 0.02),  # one row: the train set would get none of it
+        r"params\.yaml: split\.train_fraction = 0\.8: leaves 0 train and 1 test rows of 1; "
+        r"each set needs at least 1 row",
+    ),
+    Case(
+        "epochs 0",
+        "generate",
+        param("train.epochs", 0),
+        r"params\.yaml: train\.epochs = 0: input should be greater than or equal to 1",
+    ),
+    Case(
+        "batch_size -1",
+        "generate",
+        param("train.batch_size", -1),
+        r"params\.yaml: train\.batch_size = -1: input should be greater than or equal to 0",
+    ),
+    Case(
+        "step too small for memory",
+        "generate",
+        param("generate.step", 1e-12),
+        r"params\.yaml: generate\.step = 1e-12: makes 1,000,000,000,000 rows, about [\d,.]+ GiB "
+        r"in memory \(64 bytes a row\); this machine has [\d,.]+ GiB: use a larger step",
+    ),
+    Case(
+        "device unknown",
+        "generate",
+        param("train.device", "gpu"),
+        r"params\.yaml: train\.device = 'gpu': input should be 'auto', 'cpu', 'cuda' or 'mps'",
+    ),
+    Case(
+        "not a mapping",
+        "generate",
+        params_text("generate:", "- generate:"),
+        r"params\.yaml: (invalid YAML|expected sections)",
+    ),
+    # data files: split reads data/raw.csv, train reads data/train.csv
+    Case("csv missing", "split", delete("data/raw.csv"), r"data/raw\.csv: file not found"),
+    Case(
+        "column renamed",
+        "split",
+        write("data/raw.csv", "x,z\n0,0.3\n0.02,0.314\n"),
+        r"data/raw\.csv: missing column\(s\) y; found: x, z; expected: x, y",
+    ),
+    Case(
+        "non-numeric cell",
+        "split",
+        write("data/raw.csv", "x,y\n0,0.3\n0.02,abc\n"),
+        r"data/raw\.csv: line 3, column y: 'abc' is not a number",
+    ),
+    Case(
+        "nan cell",
+        "split",
+        write("data/raw.csv", "x,y\n0,0.3\nnan,0.314\n"),
+        r"data/raw\.csv: line 3, column x: nan is not a finite number",
+    ),
+    Case(
+        "inf cell",
+        "split",
+        write("data/raw.csv", "x,y\n0,0.3\n0.02,inf\n"),
+        r"data/raw\.csv: line 3, column y: inf is not a finite number",
+    ),
+    Case("empty file", "split", write("data/raw.csv", ""), r"data/raw\.csv: empty file"),
+    Case(
+        "header only",
+        "split",
+        write("data/raw.csv", "x,y\n"),
+        r"data/raw\.csv: no data rows \(a header line only\)",
+    ),
+    Case(
+        "truncated last line",
+        "split",
+        truncate("data/raw.csv", 100),
+        r"data/raw\.csv: line \d+: 1 field\(s\) '[\d.]+' where the header has 2; a truncated",
+    ),
+    Case(
+        "wrong delimiter",
+        "split",
+        write("data/raw.csv", "x;y\n0;0.3\n"),
+        r"data/raw\.csv: missing column\(s\) x, y; found: x;y \(separated by ';'\?",
+    ),
+    Case(
+        "bad train csv",
+        "train",
+        write("data/train.csv", "x,y\n0,0.3\n0.02,\n"),
+        r"data/train\.csv: line 3, column y: '' is not a number",
+    ),
+    # training and devices
+    Case(
+        "diverges",
+        "train",
+        lambda project: (param("train.lr", 1e6)(project), param("train.loss", "mse")(project)),
+        r"train\.lr = 1000000\.0: training diverged at epoch \d+ \(train loss (inf|nan), "
+        r"test loss (inf|nan)\); no checkpoint written; try a lower train\.lr, e\.g\. 100000",
+    ),
+    Case(
+        "device absent",
+        "train",
+        param("train.device", "cuda"),
+        r"train\.device = 'cuda': not available on this machine; available: cpu",
+    ),
+    # checkpoints, as evaluate loads them
+    Case(
+        "checkpoint runs code",
+        "evaluate",
+        write("models/model.pt", MALICIOUS),
+        r"models/model\.pt: not a readable checkpoint \(Weights only load failed",
+    ),
+    Case(
+        "checkpoint of another shape",
+        "evaluate",
+        write("models/model.pt", OTHER_SHAPE),
+        r"models/model\.pt: weights do not fit model 'parameters': weight has shape \(3,\), "
+        r"expected \(1,\)$",
+    ),
+    Case(
+        "checkpoint of another type",
+        "evaluate",
+        write("models/model.pt", OTHER_TYPE),
+        r"models/model\.pt: weights do not fit model 'linear': missing linear\.weight, "
+        r"linear\.bias; unexpected weight, bias \(a checkpoint of another model\?\)",
+    ),
+    Case(
+        "checkpoint truncated",
+        "evaluate",
+        truncate("models/model.pt", 300),
+        r"models/model\.pt: not a readable checkpoint",
+    ),
+    Case(
+        "not a checkpoint",
+        "evaluate",
+        write("models/model.pt", "weight,bias\n0.5,0.3\n"),
+        r"models/model\.pt: not a readable checkpoint \(not a torch\.save zip archive\)",
+    ),
+    Case(
+        "checkpoint missing",
+        "evaluate",
+        delete("models/model.pt"),
+        r"models/model\.pt: file not found \(run the train stage first\)",
+    ),
+    # paths: a stage writes inside the repository only
+    Case(
+        "output outside the repository",
+        "generate",
+        lambda project: None,
+        r"--out \.\./raw\.csv: outside the repository \(.*\); outputs are written inside it",
+    ),
+]
+
+
+def stray_files(project: Path) -> list[str]:
+    """Temporary files of atomic writes, and anything else unknown, next to the artifacts."""
+    known = {Path(name).name for name in ARTIFACTS} | {".gitignore"}
+    return sorted(
+        str(path.relative_to(project))
+        for folder in ("data", "models", "reports")
+        for path in (project / folder).iterdir()
+        if path.name not in known
+    )
+
+
+@pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
+def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
+    if case.id == "device absent" and torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    good = artifact_bytes(project)
+    case.breaks(project)
+    broken = {
+        name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).exists()
+    }
+    command = COMMANDS[case.stage]
+    if case.id == "output outside the repository":
+        command = command.replace("--out data/raw.csv", "--out ../raw.csv")
+
+    result = run(project, "sh", "-c", command, check=False)
+
+    assert result.returncode == 1, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert re.match(f"error: {case.message}", result.stderr), result.stderr
+    # What the stage writes is as it was: the good artifacts, or the broken input we planted.
+    now = {name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).exists()}
+    assert now == broken
+    assert [name for name in good if now.get(name) != good[name]] == [
+        name for name in good if broken.get(name) != good[name]
+    ]  # only what the case broke differs from the good artifacts
+    assert stray_files(project) == []
+    assert not (project / MARKER).exists()
+    assert not (project.parent / "raw.csv").exists()
+
+
+def test_the_malicious_checkpoint_would_run_code_if_fully_unpickled(tmp_path: Path, monkeypatch):
+    """So that the case above proves something: this file does create the marker when
+    loaded without weights_only."""
+    (tmp_path / "model.pt").write_bytes(MALICIOUS)
+    monkeypatch.chdir(tmp_path)
+    torch.load("model.pt", weights_only=False)
+    assert (tmp_path / MARKER).exists()
+
+
+# ---- through DVC: removed outputs, interruption, the lock, recovery --------------------
+
+
+def recover(project: Path) -> None:
+    """What the README says to do after a failed run."""
+    run(project, "git", "checkout", "params.yaml")
+    run(project, "dvc", "checkout")
+
+
+def assert_back_to_good(project: Path, good: dict[str, bytes]) -> None:
+    assert artifact_bytes(project) == good
+    assert "Data and pipelines are up to date" in run(project, "dvc", "status").stdout
+    assert stray_files(project) == []
+
+
+def test_a_failed_repro_loses_nothing_dvc_checkout_restores_it(project: Path):
+    good = artifact_bytes(project)
+    set_param(project, "train.lr", 1e6)
+    set_param(project, "train.loss", "mse")
+
+    result = run(project, "dvc", "repro", check=False)
+
+    assert result.returncode != 0
+    assert "error: train.lr = 1000000.0: training diverged at epoch" in result.stderr
+    # DVC removed train's outputs before running it; the stage wrote none of them
+    assert not (project / "models/model.pt").exists()
+    assert not (project / "reports/train_log.csv").exists()
+    recover(project)
+    assert_back_to_good(project, good)
+
+
+def start_long_repro(project: Path) -> subprocess.Popen[str]:
+    """`dvc repro` with a training run of a million epochs, returned once it is training."""
+    set_param(project, "train.epochs", 1_000_000)
+    env = run_env(project) | {"PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's job is
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("epoch"):
+            return process
+    raise AssertionError(f"dvc repro ended before training: exit {process.wait()}")
+
+
+def finish(process: subprocess.Popen[str]) -> tuple[int, str]:
+    assert process.stdout is not None
+    rest = process.stdout.read()
+    return process.wait(timeout=60), rest
+
+
+def test_ctrl_c_during_training_leaves_no_partial_output_and_repro_completes(project: Path):
+    good = artifact_bytes(project)
+    process = start_long_repro(project)
+
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C: the whole foreground job gets it
+    code, output = finish(process)
+
+    assert code != 0
+    assert "error: interrupted by SIGINT: no file was left half-written" in output
+    assert not (project / "models/model.pt").exists()
+    assert not (project / "reports/train_log.csv").exists()
+    assert stray_files(project) == []
+    run(project, "git", "checkout", "params.yaml")
+    run(project, "dvc", "repro")  # completes normally
+    assert_back_to_good(project, good)
+
+
+def test_sigterm_to_a_stage_leaves_the_old_artifacts(project: Path):
+    good = artifact_bytes(project)
+    set_param(project, "train.epochs", 1_000_000)
+    process = subprocess.Popen(
+        ["env", *shlex.split(COMMANDS["train"])],  # env execs python: the signal goes to it
+        cwd=project,
+        env=run_env(project) | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("epoch")
+    process.terminate()
+    assert process.wait(timeout=60) == -signal.SIGTERM
+    assert process.stderr is not None
+    assert process.stderr.read() == (
+        "error: interrupted by SIGTERM: no file was left half-written;"
+        " run it again (dvc repro) to finish\n"
+    )
+    assert artifact_bytes(project) == good
+    assert stray_files(project) == []
+
+
+def test_a_second_repro_is_refused_by_dvcs_locks(project: Path):
+    good = artifact_bytes(project)
+    first = start_long_repro(project)
+    try:
+        started = time.monotonic()
+        second = run(project, "dvc", "repro", check=False)
+        assert time.monotonic() - started < 30  # refused at once, not queued behind the first
+        assert second.returncode != 0
+        # DVC holds a read/write lock on each running stage's deps and outs
+        assert "data/test.csv' is busy, it is being blocked by:" in second.stderr
+        assert first.poll() is None  # the first one runs on, untouched
+    finally:
+        os.killpg(first.pid, signal.SIGINT)
+        finish(first)
+    recover(project)
+    assert_back_to_good(project, good)
