@@ -7,7 +7,6 @@ Usage: python bench/pipeline.py [ROUNDS]   (from the project root, with .venv's 
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import subprocess
@@ -16,17 +15,8 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-# What a clone holds that the pipeline needs (as tests/conftest.py copies it)
-PROJECT_FILES = (
-    "dvc.yaml",
-    "params.yaml",
-    "stages",
-    "src",
-    ".dvc/config",
-    ".dvcignore",
-    ".gitignore",
-)
+from _project import ROOT, bench_env, make_project
+
 OUTPUTS = ("data", "models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
 
@@ -34,20 +24,6 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, env=env, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
-
-
-def make_project(root: Path, env: dict[str, str]) -> Path:
-    project = root / "project"
-    for name in PROJECT_FILES:
-        target = project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(ROOT / name, target)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
-        subprocess.run(command, cwd=project, env=env, check=True)
-    return project
 
 
 def clean(project: Path) -> None:
@@ -61,10 +37,7 @@ def clean(project: Path) -> None:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@linreg.invalid")
-    env.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@linreg.invalid")
+    env = bench_env()
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), env)
         lesson = [sys.executable, str(ROOT / "bench" / "lesson.py"), str(Path(tmp) / "lesson")]

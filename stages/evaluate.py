@@ -1,7 +1,7 @@
 """Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv."""
 
 from linreg.checkpoint import load_model
-from linreg.cli import parse_args, run
+from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.evaluation import evaluate
 from linreg.files import write_csv, write_json
@@ -25,7 +25,9 @@ def main(argv: list[str] | None = None) -> None:
     train, test = read_dataset(args.train), read_dataset(args.test)
     metrics, y_pred = evaluate(model, train, test, truth.weight, truth.bias)
     write_json(args.metrics, metrics)
-    write_csv(args.predictions, {"x": test.x, "y": test.y, "y_pred": y_pred})
+    write_csv(
+        args.predictions, {"x": test.x, "y": test.y, "y_pred": y_pred}, progress=show_progress()
+    )
 
 
 if __name__ == "__main__":

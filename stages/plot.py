@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
     predicted = read_csv(args.predictions, ("x", "y", "y_pred"))
     test = Dataset(predicted["x"], predicted["y"])
     log = read_csv(args.log, ("epoch", "train_loss", "test_loss"))
-    png = plot_predictions(train, test, predicted["y_pred"], params.dpi)
+    png = plot_predictions(train, test, predicted["y_pred"], params)
     write_bytes_atomic(args.predictions_png, png)
     png = plot_loss_curve(log["epoch"], log["train_loss"], log["test_loss"], params.dpi)
     write_bytes_atomic(args.loss_png, png)

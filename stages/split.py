@@ -1,6 +1,6 @@
 """Stage split: data/raw.csv -> data/train.csv and data/test.csv."""
 
-from linreg.cli import parse_args, run
+from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset, split_dataset, write_dataset
 from linreg.params import load_params
 
@@ -15,8 +15,8 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params).split
     train, test = split_dataset(read_dataset(args.raw), params)
-    write_dataset(args.train, train)
-    write_dataset(args.test, test)
+    write_dataset(args.train, train, progress=show_progress())
+    write_dataset(args.test, test, progress=show_progress())
 
 
 if __name__ == "__main__":

@@ -1,10 +1,7 @@
 """Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv."""
 
-import os
-import sys
-
 from linreg.checkpoint import save_checkpoint
-from linreg.cli import parse_args, run
+from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.files import write_csv
 from linreg.params import load_params
@@ -21,9 +18,7 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params).train
     train, test = read_dataset(args.train), read_dataset(args.test)
-    # A progress bar only for a person watching: not in CI, not when DVC's output is captured.
-    progress = sys.stderr.isatty() and not os.environ.get("CI")
-    result = fit(params, train, test, verbose=True, progress=progress)
+    result = fit(params, train, test, verbose=True, progress=show_progress())
     save_checkpoint(args.model, result.model)
     history = result.history
     write_csv(

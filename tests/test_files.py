@@ -132,3 +132,17 @@ def test_sigkill_mid_write_leaves_the_old_file_and_the_next_write_sweeps_up(tmp_
     write_bytes_atomic(tmp_path / "out.bin", b"newer")
     assert (tmp_path / "out.bin").read_bytes() == b"newer"
     assert sorted(p.name for p in tmp_path.iterdir()) == [".other.bin.0123abcd.tmp", "out.bin"]
+
+
+def test_csv_written_in_chunks_is_byte_identical(tmp_path: Path, monkeypatch):
+    values = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
+    write_csv(tmp_path / "whole.csv", {"x": values, "y": -values})
+    monkeypatch.setattr("linreg.files.CSV_CHUNK_ROWS", 7)  # 143 chunks, the last one short
+    write_csv(tmp_path / "chunks.csv", {"x": values, "y": -values}, progress=True)
+    assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+    assert read_csv(tmp_path / "chunks.csv", ("x", "y"))["x"].tobytes() == values.tobytes()
+
+
+def test_csv_of_no_rows_is_a_header(tmp_path: Path):
+    write_csv(tmp_path / "empty.csv", {"x": np.empty(0, np.float32)})
+    assert (tmp_path / "empty.csv").read_text() == "x\n"

@@ -6,13 +6,20 @@ import struct
 
 import numpy as np
 
+from linreg.dataset import Dataset
+from linreg.params import PlotParams
 from linreg.plotting import (
     loss_comparison_figure,
     plot_loss_curve,
     plot_predictions,
     predictions_comparison_figure,
     render_png,
+    spread_sample,
 )
+
+
+def plot_params(dpi: int = 50, max_points: int = 5000, seed: int = 0) -> PlotParams:
+    return PlotParams(dpi=dpi, max_points=max_points, seed=seed)
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -21,16 +28,16 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_predictions_png_is_stable_and_sized_by_dpi(line):
-    first = plot_predictions(line, line, line.y, dpi=50)
-    assert first == plot_predictions(line, line, line.y, dpi=50)
+    first = plot_predictions(line, line, line.y, plot_params(dpi=50))
+    assert first == plot_predictions(line, line, line.y, plot_params(dpi=50))
     assert png_size(first) == (500, 350)  # figsize (10, 7) inches
-    assert png_size(plot_predictions(line, line, line.y, dpi=100)) == (1000, 700)
+    assert png_size(plot_predictions(line, line, line.y, plot_params(dpi=100))) == (1000, 700)
 
 
 def test_predictions_show_the_predictions(line):
     # predictions drawn in red: moving them changes the picture
-    assert plot_predictions(line, line, line.y, 50) != plot_predictions(
-        line, line, line.y + 0.5, 50
+    assert plot_predictions(line, line, line.y, plot_params()) != plot_predictions(
+        line, line, line.y + 0.5, plot_params()
     )
 
 
@@ -75,7 +82,7 @@ def scatter_labels(figure) -> list[str]:
 
 def test_predictions_comparison_draws_shared_test_data_once(line):
     figure = predictions_comparison_figure(
-        {"main": predictions(line, 0.1), "workspace": predictions(line, 0.2)}
+        {"main": predictions(line, 0.1), "workspace": predictions(line, 0.2)}, plot_params()
     )
     assert scatter_labels(figure) == [
         "Testing data",
@@ -88,5 +95,41 @@ def test_predictions_comparison_draws_shared_test_data_once(line):
 
 def test_predictions_comparison_draws_each_sides_test_data_when_they_differ(line):
     moved = {"x": line.x, "y": line.y + 1, "y_pred": line.y}
-    figure = predictions_comparison_figure({"main": predictions(line, 0.1), "workspace": moved})
+    figure = predictions_comparison_figure(
+        {"main": predictions(line, 0.1), "workspace": moved}, plot_params()
+    )
     assert scatter_labels(figure)[:2] == ["Testing data", "Testing data (workspace)"]
+
+
+def test_spread_sample_is_seeded_sorted_and_one_per_equal_run():
+    rows = spread_sample(1_000_003, 1000, seed=7)
+    assert np.array_equal(rows, spread_sample(1_000_003, 1000, seed=7))
+    assert not np.array_equal(rows, spread_sample(1_000_003, 1000, seed=8))
+    assert len(rows) == 1000
+    assert np.all(np.diff(rows) > 0)
+    runs = np.arange(1001) * 1_000_003 // 1000  # each pick lies in its own run of rows
+    assert np.all((runs[:-1] <= rows) & (rows < runs[1:]))
+
+
+def test_spread_sample_keeps_every_row_of_a_small_set():
+    assert np.array_equal(spread_sample(50, 5000, seed=0), np.arange(50))
+
+
+def test_a_big_data_set_is_drawn_as_a_sample_and_the_figure_says_so(monkeypatch):
+    x = np.arange(100_000, dtype=np.float32) / 100_000
+    big = Dataset(x, 2 * x)
+    figures = []
+    monkeypatch.setattr("linreg.plotting.render_png", lambda figure, dpi: figures.append(figure))
+    plot_predictions(big, big, big.y, plot_params(max_points=500))
+    (axes,) = figures[0].axes
+    assert [len(c.get_offsets()) for c in axes.collections] == [500, 500, 500]
+    assert axes.get_title() == "Seeded subsample: 500 of 100,000 train, 500 of 100,000 test points"
+
+
+def test_a_small_data_set_is_drawn_whole_with_no_note(line, monkeypatch):
+    figures = []
+    monkeypatch.setattr("linreg.plotting.render_png", lambda figure, dpi: figures.append(figure))
+    plot_predictions(line, line, line.y, plot_params())
+    (axes,) = figures[0].axes
+    assert [len(c.get_offsets()) for c in axes.collections] == [len(line)] * 3
+    assert axes.get_title() == ""

@@ -68,6 +68,11 @@ def _die_by(signum: int) -> None:
     raise SystemExit(128 + signum)  # only if the signal did not end the process
 
 
+def show_progress() -> bool:
+    """Progress bars for a person at a terminal: not in CI, not when output is captured."""
+    return sys.stderr.isatty() and not os.environ.get("CI")
+
+
 def parse_args(
     description: str | None,
     inputs: dict[str, str],

@@ -14,7 +14,7 @@ from pathlib import Path
 from linreg.cli import run
 from linreg.errors import PipelineError
 from linreg.files import read_csv, write_bytes_atomic
-from linreg.params import load_params
+from linreg.params import PlotParams, load_params
 from linreg.report import (
     METRIC_GOALS,
     check_gates,
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     # Every input is checked before any work: a bad one costs nothing and leaves nothing.
-    dpi = load_params(args.params).plot.dpi
+    plot_params = load_params(args.params).plot
     gates = parse_gates(args.fail_if, METRIC_GOALS)
     verdict_metrics = _metric_names(args.metrics)
     base = resolve_revision(args.base)
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
     source = fetch_base_artifacts(base, (LOG, PREDICTIONS), base_dir)
 
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
-    images = _draw(base_label, base_dir, out, dpi)
+    images = _draw(base_label, base_dir, out, plot_params)
     report = render_report(
         base_label,
         "workspace",
@@ -100,7 +100,7 @@ def _metric_names(text: str) -> list[str]:
     return names
 
 
-def _draw(base_label: str, base_dir: Path, out: Path, dpi: int) -> dict[str, str]:
+def _draw(base_label: str, base_dir: Path, out: Path, params: PlotParams) -> dict[str, str]:
     """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}."""
     from linreg.plotting import (  # matplotlib: only once the inputs are known to be good
         loss_comparison_figure,
@@ -115,10 +115,10 @@ def _draw(base_label: str, base_dir: Path, out: Path, dpi: int) -> dict[str, str
     }
     images = {
         "Loss curves": ("loss_curves.png", loss_comparison_figure(logs)),
-        "Predictions": ("predictions.png", predictions_comparison_figure(predicted)),
+        "Predictions": ("predictions.png", predictions_comparison_figure(predicted, params)),
     }
     for name, figure in images.values():
-        write_bytes_atomic(out / name, render_png(figure, dpi))
+        write_bytes_atomic(out / name, render_png(figure, params.dpi))
     return {title: name for title, (name, _) in images.items()}
 
 

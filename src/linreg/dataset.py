@@ -26,8 +26,8 @@ def read_dataset(path: str | Path) -> Dataset:
     return Dataset(columns["x"], columns["y"])
 
 
-def write_dataset(path: str | Path, dataset: Dataset) -> None:
-    write_csv(path, {"x": dataset.x, "y": dataset.y})
+def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:
+    write_csv(path, {"x": dataset.x, "y": dataset.y}, progress)
 
 
 def split_dataset(dataset: Dataset, params: SplitParams) -> tuple[Dataset, Dataset]:

@@ -7,9 +7,10 @@ import glob
 import json
 import os
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import pyarrow as pa
@@ -18,10 +19,12 @@ import pyarrow.csv as pacsv
 from linreg.errors import PipelineError
 
 
-def write_bytes_atomic(path: str | Path, data: bytes) -> None:
-    """Write `data` to a temporary file beside `path`, then rename it over `path`.
+@contextmanager
+def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
+    """A new file to write; on leaving the block it is renamed over `path` in one step.
 
-    A reader (or an interrupted run) sees the old file or the new one, never a torn one.
+    A reader (or an interrupted run) sees the old file or the new one, never a torn one: the
+    bytes go to a temporary file beside `path`, removed if the block raises.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -33,7 +36,7 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as file:
-            file.write(data)
+            yield file
             file.flush()
             os.fsync(file.fileno())
         os.replace(tmp, path)
@@ -42,13 +45,45 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
         raise
 
 
-def write_csv(path: str | Path, columns: Mapping[str, np.ndarray]) -> None:
-    """Write equal-length columns as CSV; floats in the shortest text that reads back exactly."""
-    table = pa.Table.from_arrays([_to_arrow(values) for values in columns.values()], list(columns))
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(include_header=False))
-    header = (",".join(columns) + "\n").encode()  # unquoted, unlike pyarrow's own header
-    write_bytes_atomic(path, header + sink.getvalue().to_pybytes())
+def write_bytes_atomic(path: str | Path, data: bytes) -> None:
+    """Write `data` to `path` atomically (see atomic_file)."""
+    with atomic_file(path) as file:
+        file.write(data)
+
+
+# Rows converted to text at a time: bounds the text in memory at ~25 MiB whatever the size.
+CSV_CHUNK_ROWS = 1 << 20
+
+
+def write_csv(path: str | Path, columns: Mapping[str, np.ndarray], progress: bool = False) -> None:
+    """Write equal-length columns as CSV; floats in the shortest text that reads back exactly.
+
+    progress shows a bar (for a person at a terminal).
+    """
+    rows = len(next(iter(columns.values())))
+    options = pacsv.WriteOptions(include_header=False)
+    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}", progress) as done:
+        file.write((",".join(columns) + "\n").encode())  # unquoted, unlike pyarrow's header
+        for start in range(0, rows, CSV_CHUNK_ROWS):
+            chunk = [
+                _to_arrow(values[start : start + CSV_CHUNK_ROWS]) for values in columns.values()
+            ]
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_arrays(chunk, list(columns)), sink, options)
+            file.write(sink.getvalue())
+            done(len(chunk[0]))
+
+
+@contextmanager
+def _progress(total: int, description: str, show: bool) -> Iterator[Callable[[int], object]]:
+    """What to call with each chunk's row count: a tqdm bar's update, or nothing."""
+    if not show:
+        yield lambda rows: None
+        return
+    from tqdm import tqdm  # only for a person watching: the import costs a stage 40 ms
+
+    with tqdm(total=total, desc=description, unit="row", unit_scale=True, leave=False) as bar:
+        yield bar.update
 
 
 def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:

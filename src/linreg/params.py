@@ -94,6 +94,8 @@ class TrainParams(_Section):
 
 class PlotParams(_Section):
     dpi: int = Field(ge=10, le=1000)
+    max_points: int = Field(ge=10)
+    seed: int = Field(ge=0)
 
 
 class Params(_Section):

@@ -14,6 +14,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from linreg.dataset import Dataset
+from linreg.params import PlotParams
 
 
 def render_png(figure: Figure, dpi: int) -> bytes:
@@ -24,15 +25,41 @@ def render_png(figure: Figure, dpi: int) -> bytes:
     return buffer.getvalue()
 
 
-def plot_predictions(train: Dataset, test: Dataset, y_pred, dpi: int) -> bytes:
-    """Train data in blue, test data in green, predictions in red, as the lesson draws them."""
+def spread_sample(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of at most `size` of `n` rows: one seeded pick in each of `size` equal
+    runs of rows, so the sample spreads evenly over them. All rows when n <= size."""
+    if n <= size:
+        return np.arange(n)
+    edges = np.arange(size + 1, dtype=np.int64) * n // size  # exact: no float rounding
+    offsets = np.random.default_rng(seed).random(size)
+    return edges[:-1] + (offsets * np.diff(edges)).astype(np.int64)
+
+
+def _sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
+    """'Seeded subsample: 5,000 of 8,000,000 train, ...' when any set was subsampled."""
+    if all(shown == total for shown, total in counts.values()):
+        return None
+    parts = [f"{shown:,} of {total:,} {name}" for name, (shown, total) in counts.items()]
+    return "Seeded subsample: " + ", ".join(parts) + " points"
+
+
+def plot_predictions(train: Dataset, test: Dataset, y_pred, params: PlotParams) -> bytes:
+    """Train data in blue, test data in green, predictions in red, as the lesson draws them;
+    at most plot.max_points of each set, evenly spread, and the figure says so."""
+    train_rows = spread_sample(len(train), params.max_points, params.seed)
+    test_rows = spread_sample(len(test), params.max_points, params.seed)
     figure = Figure(figsize=(10, 7))
     axes = figure.add_subplot()
-    axes.scatter(train.x, train.y, c="b", s=4, label="Training data")
-    axes.scatter(test.x, test.y, c="g", s=4, label="Testing data")
-    axes.scatter(test.x, y_pred, c="r", s=4, label="Predictions")
+    axes.scatter(train.x[train_rows], train.y[train_rows], c="b", s=4, label="Training data")
+    axes.scatter(test.x[test_rows], test.y[test_rows], c="g", s=4, label="Testing data")
+    axes.scatter(test.x[test_rows], y_pred[test_rows], c="r", s=4, label="Predictions")
+    note = _sample_note(
+        {"train": (len(train_rows), len(train)), "test": (len(test_rows), len(test))}
+    )
+    if note:
+        axes.set_title(note)
     axes.legend(prop={"size": 14})
-    return render_png(figure, dpi)
+    return render_png(figure, params.dpi)
 
 
 def plot_loss_curve(epoch, train_loss, test_loss, dpi: int) -> bytes:
@@ -67,21 +94,32 @@ def loss_comparison_figure(logs: Mapping[str, Mapping[str, np.ndarray]]) -> Figu
     return figure
 
 
-def predictions_comparison_figure(predictions: Mapping[str, Mapping[str, np.ndarray]]) -> Figure:
+def predictions_comparison_figure(
+    predictions: Mapping[str, Mapping[str, np.ndarray]], params: PlotParams
+) -> Figure:
     """Each revision's predictions over its test data; `predictions` maps a revision's label to
-    its x, y and y_pred columns, base first. Test data the revisions share is drawn once."""
+    its x, y and y_pred columns, base first. Test data the revisions share is drawn once. At
+    most plot.max_points of each revision, evenly spread."""
+    sampled = {}
+    for label, columns in predictions.items():
+        rows = spread_sample(len(columns["x"]), params.max_points, params.seed)
+        sampled[label] = {name: values[rows] for name, values in columns.items()}
     figure = Figure(figsize=(10, 7))
     axes = figure.add_subplot()
     drawn: list[Mapping[str, np.ndarray]] = []
-    for label, columns in predictions.items():
+    for label, columns in sampled.items():
         if not any(_same_data(columns, other) for other in drawn):
             name = "Testing data" if not drawn else f"Testing data ({label})"
             marker = "o" if not drawn else "x"
             axes.scatter(columns["x"], columns["y"], c="g", s=16, marker=marker, label=name)
             drawn.append(columns)
-    for (label, columns), colour in zip(predictions.items(), _REVISION_COLOURS, strict=True):
+    for (label, columns), colour in zip(sampled.items(), _REVISION_COLOURS, strict=True):
         axes.scatter(columns["x"], columns["y_pred"], c=colour, s=16, label=f"{label}: predictions")
-    axes.set_title("Predictions on the test data")
+    counts = {
+        f"{label} test": (len(sampled[label]["x"]), len(columns["x"]))
+        for label, columns in predictions.items()
+    }
+    axes.set_title(_sample_note(counts) or "Predictions on the test data")
     axes.set_xlabel("x")
     axes.set_ylabel("y")
     axes.legend(prop={"size": 14})

@@ -1,0 +1,154 @@
+"""Benchmark: how each stage's time and memory grow with the row count, and training speed.
+
+Runs every stage of dvc.yaml (its own command) in a temporary copy of the project at 10^3 ...
+10^7 rows (generate.step = 1e-3 ... 1e-7) and prints, per stage and in total, the wall time,
+the peak RSS and the growth exponent between the two largest sizes (time ~ rows^exponent;
+target <= 1.15). Then it times training side by side with a bare PyTorch loop doing the same
+arithmetic, full batch and in mini-batches of 65,536 (targets >= 70 % and >= 50 %).
+Usage: python bench/scale.py [LARGEST_POWER]   (default 7: up to ten million rows)
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from _project import bench_env, make_project
+
+STAGES = ("generate", "split", "train", "evaluate", "plot")
+RSS_TARGET_GIB = 2.0
+
+
+def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS in bytes of one stage's command (env runs it: no shell)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command!r} exited {process.returncode}")
+    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+
+
+def set_rows(project: Path, power: int) -> None:
+    """generate.step = 10^-power on [0, 1): 10^power rows."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["generate"].update(start=0.0, end=1.0, step=float(f"1e-{power}"))
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def scale_table(largest: int) -> None:
+    env = bench_env()
+    commands = {
+        name: stage["cmd"]
+        for name, stage in yaml.safe_load((Path("dvc.yaml")).read_text())["stages"].items()
+    }
+    powers = range(3, largest + 1)
+    times: dict[int, dict[str, float]] = {}
+    peaks: dict[int, dict[str, int]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = make_project(Path(tmp), env)
+        for power in powers:
+            set_rows(project, power)
+            times[power], peaks[power] = {}, {}
+            for stage in STAGES:
+                times[power][stage], peaks[power][stage] = run_stage(commands[stage], project, env)
+            print(f"  10^{power} rows: {sum(times[power].values()):.1f} s", file=sys.stderr)
+
+    header = f"{'stage':<10}" + "".join(f"{'10^' + str(p):>16}" for p in powers)
+    print(f"\nwall time (s) / peak RSS (MiB) per stage\n{header}{'exponent':>10}")
+    big, small = powers[-1], powers[-2]
+    for stage in (*STAGES, "total"):
+
+        def seconds(power: int, stage: str = stage) -> float:
+            row = times[power]
+            return sum(row.values()) if stage == "total" else row[stage]
+
+        def peak(power: int, stage: str = stage) -> int:
+            row = peaks[power]
+            return max(row.values()) if stage == "total" else row[stage]
+
+        cells = "".join(f"{seconds(p):>8.2f} /{peak(p) / 2**20:>6.0f}" for p in powers)
+        exponent = math.log10(seconds(big) / seconds(small)) / (big - small)
+        print(f"{stage:<10}{cells}{exponent:>10.2f}")
+    worst = max(peaks[big].values()) / 2**30
+    print(
+        f"\ngrowth exponent 10^{small} -> 10^{big}: time ~ rows^exponent, target <= 1.15;"
+        f" largest peak RSS at 10^{big}: {worst:.2f} GiB (target <= {RSS_TARGET_GIB})"
+    )
+
+
+def throughput(rows: int, epochs: int) -> None:
+    """Training samples per second: fit() against a bare loop, same data, side by side."""
+    import torch
+
+    from linreg.dataset import split_dataset
+    from linreg.params import load_params, with_overrides
+    from linreg.synthetic import generate_dataset
+    from linreg.training import fit
+
+    params = with_overrides(
+        load_params(),
+        {"generate.step": 1 / rows, "train.epochs": epochs, "train.device": "cpu"},
+        "bench",
+    )
+    train, test = split_dataset(generate_dataset(params.generate), params.split)
+    samples = len(train) * epochs
+
+    def bare_loop() -> None:
+        """The lesson's loop, nothing else: forward, L1 loss, zero_grad, backward, SGD step."""
+        torch.manual_seed(params.train.seed)
+        weight = torch.nn.Parameter(torch.randn(1))
+        bias = torch.nn.Parameter(torch.randn(1))
+        optimizer = torch.optim.SGD([weight, bias], lr=params.train.lr)
+        x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
+        loss_fn = torch.nn.L1Loss()
+        for _ in range(epochs):
+            loss = loss_fn(weight * x + bias, y)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+
+    def ours(batch_size: int) -> None:
+        overrides = {"train.batch_size": batch_size}
+        fit(with_overrides(params, overrides, "bench").train, train, test)
+
+    runs = {
+        "bare loop": bare_loop,
+        "fit, full batch": lambda: ours(0),
+        "fit, batch 65536": lambda: ours(65536),
+    }
+    best = {name: math.inf for name in runs}
+    for _ in range(3):  # alternate, keep each one's best: the least disturbed run
+        for name, function in runs.items():
+            start = time.perf_counter()
+            function()
+            best[name] = min(best[name], time.perf_counter() - start)
+    rate = {name: samples / seconds / 1e6 for name, seconds in best.items()}
+    print(f"\ntraining throughput, {len(train):,} train rows x {epochs} epochs (best of 3)")
+    for name in runs:
+        print(f"  {name:<18}{rate[name]:>8.1f} M samples/s")
+    full, batched = rate["fit, full batch"], rate["fit, batch 65536"]
+    print(f"  full batch / bare loop      {full / rate['bare loop']:>6.0%}   target >= 70%")
+    print(f"  batch 65536 / full batch    {batched / full:>6.0%}   target >= 50%")
+
+
+def main() -> None:
+    largest = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    scale_table(largest)
+    throughput(rows=10**largest, epochs=20)
+
+
+if __name__ == "__main__":
+    main()
