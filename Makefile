@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench compare sweep clean
+.PHONY: repro test test-fast lint bench bench-scale compare sweep clean
 
 repro: $(STAMP)
 	dvc repro
@@ -34,6 +34,9 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	python bench/pipeline.py
+
+bench-scale: $(STAMP)
+	python bench/scale.py
 
 compare: $(STAMP)
 	python -m linreg.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"

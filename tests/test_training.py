@@ -9,6 +9,7 @@ import torch
 from linreg.dataset import Dataset, split_dataset
 from linreg.errors import PipelineError
 from linreg.evaluation import least_squares_line
+from linreg.model import build_model
 from linreg.synthetic import generate_dataset
 from linreg.training import fit, resolve_device
 
@@ -89,6 +90,31 @@ def test_minibatch_of_the_whole_set_equals_full_batch(params, lesson_data):
     one_batch = fit(params.train.model_copy(update={"epochs": 20, "batch_size": 40}), *lesson_data)
     # same rows in another order: the mean loss and its gradient agree to rounding
     np.testing.assert_allclose(one_batch.history.train_loss, full.history.train_loss, rtol=1e-5)
+
+
+def test_minibatches_match_the_textbook_loop_bit_for_bit(params, lesson_data):
+    """Our epoch (one int32 permutation, one gather of (n, 2) rows, contiguous slices) against
+    the plain way: an int64 permutation and a gather of x and y per batch."""
+    train, test = lesson_data
+    settings = params.train.model_copy(update={"batch_size": 7, "epochs": 5, "momentum": 0.9})
+    ours = fit(settings, train, test)
+
+    torch.manual_seed(settings.seed)
+    model = build_model(settings.model)
+    optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
+    loss_fn = torch.nn.L1Loss()
+    order_generator = torch.Generator().manual_seed(settings.seed)
+    x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
+    for _ in range(settings.epochs):
+        order = torch.randperm(len(x), generator=order_generator)
+        for start in range(0, len(x), settings.batch_size):
+            rows = order[start : start + settings.batch_size]
+            loss = loss_fn(model(x[rows]), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    for name, value in model.state_dict().items():
+        assert torch.equal(ours.model.state_dict()[name], value), name
 
 
 def test_logs_every_log_every_epochs(params, lesson_data, capsys):
