@@ -1,11 +1,18 @@
-"""Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv."""
+"""Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv.
+
+train.nproc > 1 starts that many processes training together (DistributedDataParallel);
+under torchrun, which starts them itself, every process joins the group torchrun describes.
+"""
+
+import argparse
 
 from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
+from linreg.distributed import join, launched, leave, spawn
 from linreg.files import write_csv
 from linreg.params import load_params
-from linreg.training import fit
+from linreg.training import fit, resolve_device
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -15,16 +22,26 @@ def main(argv: list[str] | None = None) -> None:
         outputs={"model": "checkpoint to write", "log": "per-epoch loss CSV to write"},
         argv=argv,
     )
+    nproc = load_params(args.params).train.nproc
+    if nproc > 1 and not launched():
+        spawn(nproc, train, args)  # each process runs train(args) as one rank
+    else:
+        train(args)
 
+
+def train(args: argparse.Namespace) -> None:
     params = load_params(args.params).train
-    train, test = read_dataset(args.train), read_dataset(args.test)
-    result = fit(params, train, test, verbose=True, progress=show_progress())
-    save_checkpoint(args.model, result.model)
-    history = result.history
-    write_csv(
-        args.log,
-        {"epoch": history.epoch, "train_loss": history.train_loss, "test_loss": history.test_loss},
-    )
+    ranks = join(resolve_device(params.device)) if launched() else None
+    try:
+        train_set, test_set = read_dataset(args.train), read_dataset(args.test)
+        result = fit(params, train_set, test_set, True, show_progress(), ranks)
+    finally:
+        leave()
+    if ranks is None or ranks.writes:
+        save_checkpoint(args.model, result.model)
+        history = result.history
+        columns = {"epoch": history.epoch, "train_loss": history.train_loss}
+        write_csv(args.log, columns | {"test_loss": history.test_loss})
 
 
 if __name__ == "__main__":

@@ -90,6 +90,7 @@ class TrainParams(_Section):
     seed: int = Field(ge=0)
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1)
+    nproc: int = Field(ge=1)
 
 
 class PlotParams(_Section):

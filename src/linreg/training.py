@@ -7,10 +7,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from linreg.dataset import Dataset
+from linreg.distributed import Ranks, shard_rows
 from linreg.errors import PipelineError
 from linreg.model import LineModel, build_model
 from linreg.params import TrainParams
@@ -65,17 +68,29 @@ def fit(
     test: Dataset,
     verbose: bool = False,
     progress: bool = False,
+    ranks: Ranks | None = None,
 ) -> FitResult:
     """Train a fresh model on `train`, recording train and test loss every epoch.
 
-    verbose prints a line every log_every epochs; progress shows a tqdm bar.
+    verbose prints a line every log_every epochs; progress shows a tqdm bar. With `ranks`
+    (a joined process group), this process trains on its shard of `train` under
+    DistributedDataParallel, which averages the gradients; the recorded train loss is the
+    mean over the ranks, and only the writing rank prints.
     """
     device = resolve_device(params.device)
+    if ranks is not None:
+        train = _shard(train, ranks)
+        if device.type == "cuda":
+            device = torch.device("cuda", ranks.local_rank)
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
     model = build_model(params.model).to(device)
+    # DDP averages the gradients over the ranks; the test loss uses the plain module
+    trained = model if ranks is None else DistributedDataParallel(model)
     loss_fn = LOSSES[params.loss]()
     optimizer = make_optimizer(params, model)
-    batch_order = torch.Generator().manual_seed(params.seed)
+    # each rank shuffles its own shard in its own order
+    batch_order = torch.Generator().manual_seed(params.seed + (ranks.rank if ranks else 0))
+    shows = ranks is None or ranks.writes
 
     x_train, y_train = as_column(train.x, device), as_column(train.y, device)
     x_test, y_test = as_column(test.x, device), as_column(test.y, device)
@@ -84,20 +99,26 @@ def fit(
     train_losses = torch.empty(params.epochs, device=device)
     test_losses = torch.empty(params.epochs, device=device)
 
-    epochs = tqdm(range(params.epochs), desc="train", unit="epoch", disable=not progress)
+    epochs = tqdm(
+        range(params.epochs), desc="train", unit="epoch", disable=not progress or not shows
+    )
     for epoch in epochs:
-        model.train()
+        trained.train()
         if params.batch_size == 0:
-            train_losses[epoch] = _step(model, loss_fn, optimizer, x_train, y_train)
+            train_losses[epoch] = _step(trained, loss_fn, optimizer, x_train, y_train)
         else:
             train_losses[epoch] = _minibatch_epoch(
-                model, loss_fn, optimizer, xy_train, params.batch_size, batch_order
+                trained, loss_fn, optimizer, xy_train, params.batch_size, batch_order
             )
+        if ranks is not None:
+            # every rank sees the same mean loss, so that all stop together if it diverges
+            dist.all_reduce(train_losses[epoch : epoch + 1])
+            train_losses[epoch] /= ranks.world_size
         model.eval()
         with torch.inference_mode():
             test_losses[epoch] = loss_fn(model(x_test), y_test)
         _stop_if_diverged(params, epoch, train_losses[epoch].item(), test_losses[epoch].item())
-        if verbose and epoch % params.log_every == 0:
+        if verbose and shows and epoch % params.log_every == 0:
             # tqdm.write prints above the bar when there is one, plainly when there is not
             tqdm.write(
                 f"epoch {epoch:>5} | train_loss {train_losses[epoch].item():.8f}"
@@ -110,6 +131,11 @@ def fit(
         test_loss=test_losses.cpu().numpy(),
     )
     return FitResult(model=model.cpu(), history=history)
+
+
+def _shard(train: Dataset, ranks: Ranks) -> Dataset:
+    rows = shard_rows(len(train), ranks)
+    return Dataset(train.x[rows], train.y[rows])
 
 
 def _stop_if_diverged(params: TrainParams, epoch: int, train_loss: float, test_loss: float) -> None:

@@ -1,0 +1,90 @@
+"""Training on several processes with torch.distributed: who we are (rank, world size), the
+launcher for `train.nproc > 1` on one machine, and each rank's shard of the training data.
+
+Under `torchrun` (one machine or several nodes) the launcher is torchrun's: the environment
+names our rank (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from linreg.errors import PipelineError
+
+
+@dataclass(frozen=True)
+class Ranks:
+    rank: int  # 0 .. world_size - 1; rank 0 writes the outputs
+    world_size: int
+    local_rank: int  # this machine's GPU to use, under nccl
+
+    @property
+    def writes(self) -> bool:
+        return self.rank == 0
+
+
+def launched() -> bool:
+    """Whether a launcher (torchrun, or our spawn) started this process as one of several."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def join(device: torch.device) -> Ranks:
+    """Join the process group the environment describes: gloo on the cpu, nccl on cuda."""
+    backend = "nccl" if device.type == "cuda" else "gloo"
+    dist.init_process_group(backend, init_method="env://")
+    ranks = Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    if device.type == "cuda":
+        torch.cuda.set_device(ranks.local_rank)
+    return ranks
+
+
+def leave() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
+    """Run function(*args) in `nproc` processes on this machine, as torchrun would start them.
+
+    If one fails, the others are stopped and the failure is one line naming the rank.
+    """
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    try:
+        mp.spawn(_rank_main, args=(nproc, function, args), nprocs=nproc, join=True)
+    except mp.ProcessRaisedException as error:
+        # the rank's traceback, whose last line is "module.Error: message"
+        last = str(error).strip().splitlines()[-1]
+        message = last.split(": ", 1)[1] if last.startswith("linreg.errors.") else last
+        raise PipelineError(f"train rank {error.error_index}: {message}") from None
+    except mp.ProcessExitedException as error:
+        raise PipelineError(
+            f"train rank {error.error_index}: {error}; the other ranks were stopped"
+        ) from None
+
+
+def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple) -> None:
+    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
+    function(*args)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def shard_rows(rows: int, ranks: Ranks) -> np.ndarray:
+    """This rank's rows, as DistributedSampler(shuffle=False, drop_last=False) picks them:
+    every world_size-th row from `rank`, after padding the rows to a multiple of the world
+    size by repeating the first ones, so that every shard has the same size."""
+    padded = -(-rows // ranks.world_size) * ranks.world_size
+    return np.arange(ranks.rank, padded, ranks.world_size) % rows
