@@ -13,7 +13,7 @@ def main(argv: list[str] | None = None) -> None:
         inputs={
             "train": "train CSV",
             "predictions": "predictions CSV (x, y, y_pred)",
-            "log": "per-epoch loss CSV",
+            "train-log": "per-epoch loss CSV",
         },
         outputs={"predictions-png": "PNG to write", "loss-png": "PNG to write"},
         argv=argv,
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> None:
     train = read_dataset(args.train)
     predicted = read_csv(args.predictions, ("x", "y", "y_pred"))
     test = Dataset(predicted["x"], predicted["y"])
-    log = read_csv(args.log, ("epoch", "train_loss", "test_loss"))
+    log = read_csv(args.train_log, ("epoch", "train_loss", "test_loss"))
     png = plot_predictions(train, test, predicted["y_pred"], params)
     write_bytes_atomic(args.predictions_png, png)
     png = plot_loss_curve(log["epoch"], log["train_loss"], log["test_loss"], params.dpi)

@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(
         __doc__,
         inputs={"train": "train CSV", "test": "test CSV"},
-        outputs={"model": "checkpoint to write", "log": "per-epoch loss CSV to write"},
+        outputs={"model": "checkpoint to write", "train-log": "per-epoch loss CSV to write"},
         argv=argv,
     )
     nproc = load_params(args.params).train.nproc
@@ -41,7 +41,7 @@ def train(args: argparse.Namespace) -> None:
         save_checkpoint(args.model, result.model)
         history = result.history
         columns = {"epoch": history.epoch, "train_loss": history.train_loss}
-        write_csv(args.log, columns | {"test_loss": history.test_loss})
+        write_csv(args.train_log, columns | {"test_loss": history.test_loss})
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ names our rank (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we o
 
 from __future__ import annotations
 
+import logging
 import os
+import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -58,8 +60,16 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
     If one fails, the others are stopped and the failure is one line naming the rank.
     """
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    # torch logs each rank it stops; the one line below says what matters
+    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
+    # fork, not spawn: the ranks start in milliseconds instead of importing torch again, and
+    # this process has run no torch computation (no thread pool) that forking would break
+    ranks = mp.start_processes(
+        _rank_main, args=(nproc, function, args), nprocs=nproc, join=False, start_method="fork"
+    )
     try:
-        mp.spawn(_rank_main, args=(nproc, function, args), nprocs=nproc, join=True)
+        while not ranks.join():  # raises when a rank fails, after stopping the others
+            pass
     except mp.ProcessRaisedException as error:
         # the rank's traceback, whose last line is "module.Error: message"
         last = str(error).strip().splitlines()[-1]
@@ -69,9 +79,18 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
         raise PipelineError(
             f"train rank {error.error_index}: {error}; the other ranks were stopped"
         ) from None
+    finally:
+        # also when we are stopped ourselves (Ctrl-C, SIGTERM): no rank outlives the stage
+        for process in ranks.processes:
+            if process.is_alive():
+                process.terminate()
+            process.join()
 
 
 def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple) -> None:
+    # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) ends a
+    # rank quietly; the stage process reports the failure once
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
     function(*args)
 
