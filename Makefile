@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench bench-scale compare sweep clean
+.PHONY: repro test test-fast lint bench bench-scale bench-distributed compare sweep push pull install-s3 clean
 
 repro: $(STAMP)
 	dvc repro
@@ -37,6 +37,20 @@ bench: $(STAMP)
 
 bench-scale: $(STAMP)
 	python bench/scale.py
+
+bench-distributed: $(STAMP)
+	python bench/distributed.py
+
+# Sharing through the default DVC remote (README: Scaling out), the run-cache included.
+push: $(STAMP)
+	dvc push --run-cache
+
+pull: $(STAMP)
+	dvc pull --run-cache
+
+# The S3 plugin (AWS S3, MinIO): an optional extra, not needed for a local or folder remote.
+install-s3: $(STAMP)
+	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[s3]'
 
 compare: $(STAMP)
 	python -m linreg.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"

@@ -4,10 +4,14 @@ it in (this venv's tools first on PATH, a git identity)."""
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a clone holds that the pipeline needs (as tests/conftest.py copies it)
@@ -17,6 +21,7 @@ PROJECT_FILES = (
     "stages",
     "src",
     ".dvc/config",
+    ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",
 )
@@ -45,3 +50,36 @@ def make_project(root: Path, env: dict[str, str]) -> Path:
     for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
         subprocess.run(command, cwd=project, env=env, check=True)
     return project
+
+
+def stage_commands() -> dict[str, str]:
+    """Each stage's command, from dvc.yaml."""
+    stages = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
+    return {name: stage["cmd"] for name, stage in stages.items()}
+
+
+def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, int]:
+    """Wall seconds and peak RSS in bytes of one stage's command (env runs it: no shell)."""
+    start = time.perf_counter()
+    process = subprocess.Popen(
+        ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
+    )
+    _, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - start
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode != 0:
+        raise SystemExit(f"{command!r} exited {process.returncode}")
+    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+
+
+def set_params(project: Path, section: str, **values: object) -> None:
+    """Set keys of one section of the copy's params.yaml."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params[section].update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def set_rows(project: Path, power: int) -> None:
+    """generate.step = 10^-power on [0, 1): 10^power rows."""
+    set_params(project, "generate", start=0.0, end=1.0, step=float(f"1e-{power}"))

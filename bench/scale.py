@@ -11,49 +11,20 @@ Usage: python bench/scale.py [LARGEST_POWER]   (default 7: up to ten million row
 from __future__ import annotations
 
 import math
-import os
-import shlex
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import yaml
-from _project import bench_env, make_project
+from _project import bench_env, make_project, run_stage, set_rows, stage_commands
 
 STAGES = ("generate", "split", "train", "evaluate", "plot")
 RSS_TARGET_GIB = 2.0
 
 
-def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS in bytes of one stage's command (env runs it: no shell)."""
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    elapsed = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode != 0:
-        raise SystemExit(f"{command!r} exited {process.returncode}")
-    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
-
-
-def set_rows(project: Path, power: int) -> None:
-    """generate.step = 10^-power on [0, 1): 10^power rows."""
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["generate"].update(start=0.0, end=1.0, step=float(f"1e-{power}"))
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
-
-
 def scale_table(largest: int) -> None:
     env = bench_env()
-    commands = {
-        name: stage["cmd"]
-        for name, stage in yaml.safe_load((Path("dvc.yaml")).read_text())["stages"].items()
-    }
+    commands = stage_commands()
     powers = range(3, largest + 1)
     times: dict[int, dict[str, float]] = {}
     peaks: dict[int, dict[str, int]] = {}

@@ -39,9 +39,11 @@ def train(args: argparse.Namespace) -> None:
         leave()
     if ranks is None or ranks.writes:
         save_checkpoint(args.model, result.model)
-        history = result.history
-        columns = {"epoch": history.epoch, "train_loss": history.train_loss}
-        write_csv(args.train_log, columns | {"test_loss": history.test_loss})
+        log = result.history
+        write_csv(
+            args.train_log,
+            {"epoch": log.epoch, "train_loss": log.train_loss, "test_loss": log.test_loss},
+        )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ PROJECT_FILES = (
     "stages",
     "src",
     ".dvc/config",
+    ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",
 )

@@ -92,6 +92,9 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
     # rank quietly; the stage process reports the failure once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
+    # share the cores instead of each rank running a thread per core (torchrun does the same
+    # through OMP_NUM_THREADS)
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     function(*args)
 
 

@@ -1,0 +1,70 @@
+"""Sharing results through a DVC remote (a local folder here): push, a fresh clone pulls and
+reproduces nothing, and results travel back."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from .conftest import ARTIFACTS, artifact_bytes, run, set_param, stages_run
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def shared(project: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """Repo A with a committed remote, pushed (run-cache included); B, a fresh clone of it."""
+    run(project, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    run(project, "git", "commit", "-qam", "a shared remote")
+    run(project, "dvc", "push", "--run-cache")  # what `make push` runs
+    clone = tmp_path / "clone"
+    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    return project, clone
+
+
+def test_a_fresh_clone_pulls_and_reproduces_nothing(shared):
+    a, b = shared
+    assert not (b / ".dvc/cache").exists()
+    assert not (b / "models/model.pt").exists()
+
+    run(b, "dvc", "pull", "--run-cache")  # what `make pull` runs
+
+    assert "Data and pipelines are up to date" in run(b, "dvc", "status").stdout
+    assert stages_run(run(b, "dvc", "repro").stdout) == []
+    assert artifact_bytes(b) == artifact_bytes(a)
+
+
+def test_a_teammates_result_comes_back(shared):
+    a, b = shared
+    run(b, "dvc", "pull", "--run-cache")
+    set_param(b, "plot.dpi", 120)
+    assert stages_run(run(b, "dvc", "repro").stdout) == ["plot"]
+    run(b, "git", "commit", "-qam", "plots at 120 dpi")
+    run(b, "dvc", "push", "--run-cache")
+
+    run(a, "git", "pull", "-q", str(b), "main")
+    run(a, "dvc", "pull", "--run-cache")
+
+    assert artifact_bytes(a) == artifact_bytes(b)
+    assert "Data and pipelines are up to date" in run(a, "dvc", "status").stdout
+
+
+def test_the_run_cache_spares_a_teammate_the_training(shared):
+    a, b = shared
+    set_param(a, "train.lr", 0.1)
+    run(a, "dvc", "repro")  # not committed: only the run-cache knows this result
+    run(a, "dvc", "push", "--run-cache")
+
+    run(b, "dvc", "pull", "--run-cache")
+    set_param(b, "train.lr", 0.1)
+    output = run(b, "dvc", "repro", "--pull").stdout  # --pull: the cached run's outputs
+
+    assert "Stage 'train' is cached - skipping run, checking out outputs" in output
+    assert "train" not in stages_run(output)
+    trained = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
+    for name in trained:
+        assert (b / name).read_bytes() == (a / name).read_bytes(), name
+    assert set(trained) < set(ARTIFACTS)
+    shutil.rmtree(b / ".dvc/cache")  # nothing else needed it
