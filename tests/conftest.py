@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -117,6 +118,29 @@ def run(
             f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+# Each stage's own command, from dvc.yaml.
+STAGE_COMMANDS = {
+    name: stage["cmd"]
+    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
+}
+
+
+def start_training(project: Path) -> subprocess.Popen[str]:
+    """The train stage's own command, started without a shell (env execs python, so a signal
+    reaches it) and returned once it has printed its first epoch line."""
+    process = subprocess.Popen(
+        ["env", *shlex.split(STAGE_COMMANDS["train"])],
+        cwd=project,
+        env=run_env(project) | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("epoch")
+    return process
 
 
 def stages_run(output: str) -> list[str]:

@@ -16,13 +16,12 @@ import numpy as np
 import psutil
 import pytest
 import torch
-import yaml
 
 from linreg.distributed import Ranks, shard_rows
 
-from .conftest import ROOT, run, run_env, set_param
+from .conftest import STAGE_COMMANDS, run, set_param, start_training
 
-TRAIN_COMMAND = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]["train"]["cmd"]
+TRAIN_COMMAND = STAGE_COMMANDS["train"]
 
 
 @pytest.mark.parametrize(("rows", "world_size"), [(40, 2), (41, 2), (10, 3), (2, 4)])
@@ -115,16 +114,7 @@ def test_a_failing_rank_fails_the_stage_in_one_line(project: Path):
 def test_a_killed_rank_stops_every_process(project: Path):
     set_param(project, "train.nproc", 2)
     set_param(project, "train.epochs", 1_000_000)
-    process = subprocess.Popen(
-        ["env", *shlex.split(TRAIN_COMMAND)],
-        cwd=project,
-        env=run_env(project) | {"PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("epoch")
+    process = start_training(project)
     stage = psutil.Process(process.pid)
     family = stage.children(recursive=True)
     ranks = [child for child in family if child.ppid() == process.pid]

@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import os
 import re
-import shlex
 import signal
 import subprocess
 import time
@@ -20,18 +19,21 @@ from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from linreg.model import build_model
 
-from .conftest import ARTIFACTS, ROOT, artifact_bytes, run, run_env, set_param
+from .conftest import (
+    ARTIFACTS,
+    STAGE_COMMANDS,
+    artifact_bytes,
+    run,
+    run_env,
+    set_param,
+    start_training,
+)
 
 pytestmark = pytest.mark.slow
 
-COMMANDS = {
-    name: stage["cmd"]
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
-}
 MARKER = "pwned"  # the file a malicious checkpoint would create if it were unpickled
 
 
@@ -338,7 +340,7 @@ def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
     broken = {
         name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).exists()
     }
-    command = COMMANDS[case.stage]
+    command = STAGE_COMMANDS[case.stage]
     if case.id == "output outside the repository":
         command = command.replace("--out data/raw.csv", "--out ../raw.csv")
 
@@ -444,16 +446,7 @@ def test_ctrl_c_during_training_leaves_no_partial_output_and_repro_completes(pro
 def test_sigterm_to_a_stage_leaves_the_old_artifacts(project: Path):
     good = artifact_bytes(project)
     set_param(project, "train.epochs", 1_000_000)
-    process = subprocess.Popen(
-        ["env", *shlex.split(COMMANDS["train"])],  # env execs python: the signal goes to it
-        cwd=project,
-        env=run_env(project) | {"PYTHONUNBUFFERED": "1"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdout.readline().startswith("epoch")
+    process = start_training(project)
     process.terminate()
     assert process.wait(timeout=60) == -signal.SIGTERM
     assert process.stderr is not None

@@ -7,9 +7,8 @@ import shlex
 import subprocess
 
 import pytest
-import yaml
 
-from .conftest import ROOT, run_env, set_param
+from .conftest import STAGE_COMMANDS, run_env, set_param
 
 pytestmark = pytest.mark.slow
 
@@ -17,10 +16,6 @@ ROWS = 1_000_000
 # Peak RSS bound per stage at a million rows: torch's own ~350 MiB plus a few copies of the
 # 8 MB of data (bench/scale.py measures ~450 MiB for train; ten million rows stay under 2 GiB).
 PEAK_RSS_BOUND = 768 * 2**20
-COMMANDS = {
-    name: stage["cmd"]
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
-}
 
 
 def peak_rss(project, command: str) -> int:
@@ -35,7 +30,7 @@ def peak_rss(project, command: str) -> int:
 
 def test_a_million_rows_stay_within_the_memory_bound(project):
     set_param(project, "generate.step", 1 / ROWS)
-    peaks = {stage: peak_rss(project, command) for stage, command in COMMANDS.items()}
+    peaks = {stage: peak_rss(project, command) for stage, command in STAGE_COMMANDS.items()}
 
     assert all(peak < PEAK_RSS_BOUND for peak in peaks.values()), {
         stage: f"{peak / 2**20:.0f} MiB" for stage, peak in peaks.items()
