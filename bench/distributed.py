@@ -12,12 +12,12 @@ import sys
 import tempfile
 from pathlib import Path
 
-from _project import bench_env, make_project, run_stage, set_params, set_rows, stage_commands
+from project import make_project, project_env, run_stage, set_params, set_rows, stage_commands
 
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    env, commands = bench_env(), stage_commands()
+    env, commands = project_env(), stage_commands()
     rows = {"50 rows (default)": None, "10^7 rows": 7}
     print(
         f"{'train stage, median of ' + str(rounds):<30}{'nproc 1':>10}{'nproc 2':>10}{'ratio':>8}"

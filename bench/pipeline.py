@@ -15,7 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _project import ROOT, bench_env, make_project
+from project import ROOT, make_project, project_env
 
 OUTPUTS = ("data", "models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")
 
@@ -37,7 +37,7 @@ def clean(project: Path) -> None:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    env = bench_env()
+    env = project_env()
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), env)
         lesson = [sys.executable, str(ROOT / "bench" / "lesson.py"), str(Path(tmp) / "lesson")]

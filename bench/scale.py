@@ -16,14 +16,14 @@ import tempfile
 import time
 from pathlib import Path
 
-from _project import bench_env, make_project, run_stage, set_rows, stage_commands
+from project import make_project, project_env, run_stage, set_rows, stage_commands
 
 STAGES = ("generate", "split", "train", "evaluate", "plot")
 RSS_TARGET_GIB = 2.0
 
 
 def scale_table(largest: int) -> None:
-    env = bench_env()
+    env = project_env()
     commands = stage_commands()
     powers = range(3, largest + 1)
     times: dict[int, dict[str, float]] = {}

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import shlex
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from bench.project import ROOT, make_project, project_env, stage_commands
 from linreg.dataset import Dataset
 from linreg.params import Params, load_params
-
-ROOT = Path(__file__).resolve().parents[1]
-
-# What a user's clone holds that the pipeline needs (dvc.lock and the outputs are made here).
-PROJECT_FILES = (
-    "dvc.yaml",
-    "params.yaml",
-    "stages",
-    "src",
-    ".dvc/config",
-    ".dvc/.gitignore",
-    ".dvcignore",
-    ".gitignore",
-)
 
 ARTIFACTS = [
     "data/raw.csv",
@@ -81,34 +66,15 @@ def line() -> Dataset:
     return Dataset(x, (2 * x - 1).astype(np.float32))
 
 
-def run_env(project: Path) -> dict[str, str]:
-    """Environment for commands in a temporary project: this venv first on PATH, a git id.
-
-    No PYTHONPATH: dvc.yaml's commands must find the copy's library by themselves.
-    """
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("PYTHONPATH", None)
-    env.update(
-        GIT_AUTHOR_NAME="linreg tests",
-        GIT_AUTHOR_EMAIL="tests@linreg.invalid",
-        GIT_COMMITTER_NAME="linreg tests",
-        GIT_COMMITTER_EMAIL="tests@linreg.invalid",
-        DVC_NO_ANALYTICS="1",
-    )
-    env.pop("CI", None)
-    return env
-
-
 def run(
     project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    """Run a command in `project` (with `env` added to run_env's), capturing its output; fail
+    """Run a command in `project` (with `env` added to project_env's), capturing its output; fail
     loudly if it fails and `check`."""
     result = subprocess.run(
         args,
         cwd=project,
-        env=run_env(project) | (env or {}),
+        env=project_env() | (env or {}),
         capture_output=True,
         text=True,
         check=False,
@@ -121,10 +87,7 @@ def run(
 
 
 # Each stage's own command, from dvc.yaml.
-STAGE_COMMANDS = {
-    name: stage["cmd"]
-    for name, stage in yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"].items()
-}
+STAGE_COMMANDS = stage_commands()
 
 
 def start_training(project: Path) -> subprocess.Popen[str]:
@@ -133,7 +96,7 @@ def start_training(project: Path) -> subprocess.Popen[str]:
     process = subprocess.Popen(
         ["env", *shlex.split(STAGE_COMMANDS["train"])],
         cwd=project,
-        env=run_env(project) | {"PYTHONUNBUFFERED": "1"},
+        env=project_env() | {"PYTHONUNBUFFERED": "1"},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -166,19 +129,7 @@ def set_param(project: Path, key: str, value: object) -> None:
 @pytest.fixture(scope="session")
 def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A git repo holding the project, committed, with `dvc repro` run once: copy, don't touch."""
-    project = tmp_path_factory.mktemp("template") / "project"
-    for name in PROJECT_FILES:
-        source, target = ROOT / name, project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if source.is_dir():
-            shutil.copytree(
-                source, target, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info")
-            )
-        else:
-            shutil.copy2(source, target)
-    run(project, "git", "init", "-q", "-b", "main")
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-q", "-m", "project")
+    project = make_project(tmp_path_factory.mktemp("template"), project_env())
     run(project, "dvc", "repro")
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-q", "-m", "dvc repro")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from bench.project import project_env
 from linreg.model import build_model
 
 from .conftest import (
@@ -27,7 +28,6 @@ from .conftest import (
     STAGE_COMMANDS,
     artifact_bytes,
     run,
-    run_env,
     set_param,
     start_training,
 )
@@ -403,7 +403,7 @@ def test_a_failed_repro_loses_nothing_dvc_checkout_restores_it(project: Path):
 def start_long_repro(project: Path) -> subprocess.Popen[str]:
     """`dvc repro` with a training run of a million epochs, returned once it is training."""
     set_param(project, "train.epochs", 1_000_000)
-    env = run_env(project) | {"PYTHONUNBUFFERED": "1"}
+    env = project_env() | {"PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
         ["dvc", "repro"],
         cwd=project,

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-
 import pytest
 
-from .conftest import STAGE_COMMANDS, run_env, set_param
+from bench.project import project_env, run_stage
+
+from .conftest import STAGE_COMMANDS, set_param
 
 pytestmark = pytest.mark.slow
 
@@ -18,19 +16,12 @@ ROWS = 1_000_000
 PEAK_RSS_BOUND = 768 * 2**20
 
 
-def peak_rss(project, command: str) -> int:
-    """Run a stage's command (no shell: env execs python) and return its peak RSS in bytes."""
-    process = subprocess.Popen(
-        ["env", *shlex.split(command)], cwd=project, env=run_env(project), stdout=subprocess.DEVNULL
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0, command
-    return usage.ru_maxrss * 1024  # KiB on Linux
-
-
 def test_a_million_rows_stay_within_the_memory_bound(project):
     set_param(project, "generate.step", 1 / ROWS)
-    peaks = {stage: peak_rss(project, command) for stage, command in STAGE_COMMANDS.items()}
+    peaks = {
+        stage: run_stage(command, project, project_env())[1]
+        for stage, command in STAGE_COMMANDS.items()
+    }
 
     assert all(peak < PEAK_RSS_BOUND for peak in peaks.values()), {
         stage: f"{peak / 2**20:.0f} MiB" for stage, peak in peaks.items()

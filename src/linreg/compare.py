@@ -21,6 +21,7 @@ from linreg.report import (
     metric_changes,
     param_changes,
     parse_gates,
+    parse_metric_names,
     render_report,
 )
 from linreg.revisions import (
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     # Every input is checked before any work: a bad one costs nothing and leaves nothing.
     plot_params = load_params(args.params).plot
     gates = parse_gates(args.fail_if, METRIC_GOALS)
-    verdict_metrics = _metric_names(args.metrics)
+    verdict_metrics = parse_metric_names("METRICS", args.metrics)
     base = resolve_revision(args.base)
     for path in (LOCK, METRICS):
         if not has_file(base, path):
@@ -88,16 +89,6 @@ def main(argv: list[str] | None = None) -> None:
     failures = check_gates(gates, metrics)
     if failures:
         raise PipelineError(f"FAIL_IF: {'; '.join(failures)}")
-
-
-def _metric_names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    unknown = [name for name in names if name not in METRIC_GOALS]
-    if unknown:
-        raise PipelineError(
-            f"METRICS = {text!r}: unknown metric {unknown[0]!r}; known: {', '.join(METRIC_GOALS)}"
-        )
-    return names
 
 
 def _draw(base_label: str, base_dir: Path, out: Path, params: PlotParams) -> dict[str, str]:

@@ -131,13 +131,27 @@ def parse_gates(text: str, metrics: Iterable[str]) -> list[Gate]:
                 f"FAIL_IF = {part!r}: expected METRIC>+AMOUNT or METRIC<-AMOUNT, "
                 "with % for a change relative to the base, e.g. test_mae>+5%"
             )
-        if match["metric"] not in known:
-            raise PipelineError(
-                f"FAIL_IF = {part!r}: unknown metric {match['metric']!r}; known: {', '.join(known)}"
-            )
+        require_metric("FAIL_IF", part, match["metric"], known)
         rises, amount, percent = match["op"] == ">", float(match["amount"]), bool(match["percent"])
         gates.append(Gate(part, match["metric"], rises, amount, percent))
     return gates
+
+
+def require_metric(option: str, text: str, name: str, known: Iterable[str] = METRIC_GOALS) -> None:
+    """A one-line error naming the option and its text when `name` is no known metric."""
+    known = list(known)
+    if name not in known:
+        raise PipelineError(
+            f"{option} = {text!r}: unknown metric {name!r}; known: {', '.join(known)}"
+        )
+
+
+def parse_metric_names(option: str, text: str) -> list[str]:
+    """'test_mae,test_r2' -> the metric names, each checked."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        require_metric(option, text, name)
+    return names
 
 
 def check_gates(gates: Sequence[Gate], changes: Sequence[MetricChange]) -> list[str]:

@@ -16,7 +16,7 @@ from linreg.errors import PipelineError
 from linreg.files import write_bytes_atomic
 from linreg.grid import experiment_name, grid_points, parse_grid, render_sweep_table
 from linreg.params import load_params, parse_value, with_overrides
-from linreg.report import METRIC_GOALS
+from linreg.report import require_metric
 from linreg.revisions import experiments, resolve_revision, run_experiment
 
 
@@ -29,10 +29,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     # Every point is validated before the first one runs: a typo costs nothing.
-    if args.sort_by not in METRIC_GOALS:
-        raise PipelineError(
-            f"SORT = {args.sort_by!r}: unknown metric; known: {', '.join(METRIC_GOALS)}"
-        )
+    require_metric("SORT", args.sort_by, args.sort_by)
     params = load_params(args.params)
     points = grid_points(parse_grid(args.grid))
     for point in points:

@@ -1,5 +1,5 @@
-"""What the benchmarks share: a temporary git copy of the project and the environment to run
-it in (this venv's tools first on PATH, a git identity)."""
+"""A temporary git copy of the project, the environment to run it in (this venv's tools first
+on PATH, a git identity) and a stage's cost: what the benchmarks and the tests share."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-# What a clone holds that the pipeline needs (as tests/conftest.py copies it)
+# What a clone holds that the pipeline needs (dvc.lock and the outputs are made by running it)
 PROJECT_FILES = (
     "dvc.yaml",
     "params.yaml",
@@ -27,27 +27,41 @@ PROJECT_FILES = (
 )
 
 
-def bench_env() -> dict[str, str]:
+def project_env() -> dict[str, str]:
+    """Environment for commands in a copy of the project: this venv first on PATH, a git
+    identity, no analytics. No PYTHONPATH: dvc.yaml's commands must find the copy's library
+    by themselves. No CI: the copy is not CI's checkout."""
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env.update(GIT_AUTHOR_NAME="bench", GIT_AUTHOR_EMAIL="bench@linreg.invalid")
-    env.update(GIT_COMMITTER_NAME="bench", GIT_COMMITTER_EMAIL="bench@linreg.invalid")
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.update(GIT_AUTHOR_NAME="linreg", GIT_AUTHOR_EMAIL="linreg@linreg.invalid")
+    env.update(GIT_COMMITTER_NAME="linreg", GIT_COMMITTER_EMAIL="linreg@linreg.invalid")
     env["DVC_NO_ANALYTICS"] = "1"
-    env.pop("CI", None)
+    for name in ("PYTHONPATH", "CI"):
+        env.pop(name, None)
     return env
+
+
+def copy_project(project: Path) -> None:
+    """Copy the project's files (PROJECT_FILES) into the folder `project`."""
+    for name in PROJECT_FILES:
+        source, target = ROOT / name, project / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_dir():
+            ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")
+            shutil.copytree(source, target, ignore=ignore)
+        else:
+            shutil.copy2(source, target)
 
 
 def make_project(root: Path, env: dict[str, str]) -> Path:
     """A committed git copy of the project under `root`, not yet reproduced."""
     project = root / "project"
-    for name in PROJECT_FILES:
-        target = project / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if (ROOT / name).is_dir():
-            shutil.copytree(ROOT / name, target, ignore=shutil.ignore_patterns("__pycache__"))
-        else:
-            shutil.copy2(ROOT / name, target)
-    for command in (["git", "init", "-q"], ["git", "add", "-A"], ["git", "commit", "-qm", "bench"]):
+    copy_project(project)
+    for command in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-qm", "project"],
+    ):
         subprocess.run(command, cwd=project, env=env, check=True)
     return project
 
@@ -64,11 +78,11 @@ def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, 
     process = subprocess.Popen(
         ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
     )
-    _, status, usage = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, unlike getrusage
     elapsed = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
-        raise SystemExit(f"{command!r} exited {process.returncode}")
+        raise subprocess.CalledProcessError(process.returncode, command)
     return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
 
 
