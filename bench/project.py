@@ -8,6 +8,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -20,31 +21,43 @@ PROJECT_FILES = (
     "params.yaml",
     "stages",
     "src",
-    ".dvc/config",
     ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",
 )
+# A copy's .dvc/config: DVC's settings that the project needs, and none of the user's (a
+# remote, a cache elsewhere) that would change what a test sees.
+DVC_CONFIG = "[core]\n    analytics = false\n    check_update = false\n"
+# DVC's global and system config are read from here: a folder that does not exist.
+NO_DVC_CONFIG = Path(tempfile.gettempdir()) / "linreg-tests-no-dvc-config"
 
 
 def project_env() -> dict[str, str]:
     """Environment for commands in a copy of the project: this venv first on PATH, a git
-    identity, no analytics. No PYTHONPATH: dvc.yaml's commands must find the copy's library
-    by themselves. No CI: the copy is not CI's checkout."""
-    env = dict(os.environ)
+    identity, no analytics, and nothing from the user's DVC or git configuration. No
+    PYTHONPATH: dvc.yaml's commands must find the copy's library by themselves. No CI: the
+    copy is not CI's checkout. No LINREG_DEBUG: errors are tested as users see them."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("DVC_", "GIT_", "LINREG_")) and name not in ("PYTHONPATH", "CI")
+    }
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     env.update(GIT_AUTHOR_NAME="linreg", GIT_AUTHOR_EMAIL="linreg@linreg.invalid")
     env.update(GIT_COMMITTER_NAME="linreg", GIT_COMMITTER_EMAIL="linreg@linreg.invalid")
+    env.update(GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+    env.update(DVC_GLOBAL_CONFIG_DIR=str(NO_DVC_CONFIG), DVC_SYSTEM_CONFIG_DIR=str(NO_DVC_CONFIG))
     env["DVC_NO_ANALYTICS"] = "1"
-    for name in ("PYTHONPATH", "CI"):
-        env.pop(name, None)
     return env
 
 
-def copy_project(project: Path) -> None:
-    """Copy the project's files (PROJECT_FILES) into the folder `project`."""
+def copy_project(project: Path, root: Path = ROOT) -> None:
+    """Copy the project's files (PROJECT_FILES) of the checkout `root` into the folder
+    `project`, with a .dvc/config of its own (DVC_CONFIG)."""
+    (project / ".dvc").mkdir(parents=True, exist_ok=True)
+    (project / ".dvc/config").write_text(DVC_CONFIG)
     for name in PROJECT_FILES:
-        source, target = ROOT / name, project / name
+        source, target = root / name, project / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():
             ignore = shutil.ignore_patterns("__pycache__", "*.egg-info")

@@ -4,7 +4,7 @@ from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.evaluation import evaluate
-from linreg.files import write_csv, write_json
+from linreg.files import all_or_none, write_csv, write_json
 from linreg.params import load_params
 
 
@@ -24,10 +24,11 @@ def main(argv: list[str] | None = None) -> None:
     model = load_model(args.model)
     train, test = read_dataset(args.train), read_dataset(args.test)
     metrics, y_pred = evaluate(model, train, test, truth.weight, truth.bias)
-    write_json(args.metrics, metrics)
-    write_csv(
-        args.predictions, {"x": test.x, "y": test.y, "y_pred": y_pred}, progress=show_progress()
-    )
+    with all_or_none():
+        write_json(args.metrics, metrics)
+        write_csv(
+            args.predictions, {"x": test.x, "y": test.y, "y_pred": y_pred}, progress=show_progress()
+        )
 
 
 if __name__ == "__main__":

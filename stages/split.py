@@ -2,6 +2,7 @@
 
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset, split_dataset, write_dataset
+from linreg.files import all_or_none
 from linreg.params import load_params
 
 
@@ -15,8 +16,9 @@ def main(argv: list[str] | None = None) -> None:
 
     params = load_params(args.params).split
     train, test = split_dataset(read_dataset(args.raw), params)
-    write_dataset(args.train, train, progress=show_progress())
-    write_dataset(args.test, test, progress=show_progress())
+    with all_or_none():
+        write_dataset(args.train, train, progress=show_progress())
+        write_dataset(args.test, test, progress=show_progress())
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.distributed import join, launched, leave, spawn
-from linreg.files import write_csv
+from linreg.files import all_or_none, write_csv
 from linreg.params import load_params
 from linreg.training import fit, resolve_device
 
@@ -38,12 +38,13 @@ def train(args: argparse.Namespace) -> None:
     finally:
         leave()
     if ranks is None or ranks.writes:
-        save_checkpoint(args.model, result.model)
         log = result.history
-        write_csv(
-            args.train_log,
-            {"epoch": log.epoch, "train_loss": log.train_loss, "test_loss": log.test_loss},
-        )
+        with all_or_none():
+            save_checkpoint(args.model, result.model)
+            write_csv(
+                args.train_log,
+                {"epoch": log.epoch, "train_loss": log.train_loss, "test_loss": log.test_loss},
+            )
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import pytest
 import torch
 
@@ -91,6 +92,58 @@ OTHER_SHAPE = checkpoint(
     {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(1)}}
 )
 OTHER_TYPE = checkpoint({"model": "linear", "state_dict": build_model("parameters").state_dict()})
+NAN_WEIGHT = checkpoint(
+    {
+        "model": "parameters",
+        "state_dict": {"weight": torch.tensor([float("nan")]), "bias": torch.ones(1)},
+    }
+)
+
+
+def zip_bomb() -> bytes:
+    """A checkpoint whose zip directory claims a 4 GiB entry in a file of a few hundred bytes:
+    torch would allocate what it claims."""
+    data = bytearray(checkpoint({"model": "parameters", "state_dict": {}}))
+    # every central directory entry: signature, then the uncompressed size at offset 24
+    start = data.find(b"PK\x01\x02")
+    data[start + 24 : start + 28] = (0xFFFFFFF0).to_bytes(4, "little")
+    return bytes(data)
+
+
+# train.lr as ten million ones, in seven lines of YAML aliases (each list ten of the one before)
+MILLION_ALIASES = "\n".join(
+    [
+        "  l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        *(f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 6)),
+        f"  lr: [{', '.join(['*l5'] * 10)}]",
+    ]
+)
+
+
+def link_to(target: str, name: str) -> Callable[[Path], None]:
+    def replace(project: Path) -> None:
+        (project / name).unlink()
+        (project / name).symlink_to(target)
+
+    return replace
+
+
+def make_folder(name: str) -> Callable[[Path], None]:
+    def replace(project: Path) -> None:
+        (project / name).unlink()
+        (project / name).mkdir()
+
+    return replace
+
+
+def encoded(name: str, encoding: str) -> Callable[[Path], None]:
+    """The file re-saved in another encoding (with a non-ASCII comment where it can hold one)."""
+
+    def reencode(project: Path) -> None:
+        text = (project / name).read_text() + ("# café\n" if name.endswith(".yaml") else "")
+        write(name, text.encode(encoding))(project)
+
+    return reencode
 
 
 @dataclass(frozen=True)
@@ -201,6 +254,54 @@ CASES = [
         r"params\.yaml: train\.device = 'gpu': input should be 'auto', 'cpu', 'cuda' or 'mps'",
     ),
     Case(
+        "unknown section",
+        "generate",
+        param("plott", {"dpi": 300}),
+        r"params\.yaml: unknown section plott: did you mean 'plot'\? allowed: generate, split, train, plot$",
+    ),
+    Case(
+        "nproc beyond the cores",
+        "generate",
+        param("train.nproc", 1000),
+        r"params\.yaml: train\.nproc = 1000: more processes than this machine's \d+ cores; use at most \d+$",
+    ),
+    Case(
+        "epochs beyond the bound",
+        "generate",
+        param("train.epochs", 100_000_000_000),
+        r"params\.yaml: train\.epochs = 100000000000: input should be less than or equal to 1000000 \(the history",
+    ),
+    Case(
+        "seed beyond 64 bits",
+        "train",
+        param("train.seed", 2**64),
+        r"params\.yaml: train\.seed = 18446744073709551616: input should be less than or equal to 4294967295 \(seeds are 32-bit",
+    ),
+    Case(
+        "a value a million aliases long",
+        "generate",
+        params_text("  lr: 0.01", MILLION_ALIASES),
+        r"params\.yaml: train\.lr = \[+1, 1, [^;]{30,60}\.\.\. \([\d,]+ characters\): input should be a valid number; ",
+    ),
+    Case(
+        "params latin-1",
+        "generate",
+        encoded("params.yaml", "latin-1"),
+        r"params\.yaml: not UTF-8 text \(byte 0xe9 at offset [\d,]+\); save it as UTF-8$",
+    ),
+    Case(
+        "params utf-16",
+        "generate",
+        encoded("params.yaml", "utf-16"),
+        r"params\.yaml: not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8$",
+    ),
+    Case(
+        "params a folder",
+        "generate",
+        make_folder("params.yaml"),
+        r"params\.yaml: is a folder, not a file; remove or rename it$",
+    ),
+    Case(
         "not a mapping",
         "generate",
         params_text("generate:", "- generate:"),
@@ -250,6 +351,36 @@ CASES = [
         "split",
         write("data/raw.csv", "x;y\n0;0.3\n"),
         r"data/raw\.csv: missing column\(s\) x, y; found: x;y \(separated by ';'\?",
+    ),
+    Case(
+        "csv utf-16",
+        "split",
+        encoded("data/raw.csv", "utf-16"),
+        r"data/raw\.csv: not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8$",
+    ),
+    Case(
+        "csv utf-16 without a BOM",
+        "split",
+        encoded("data/raw.csv", "utf-16-le"),
+        r"data/raw\.csv: not UTF-8 text \(a NUL byte at offset 1: UTF-16\?\); save it as UTF-8$",
+    ),
+    Case(
+        "csv latin-1",
+        "split",
+        write("data/raw.csv", "x,y\n0,caf\xe9\n".encode("latin-1")),
+        r"data/raw\.csv: not UTF-8 text \(byte 0xe9 at offset 10\); save it as UTF-8$",
+    ),
+    Case(
+        "csv one 50 MB line",
+        "split",
+        write("data/raw.csv", "x,y\n0," + "a" * 50_000_000 + "\n"),
+        r"data/raw\.csv: line 2, column y: 'a{59}\.\.\. \(50,000,002 characters\) is not a number$",
+    ),
+    Case(
+        "csv a device",
+        "split",
+        link_to("/dev/zero", "data/raw.csv"),
+        r"data/raw\.csv: not a regular file \(a device, pipe or socket\); expected a file",
     ),
     Case(
         "bad train csv",
@@ -305,6 +436,24 @@ CASES = [
         r"models/model\.pt: not a readable checkpoint \(not a torch\.save zip archive\)",
     ),
     Case(
+        "checkpoint a zip bomb",
+        "evaluate",
+        write("models/model.pt", zip_bomb()),
+        r"models/model\.pt: not a torch\.save checkpoint: its entries claim [\d,]+ bytes unpacked in a file of [\d,]+ \(torch\.save does not compress\)$",
+    ),
+    Case(
+        "checkpoint with a NaN weight",
+        "evaluate",
+        write("models/model.pt", NAN_WEIGHT),
+        r"models/model\.pt: weight holds NaN or infinite values; not a usable trained model$",
+    ),
+    Case(
+        "checkpoint a link to /dev/zero",
+        "evaluate",
+        link_to("/dev/zero", "models/model.pt"),
+        r"models/model\.pt: not a regular file \(a device, pipe or socket\); expected a file \(run the train stage first\)$",
+    ),
+    Case(
         "checkpoint missing",
         "evaluate",
         delete("models/model.pt"),
@@ -338,7 +487,7 @@ def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
     good = artifact_bytes(project)
     case.breaks(project)
     broken = {
-        name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).exists()
+        name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).is_file()
     }
     command = STAGE_COMMANDS[case.stage]
     if case.id == "output outside the repository":
@@ -347,10 +496,11 @@ def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
     result = run(project, "sh", "-c", command, check=False)
 
     assert result.returncode == 1, result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr[:1000]
+    assert len(result.stderr) <= 300, result.stderr[:1000]
     assert re.match(f"error: {case.message}", result.stderr), result.stderr
     # What the stage writes is as it was: the good artifacts, or the broken input we planted.
-    now = {name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).exists()}
+    now = {name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).is_file()}
     assert now == broken
     assert [name for name in good if now.get(name) != good[name]] == [
         name for name in good if broken.get(name) != good[name]
@@ -474,3 +624,122 @@ def test_a_second_repro_is_refused_by_dvcs_locks(project: Path):
         finish(first)
     recover(project)
     assert_back_to_good(project, good)
+
+
+def test_a_typod_section_fails_repro_and_experiments(project: Path):
+    """No stage reads `plott`; the validate stage tracks the whole file and stops there."""
+    set_param(project, "plott", {"dpi": 300})
+    result = run(project, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        "error: params.yaml: unknown section plott: did you mean 'plot'? "
+        "allowed: generate, split, train, plot"
+    ]
+    run(project, "git", "checkout", "params.yaml")
+    # DVC adds a key that params.yaml lacks only with a +
+    experiment = run(project, "dvc", "exp", "run", "-S", "+plott.dpi=300", check=False)
+    assert experiment.returncode != 0
+    assert "error: params.yaml: unknown section plott" in experiment.stderr
+
+
+def gone(processes: list[psutil.Process], seconds: float = 10) -> bool:
+    """Whether every one of `processes` has ended (or is a zombie) within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_a_stage_dies_with_the_dvc_that_started_it(project: Path):
+    """kill -9 of `dvc repro` alone: its train stage must not run on and later overwrite the
+    outputs of a newer run."""
+    process = start_long_repro(project)
+    dvc = psutil.Process(process.pid)
+    stage = [child for child in dvc.children() if "stages/train.py" in " ".join(child.cmdline())]
+    assert len(stage) == 1
+
+    dvc.kill()
+    process.wait(timeout=60)
+
+    assert gone(stage)
+    assert not (project / "models/model.pt").exists()  # DVC removed it; nobody wrote it
+    assert not (project / "reports/train_log.csv").exists()
+    assert stray_files(project) == []
+
+
+def test_ranks_die_with_their_stage(project: Path):
+    set_param(project, "train.nproc", 2)
+    set_param(project, "train.epochs", 1_000_000)
+    process = start_training(project)
+    stage = psutil.Process(process.pid)
+    ranks = stage.children()
+    assert len(ranks) == 2
+
+    stage.kill()  # SIGKILL: the stage cannot stop its ranks itself
+    process.wait(timeout=60)
+
+    assert gone(ranks)
+
+
+# Inside a mount namespace of its own: a small tmpfs over reports/ holding the reports, filled
+# but for FREE_PAGES pages (or read-only when FREE_PAGES is "ro"); then the stage's command,
+# and the reports as it left them copied out to SAVE for the test to read.
+TMPFS_RUN = """
+set -e
+saved=$(mktemp -d)
+cp -a reports/. "$saved"/
+mount -t tmpfs -o size=1m tmpfs reports
+cp -a "$saved"/. reports/
+if [ "$FREE_PAGES" = ro ]; then
+    mount -o remount,ro reports
+else
+    python - <<'PY'
+import os
+stats = os.statvfs("reports")
+free = stats.f_bavail * stats.f_frsize - int(os.environ["FREE_PAGES"]) * stats.f_frsize
+with open("reports/.filler", "wb") as filler:
+    filler.write(bytes(free))
+PY
+fi
+set +e
+sh -c "$STAGE" 2>"$SAVE/stderr"
+echo $? > "$SAVE/status"
+rm -f reports/.filler
+cp -a reports/. "$SAVE/reports/"
+"""
+
+
+def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) -> tuple[int, str]:
+    """Run `stage` with reports/ on a tmpfs (see TMPFS_RUN); its exit status and stderr."""
+    (save / "reports").mkdir(parents=True)
+    env = {"STAGE": STAGE_COMMANDS[stage], "FREE_PAGES": free_pages, "SAVE": str(save)}
+    run(project, "unshare", "--map-root-user", "--mount", "sh", "-c", TMPFS_RUN, env=env)
+    return int((save / "status").read_text()), (save / "stderr").read_text()
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_outputs_all_old(project: Path, tmp_path: Path):
+    good = artifact_bytes(project)
+    # one free page: evaluate's metrics fit, its predictions do not
+    code, stderr = run_on_a_small_disk(project, "evaluate", "1", tmp_path / "save")
+    assert code == 1, stderr
+    assert stderr == (
+        "error: reports/predictions.csv: no space left on the device; "
+        "free some space and run it again\n"
+    )
+    reports = tmp_path / "save/reports"
+    for name in ("metrics.json", "predictions.csv"):  # neither was replaced
+        assert (reports / name).read_bytes() == good[f"reports/{name}"]
+    assert not list(reports.glob(".*.tmp"))
+
+
+def test_a_read_only_folder_is_one_line(project: Path, tmp_path: Path):
+    good = artifact_bytes(project)
+    code, stderr = run_on_a_small_disk(project, "evaluate", "ro", tmp_path / "save")
+    assert code == 1, stderr
+    assert stderr == (
+        "error: reports/metrics.json: read-only file system; run from a writable copy of the "
+        "project\n"
+    )
+    assert (tmp_path / "save/reports/metrics.json").read_bytes() == good["reports/metrics.json"]

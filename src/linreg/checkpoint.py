@@ -9,8 +9,8 @@ from pathlib import Path
 
 import torch
 
-from linreg.errors import PipelineError
-from linreg.files import write_bytes_atomic
+from linreg.errors import PipelineError, shorten
+from linreg.files import require_file, write_bytes_atomic
 from linreg.model import MODELS, LineModel
 
 
@@ -31,18 +31,17 @@ def save_checkpoint(path: str | Path, model: LineModel) -> None:
 
 def load_model(path: str | Path) -> LineModel:
     """A fresh model of the checkpoint's kind with its weights, in eval mode."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"{path}: file not found (run the train stage first)")
+    path = require_file(path, "run the train stage first")
     if not zipfile.is_zipfile(path):  # torch.save always writes a zip archive
         raise PipelineError(f"{path}: not a readable checkpoint (not a torch.save zip archive)")
+    _refuse_inflation(path)
     try:
         # weights_only: tensors and plain containers only; a pickled object that would run
         # code on load is refused, not executed.
         state = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise PipelineError(f"{path}: not a readable checkpoint ({reason})") from None
+        raise PipelineError(f"{path}: not a readable checkpoint ({shorten(reason)})") from None
     if not isinstance(state, dict) or state.get("model") not in MODELS:
         raise PipelineError(
             f"{path}: not a linreg checkpoint (no 'model' entry naming one of {', '.join(MODELS)})"
@@ -67,5 +66,26 @@ def load_model(path: str | Path) -> LineModel:
                 f"{path}: weights do not fit model {kind!r}: {name} has shape "
                 f"{tuple(value.shape)}, expected {tuple(expected[name].shape)}"
             )
+        if not torch.isfinite(value).all():
+            raise PipelineError(
+                f"{path}: {name} holds NaN or infinite values; not a usable trained model"
+            )
     model.load_state_dict(weights)
     return model.eval()
+
+
+def _refuse_inflation(path: Path) -> None:
+    """torch.save stores its entries uncompressed, so they can never add up to more than the
+    file itself: a checkpoint whose entries claim more (a zip bomb) would be read into memory
+    until the process dies, and is refused before torch reads it."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            claimed = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, ValueError) as error:
+        raise PipelineError(f"{path}: not a readable checkpoint ({error})") from None
+    size = path.stat().st_size
+    if claimed > size:
+        raise PipelineError(
+            f"{path}: not a torch.save checkpoint: its entries claim {claimed:,} bytes "
+            f"unpacked in a file of {size:,} (torch.save does not compress)"
+        )

@@ -4,6 +4,8 @@ interruption cleans up and dies by its signal; output paths stay inside the repo
 from __future__ import annotations
 
 import argparse
+import ctypes
+import errno
 import gc
 import os
 import signal
@@ -40,12 +42,14 @@ def run(main: Callable[[], None]) -> None:
     # exit) take ~0.7 s and free nothing; refcounting still frees everything main drops.
     gc.disable()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    die_with_parent()
     try:
         main()
-    except PipelineError as error:
-        if os.environ.get("LINREG_DEBUG"):
+    except (PipelineError, OSError) as error:
+        line = str(error) if isinstance(error, PipelineError) else os_error_line(error)
+        if line is None or os.environ.get("LINREG_DEBUG"):
             raise
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {line}", file=sys.stderr)
         raise SystemExit(1) from None
     except (KeyboardInterrupt, Terminated) as stop:
         signum = stop.signum if isinstance(stop, Terminated) else signal.SIGINT
@@ -58,6 +62,48 @@ def run(main: Callable[[], None]) -> None:
     finally:
         signal.signal(signal.SIGTERM, previous)
         gc.freeze()  # nothing left to collect: skip the final full pass at interpreter exit
+
+
+# The OS errors a user causes or can fix, and what to do about each; any other is a bug.
+_USER_OS_ERRORS = {
+    errno.ENOSPC: "no space left on the device; free some space and run it again",
+    errno.EDQUOT: "disk quota exceeded; free some space and run it again",
+    errno.EACCES: "permission denied; make it (and its folder) writable or readable by you",
+    errno.EPERM: "operation not permitted; check its owner and permissions",
+    errno.EROFS: "read-only file system; run from a writable copy of the project",
+    errno.EISDIR: "is a folder, not a file; remove or rename it",
+    errno.ENOTDIR: "a part of this path is a file, not a folder",
+    errno.ENOENT: "no such file or folder",
+    errno.ENAMETOOLONG: "file name too long",
+    errno.ELOOP: "too many levels of symbolic links",
+}
+
+
+def os_error_line(error: OSError) -> str | None:
+    """One line naming the file and what to do, for an OS error a user can fix; else None."""
+    advice = _USER_OS_ERRORS.get(error.errno or 0)
+    if advice is None:
+        return None
+    where = error.filename if error.filename is not None else "a file of this stage"
+    return f"{where}: {advice}"
+
+
+# prctl(2) option: the signal this process gets when the process that started it dies.
+_PR_SET_PDEATHSIG = 1
+
+
+def die_with_parent() -> None:
+    """Have SIGTERM sent to this process when its parent (DVC, or the stage that forked this
+    rank) dies, even by SIGKILL: an orphaned stage must not finish later and overwrite the
+    outputs of a newer run. Linux only; elsewhere a no-op."""
+    if not sys.platform.startswith("linux"):
+        return
+    parent = os.getppid()
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _die_by(signum: int) -> None:

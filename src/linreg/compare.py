@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import tempfile
 from pathlib import Path
 
 from linreg.cli import run
@@ -69,11 +70,10 @@ def main(argv: list[str] | None = None) -> None:
         dvc_json("metrics", "diff", base, "--all"), order=json.loads(Path(METRICS).read_text())
     )
     out = Path(args.out)
-    base_dir = out / "base"
-    source = fetch_base_artifacts(base, (LOG, PREDICTIONS), base_dir)
-
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
-    images = _draw(base_label, base_dir, out, plot_params)
+    with tempfile.TemporaryDirectory(prefix="linreg-base-") as base_dir:
+        source = fetch_base_artifacts(base, (LOG, PREDICTIONS), Path(base_dir))
+        images = _draw(base_label, Path(base_dir), out, plot_params)
     report = render_report(
         base_label,
         "workspace",

@@ -20,6 +20,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from linreg.cli import die_with_parent
 from linreg.errors import PipelineError
 
 
@@ -91,6 +92,7 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
     # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) ends a
     # rank quietly; the stage process reports the failure once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    die_with_parent()  # and a rank whose stage process was killed outright ends too
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
     # share the cores instead of each rank running a thread per core (torchrun does the same
     # through OMP_NUM_THREADS)

@@ -1,6 +1,26 @@
-"""The one exception type a user is meant to read."""
+"""The one exception type a user is meant to read, and how a user's value is shown in it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+# An error is one line: a value a user typed (or a YAML alias expanded a million times) is
+# shown only up to this many characters.
+SHOWN_CHARACTERS = 60
 
 
 class PipelineError(Exception):
     """A bad input (params, data file, checkpoint, device): its message is one line
     naming the key or file, the bad value and what is allowed."""
+
+
+def shorten(text: str) -> str:
+    """`text` cut to SHOWN_CHARACTERS, with a note of its full length when it was cut."""
+    if len(text) <= SHOWN_CHARACTERS:
+        return text
+    return f"{text[:SHOWN_CHARACTERS]}... ({len(text):,} characters)"
+
+
+def shown(value: Any) -> str:
+    """repr(value), shortened: a one-line error never carries a whole huge value."""
+    return shorten(repr(value))

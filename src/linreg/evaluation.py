@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from linreg.dataset import Dataset
+from linreg.errors import PipelineError
 from linreg.model import LineModel
 
 
@@ -46,6 +47,11 @@ def evaluate(
     """The flat metrics of reports/metrics.json, and the test predictions."""
     y_pred = predict(model, test.x)
     weight, bias = model.line()
+    if not np.isfinite(y_pred).all():
+        raise PipelineError(
+            f"the model's predictions overflow float32 (weight {weight:g}, bias {bias:g}); "
+            "no metrics written: retrain it"
+        )
     lstsq_weight, lstsq_bias = least_squares_line(train)
     lstsq_pred = lstsq_weight * test.x.astype(np.float64) + lstsq_bias
     metrics = {f"test_{name}": value for name, value in regression_metrics(test.y, y_pred).items()}

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import glob
 import json
 import os
 import secrets
+import stat
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -16,7 +20,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from linreg.errors import PipelineError
+from linreg.errors import PipelineError, shorten, shown
+
+# Inside all_or_none(): the finished temporary files waiting to be renamed, with their targets.
+_pending: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("pending", default=None)
 
 
 @contextmanager
@@ -24,25 +31,91 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     """A new file to write; on leaving the block it is renamed over `path` in one step.
 
     A reader (or an interrupted run) sees the old file or the new one, never a torn one: the
-    bytes go to a temporary file beside `path`, removed if the block raises.
+    bytes go to a temporary file beside `path`, removed if the block raises. Inside
+    all_or_none() the rename waits for the end of that block. An OS error (no space, no
+    permission) names `path`, not the temporary file.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # What a SIGKILL mid-write left of an earlier write to this file (the target itself was
-    # never touched): DVC's lock means no other writer of it is running now.
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
-        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fd = None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # What a SIGKILL mid-write left of an earlier write to this file (the target itself
+        # was never touched): DVC's lock means no other writer of it is running now.
+        for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+            stale.unlink(missing_ok=True)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as file:
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
+        pending = _pending.get()
+        if pending is None:
+            os.replace(tmp, path)
+        else:
+            pending.append((tmp, path))
+    except BaseException as error:
+        if fd is not None:  # only what we created: on a read-only disk even unlink fails
+            tmp.unlink(missing_ok=True)
+        if isinstance(error, OSError):
+            error.filename = str(path)
         raise
+
+
+@contextmanager
+def all_or_none() -> Iterator[None]:
+    """Atomic writes inside this block replace their targets together at its end: a stage
+    that fails on its second output leaves the first one old too (all new or all old)."""
+    pending: list[tuple[Path, Path]] = []
+    token = _pending.set(pending)
+    try:
+        yield
+    except BaseException:
+        for tmp, _ in pending:
+            tmp.unlink(missing_ok=True)
+        raise
+    finally:
+        _pending.reset(token)
+    # Every byte is on disk: what is left is renames, which need no space.
+    for tmp, path in pending:
+        os.replace(tmp, path)
+
+
+def require_file(path: str | Path, missing: str) -> Path:
+    """`path` as a Path when it is a regular file (or a link to one); else a PipelineError
+    saying it is missing (with the hint `missing`) or what it is instead."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise PipelineError(f"{path}: file not found ({missing})") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file (a device, pipe or socket)"
+        raise PipelineError(f"{path}: {kind}; expected a file ({missing})")
+    return path
+
+
+def check_utf8(path: Path) -> None:
+    """A PipelineError naming the first byte that is not UTF-8 (as UTF-16 or Latin-1 has)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with path.open("rb") as file:
+        while chunk := file.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as error:
+                at = offset + error.start
+                raise PipelineError(
+                    f"{path}: not UTF-8 text (byte {chunk[error.start]:#04x} at offset {at:,}); "
+                    "save it as UTF-8"
+                ) from None
+            if b"\0" in chunk:  # valid UTF-8, but no text file has it: UTF-16 without a BOM
+                at = offset + chunk.index(b"\0")
+                raise PipelineError(
+                    f"{path}: not UTF-8 text (a NUL byte at offset {at:,}: UTF-16?); "
+                    "save it as UTF-8"
+                )
+            offset += len(chunk)
 
 
 def write_bytes_atomic(path: str | Path, data: bytes) -> None:
@@ -88,9 +161,7 @@ def _progress(total: int, description: str, show: bool) -> Iterator[Callable[[in
 
 def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     """Read the named columns of a CSV file as float32 arrays, refusing empty or non-finite data."""
-    path = Path(path)
-    if not path.is_file():
-        raise PipelineError(f"{path}: file not found (run the stage that writes it first)")
+    path = require_file(path, "run the stage that writes it first")
     options = pacsv.ConvertOptions(
         column_types={name: pa.float32() for name in names},
         null_values=[],  # an empty cell is an error, not a silent null
@@ -100,16 +171,19 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
         table = pacsv.read_csv(path, convert_options=options)
     except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
         # pyarrow names neither the line nor the column: find them (a slow pass, errors only)
+        check_utf8(path)
         reason = _diagnose(path, names) or str(error).splitlines()[0]
         raise PipelineError(f"{path}: {reason}") from None
     missing = [name for name in names if name not in table.column_names]
     if missing:
+        check_utf8(path)  # a UTF-16 header reads as one strange column name
         found = table.column_names
         other = [d for d in ";\t|" if len(found) == 1 and d in found[0]]
         hint = f" (separated by {other[0]!r}? columns are separated by ',')" if other else ""
+        listed = shorten(", ".join(found)) if found else "none"
         raise PipelineError(
             f"{path}: missing column(s) {', '.join(missing)}; "
-            f"found: {', '.join(found) or 'none'}{hint}; expected: {', '.join(names)}"
+            f"found: {listed}{hint}; expected: {', '.join(names)}"
         )
     if table.num_rows == 0:
         raise PipelineError(f"{path}: no data rows (a header line only)")
@@ -126,7 +200,9 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
 
 def _diagnose(path: Path, names: Sequence[str]) -> str | None:
     """The first problem in a CSV file that pyarrow refused, with its line and column."""
-    with path.open(newline="", errors="replace") as file:
+    # a 50 MB line is one field too: the csv module's default limit (128 KiB) would refuse it
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="") as file:
         rows = csv.reader(file)
         header = next(rows, None)
         if header is None:
@@ -139,12 +215,12 @@ def _diagnose(path: Path, names: Sequence[str]) -> str | None:
             line = rows.line_num
             if len(row) != len(header):
                 return (
-                    f"line {line}: {len(row)} field(s) {','.join(row)!r} where the header has "
-                    f"{len(header)}; a truncated or hand-edited line?"
+                    f"line {line}: {len(row)} field(s) {shown(','.join(row))} where the header "
+                    f"has {len(header)}; a truncated or hand-edited line?"
                 )
             for column, cell in zip(header, row, strict=True):
                 if column in names and not _is_number(cell):
-                    return f"line {line}, column {column}: {cell!r} is not a number"
+                    return f"line {line}, column {column}: {shown(cell)} is not a number"
         if data_rows == 0:
             return "no data rows (a header line only)"
     return None
@@ -176,5 +252,6 @@ def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
 
 
 def write_json(path: str | Path, data: Mapping[str, Any]) -> None:
-    """Write a JSON object, keys in the given order, floats at full precision."""
-    write_bytes_atomic(path, (json.dumps(dict(data), indent=2) + "\n").encode())
+    """Write a JSON object, keys in the given order, floats at full precision. NaN and
+    infinity are refused: JSON has no such numbers (json.dumps would write non-JSON)."""
+    write_bytes_atomic(path, (json.dumps(dict(data), indent=2, allow_nan=False) + "\n").encode())

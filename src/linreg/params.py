@@ -12,7 +12,15 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from linreg.errors import PipelineError
+from linreg.errors import PipelineError, shorten, shown
+
+# Upper bounds of the keys that cost time or memory, each with the reason an error gives.
+# Seeds: 32 bits, what every generator here takes (numpy's, torch's, with a rank added).
+MAX_SEED = 2**32 - 1
+# The history keeps a row per epoch and the train log writes it: a million is days of
+# training at the lesson's size, not a typo'd extra zero's years.
+MAX_EPOCHS = 1_000_000
+_SEED = Field(ge=0, le=MAX_SEED, description="seeds are 32-bit, what every generator here takes")
 
 
 class _Section(BaseModel):
@@ -27,7 +35,7 @@ class GenerateParams(_Section):
     end: float
     step: float = Field(gt=0)
     noise_std: float = Field(ge=0)
-    seed: int = Field(ge=0)
+    seed: int = _SEED
 
     @model_validator(mode="after")
     def _end_after_start(self) -> GenerateParams:
@@ -72,7 +80,7 @@ def _gib(size: int) -> str:
 class SplitParams(_Section):
     train_fraction: float = Field(gt=0, lt=1)
     shuffle: bool
-    seed: int = Field(ge=0)
+    seed: int = _SEED
 
     def train_rows(self, rows: int) -> int:
         """How many of `rows` rows go to the train set (the lesson's int(0.8 * len(X)))."""
@@ -85,18 +93,32 @@ class TrainParams(_Section):
     optimizer: Literal["sgd", "adam"]
     lr: float = Field(gt=0)
     momentum: float = Field(ge=0, lt=1)
-    epochs: int = Field(ge=1)
+    epochs: int = Field(
+        ge=1, le=MAX_EPOCHS, description="the history keeps a row per epoch, in memory and the log"
+    )
     batch_size: int = Field(ge=0)
-    seed: int = Field(ge=0)
+    seed: int = _SEED
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1)
     nproc: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _a_core_per_rank(self) -> TrainParams:
+        # More ranks than cores only slow each other down (and each holds the data): a
+        # typo'd 1000 would fork until the machine refuses. torchrun ignores nproc.
+        cores = os.cpu_count() or 1
+        if self.nproc > cores:
+            raise ValueError(
+                f"train.nproc = {self.nproc}: more processes than this machine's {cores} "
+                f"cores; use at most {cores}"
+            )
+        return self
 
 
 class PlotParams(_Section):
     dpi: int = Field(ge=10, le=1000)
     max_points: int = Field(ge=10)
-    seed: int = Field(ge=0)
+    seed: int = _SEED
 
 
 class Params(_Section):
@@ -132,15 +154,22 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     """Read and validate the whole params file; any problem is one PipelineError line."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found (run from the project root)") from None
+    except UnicodeDecodeError as error:
+        raise PipelineError(
+            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
+            f"{error.start:,}); save it as UTF-8"
+        ) from None
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no arbitrary objects
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f" at line {mark.line + 1}" if mark is not None else ""
         raise PipelineError(f"{path}: invalid YAML{line}: {error.problem}") from None
+    except yaml.YAMLError as error:  # a YAML error without a position (a NUL byte, ...)
+        raise PipelineError(f"{path}: invalid YAML: {shorten(str(error))}") from None
     return params_from_dict(data, source=str(path))
 
 
@@ -171,28 +200,40 @@ def with_overrides(params: Params, overrides: dict[str, Any], source: str) -> Pa
 def params_from_dict(data: Any, source: str = "params.yaml") -> Params:
     """Validate already-parsed params; errors name the key, the value and what is allowed."""
     if not isinstance(data, dict):
-        raise PipelineError(f"{source}: expected sections {_names(Params)}, got {data!r}")
+        raise PipelineError(f"{source}: expected sections {_names(Params)}, got {shown(data)}")
     try:
         return Params.model_validate(data)
     except ValidationError as error:
-        problems = "; ".join(_describe(e) for e in error.errors())
-        raise PipelineError(f"{source}: {problems}") from None
+        problems = [_describe(e) for e in error.errors()]
+        # one line: the first problems, and how many more a fix will show next
+        more = f"; and {len(problems) - 2} more" if len(problems) > 2 else ""
+        raise PipelineError(f"{source}: {'; '.join(problems[:2])}{more}") from None
 
 
 def _describe(error: Any) -> str:
-    loc = tuple(str(part) for part in error["loc"])
+    loc = tuple(shorten(str(part)) for part in error["loc"])
     key = ".".join(loc)
     kind = error["type"]
     if kind == "value_error":
         return str(error["ctx"]["error"])
     if kind == "extra_forbidden":
         known = list(_section_model(loc[:-1]).model_fields)
-        hint = _suggest(loc[-1], known)
-        return f"unknown key {key}: {hint}allowed: {', '.join(known)}"
+        what = "section" if len(loc) == 1 else "key"
+        return f"unknown {what} {key}: {_suggest(loc[-1], known)}allowed: {', '.join(known)}"
     if kind == "missing":
         return f"missing {'section' if len(loc) == 1 else 'key'} {key}"
     message = error["msg"][0].lower() + error["msg"][1:]
-    return f"{key} = {error['input']!r}: {message}"
+    reason = _bound_reason(loc) if kind in ("less_than_equal", "less_than") else None
+    because = f" ({reason})" if reason else ""
+    return f"{key} = {shown(error['input'])}: {message}{because}"
+
+
+def _bound_reason(loc: tuple[str, ...]) -> str | None:
+    """Why a key has its upper bound (its Field's description), for keys that have one."""
+    try:
+        return _section_model(loc[:-1]).model_fields[loc[-1]].description
+    except (KeyError, AttributeError):
+        return None
 
 
 # Long names people type for our short keys, so that a typo of either finds the key.
@@ -207,6 +248,7 @@ _SYNONYMS = {
 
 
 def _suggest(unknown: str, known: list[str]) -> str:
+    """'did you mean ...? ' for a typo of a known name, else ''."""
     names = {name: name for name in known}
     names |= {long: short for long, short in _SYNONYMS.items() if short in names}
     close = difflib.get_close_matches(unknown, list(names), n=1, cutoff=0.6)

@@ -3,6 +3,7 @@ diffs, experiments, and a base revision's artifacts (from the cache, a remote or
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -12,6 +13,8 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import yaml
 
 from linreg.errors import PipelineError
 
@@ -96,17 +99,60 @@ def fetch_base_artifacts(rev: str, paths: Sequence[str], into: Path) -> str:
     from dvc.api import read  # lazily: ~0.4 s, and only this function needs DVC's Python API
     from dvc.exceptions import PathMissingError
 
+    recorded = _recorded_md5(rev, paths)
     config = _remote_config()
     try:
         found = {path: read(path, rev=rev, mode="rb", config=config) for path in paths}
     except PathMissingError:
         _reproduce_in_worktree(rev, paths, into)
+        for path in paths:
+            if _md5((into / path).read_bytes()) != recorded[path]:
+                raise PipelineError(
+                    f"{path} of {rev[:7]}: reproduced in a temporary worktree, it differs from "
+                    "what its dvc.lock records; that commit does not reproduce on this machine"
+                ) from None
         return "reproduced in a temporary git worktree (not in the DVC cache or a remote)"
     for path, data in found.items():
+        actual = _md5(data)
+        if actual != recorded[path]:
+            raise PipelineError(
+                f"{path} of {rev[:7]}: the copy in the DVC cache (or remote) is corrupt: md5 "
+                f"{actual}, dvc.lock records {recorded[path]}; delete "
+                f"{_cache_file(recorded[path])} and run again to fetch or rebuild it"
+            )
         target = into / path
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(data)
     return "read from the DVC cache or remote"
+
+
+def _md5(data: bytes) -> str:
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def _recorded_md5(rev: str, paths: Sequence[str]) -> dict[str, str]:
+    """The md5 that commit `rev`'s dvc.lock records for each of `paths` (DVC outputs)."""
+    lock = yaml.safe_load(_run(["git", "show", f"{rev}:dvc.lock"]).stdout)
+    outs = {
+        out["path"]: out["md5"]
+        for stage in lock["stages"].values()
+        for out in stage.get("outs", ())
+    }
+    missing = [path for path in paths if path not in outs]
+    if missing:
+        raise PipelineError(
+            f"BASE = {rev[:7]}: its dvc.lock records no {', '.join(missing)}; "
+            "compare with a revision whose pipeline was reproduced and committed"
+        )
+    return {path: outs[path] for path in paths}
+
+
+def _cache_file(md5: str) -> str:
+    """Where this workspace's DVC cache keeps the file of that md5."""
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        return str(repo.cache.local.oid_to_path(md5))
 
 
 def _remote_config() -> dict[str, Any] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from array import array
 from dataclasses import dataclass
 
 import numpy as np
@@ -96,8 +97,8 @@ def fit(
     x_test, y_test = as_column(test.x, device), as_column(test.y, device)
     # (n, 2): mini-batches shuffle x and y together in one gather
     xy_train = torch.cat([x_train, y_train], dim=1) if params.batch_size else None
-    train_losses = torch.empty(params.epochs, device=device)
-    test_losses = torch.empty(params.epochs, device=device)
+    # float32 arrays that grow with the epochs actually run: nothing is allocated up front
+    train_losses, test_losses = array("f"), array("f")
 
     epochs = tqdm(
         range(params.epochs), desc="train", unit="epoch", disable=not progress or not shows
@@ -105,30 +106,34 @@ def fit(
     for epoch in epochs:
         trained.train()
         if params.batch_size == 0:
-            train_losses[epoch] = _step(trained, loss_fn, optimizer, x_train, y_train)
+            train_loss = _step(trained, loss_fn, optimizer, x_train, y_train)
         else:
-            train_losses[epoch] = _minibatch_epoch(
+            train_loss = _minibatch_epoch(
                 trained, loss_fn, optimizer, xy_train, params.batch_size, batch_order
             )
         if ranks is not None:
             # every rank sees the same mean loss, so that all stop together if it diverges
-            dist.all_reduce(train_losses[epoch : epoch + 1])
-            train_losses[epoch] /= ranks.world_size
+            train_loss = train_loss.reshape(1)
+            dist.all_reduce(train_loss)
+            train_loss = train_loss[0] / ranks.world_size
         model.eval()
         with torch.inference_mode():
-            test_losses[epoch] = loss_fn(model(x_test), y_test)
-        _stop_if_diverged(params, epoch, train_losses[epoch].item(), test_losses[epoch].item())
+            test_loss = loss_fn(model(x_test), y_test)
+        # .item() of a float32 tensor is exact in a float, and exact again in array("f")
+        train_losses.append(train_loss.item())
+        test_losses.append(test_loss.item())
+        _stop_if_diverged(params, epoch, train_losses[-1], test_losses[-1])
         if verbose and shows and epoch % params.log_every == 0:
             # tqdm.write prints above the bar when there is one, plainly when there is not
             tqdm.write(
-                f"epoch {epoch:>5} | train_loss {train_losses[epoch].item():.8f}"
-                f" | test_loss {test_losses[epoch].item():.8f}"
+                f"epoch {epoch:>5} | train_loss {train_losses[-1]:.8f}"
+                f" | test_loss {test_losses[-1]:.8f}"
             )
 
     history = History(
-        epoch=np.arange(params.epochs, dtype=np.int64),
-        train_loss=train_losses.cpu().numpy(),
-        test_loss=test_losses.cpu().numpy(),
+        epoch=np.arange(len(train_losses), dtype=np.int64),
+        train_loss=np.frombuffer(train_losses, dtype=np.float32).copy(),
+        test_loss=np.frombuffer(test_losses, dtype=np.float32).copy(),
     )
     return FitResult(model=model.cpu(), history=history)
 

@@ -1,0 +1,18 @@
+"""Stage validate: all of params.yaml -> nothing; fails on any problem in it.
+
+Every other stage tracks only its own section, so a section no stage reads (a typo'd `plott:`)
+would change nothing and pass unseen. This stage tracks the whole file: it reruns on any change
+and stops `dvc repro` with one line naming what is wrong.
+"""
+
+from linreg.cli import parse_args, run
+from linreg.params import load_params
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(__doc__, inputs={}, outputs={}, argv=argv)
+    load_params(args.params)
+
+
+if __name__ == "__main__":
+    run(main)
