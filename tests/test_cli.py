@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import gc
 import re
 import signal
@@ -117,3 +118,40 @@ def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp
     )
     assert (tmp_path / "out.bin").read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file either
+
+
+@pytest.mark.parametrize(
+    ("error", "line"),
+    [
+        (
+            OSError(errno.ENOSPC, "No space left on device", "data/raw.csv"),
+            "error: data/raw.csv: no space left on the device; free some space and run it again\n",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied", "reports/metrics.json"),
+            "error: reports/metrics.json: permission denied; make it (and its folder) writable or readable by you\n",
+        ),
+        (
+            IsADirectoryError(errno.EISDIR, "Is a directory", "params.yaml"),
+            "error: params.yaml: is a folder, not a file; remove or rename it\n",
+        ),
+    ],
+)
+def test_os_errors_a_user_can_fix_are_one_line(capsys, monkeypatch, error, line):
+    monkeypatch.delenv("LINREG_DEBUG", raising=False)
+
+    def fails() -> None:
+        raise error
+
+    with pytest.raises(SystemExit) as exit_:
+        run(fails)
+    assert exit_.value.code == 1
+    assert capsys.readouterr().err == line
+
+
+def test_other_os_errors_are_bugs():
+    def fails() -> None:
+        raise ConnectionResetError(errno.ECONNRESET, "reset")
+
+    with pytest.raises(ConnectionResetError):
+        run(fails)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import sys
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
@@ -136,6 +138,42 @@ def test_compare_uses_the_cache_and_gates(changed):
         "error: FAIL_IF: test_mae>-100%: test_mae moved -"
     )
     assert failed.stdout == "wrote comparison/report.md and its PNGs in comparison/\n"
+
+
+def test_compare_refuses_a_corrupt_cached_base(changed):
+    """DVC notices a changed byte in its cache; the comparison must too, not draw it."""
+    project, _ = changed
+    run(project, "dvc", "repro")
+    lock = yaml.safe_load(run(project, "git", "show", "main:dvc.lock").stdout)
+    md5 = next(
+        out["md5"]
+        for out in lock["stages"]["train"]["outs"]
+        if out["path"] == "reports/train_log.csv"
+    )
+    cached = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
+    data = bytearray(cached.read_bytes())
+    data[data.index(b"0.31")] = ord("9")  # epoch 0's train loss 0.31... becomes 9.31...
+    cached.chmod(0o644)
+    cached.write_bytes(bytes(data))
+
+    result = compare(project, "--base", "main", check=False)
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines()[-1] + "\n" == (
+        f"error: reports/train_log.csv of {lock_commit(project)}: the copy in the DVC cache (or "
+        f"remote) is corrupt: md5 {hashlib.md5(data).hexdigest()}, dvc.lock records {md5}; "
+        f"delete {cached.resolve()} and run again to fetch or rebuild it\n"
+    )
+    assert not (project / "comparison/report.md").exists()
+    cached.unlink()  # as the line says: then the base is rebuilt, and the comparison works
+    compare(project, "--base", "main")
+    assert (
+        "reproduced in a temporary git worktree" in (project / "comparison/report.md").read_text()
+    )
+
+
+def lock_commit(project: Path) -> str:
+    return run(project, "git", "rev-parse", "--short=7", "main").stdout.strip()
 
 
 def test_compare_reads_the_base_from_a_remote(changed, tmp_path):

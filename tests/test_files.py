@@ -13,7 +13,14 @@ import pandas as pd
 import pytest
 
 from linreg.errors import PipelineError
-from linreg.files import read_csv, write_bytes_atomic, write_csv, write_json
+from linreg.files import (
+    all_or_none,
+    atomic_file,
+    read_csv,
+    write_bytes_atomic,
+    write_csv,
+    write_json,
+)
 
 TRICKY = np.array(
     [0.0, 0.02, 1 / 3, -2.5e-38, 1e-45, 3.4028235e38, 0.1 + 0.2, 7.0, -0.0], dtype=np.float32
@@ -146,3 +153,71 @@ def test_csv_written_in_chunks_is_byte_identical(tmp_path: Path, monkeypatch):
 def test_csv_of_no_rows_is_a_header(tmp_path: Path):
     write_csv(tmp_path / "empty.csv", {"x": np.empty(0, np.float32)})
     assert (tmp_path / "empty.csv").read_text() == "x\n"
+
+
+def test_all_or_none_keeps_every_old_file_when_a_later_write_fails(tmp_path: Path):
+    first, second = tmp_path / "metrics.json", tmp_path / "predictions.csv"
+    write_json(first, {"old": 1})
+    write_bytes_atomic(second, b"old")
+
+    def write_both() -> None:
+        with all_or_none():
+            write_json(first, {"new": 2})
+            with atomic_file(second) as file:
+                file.write(b"new")
+                raise OSError(28, "disk full")  # as a full disk fails a write
+
+    with pytest.raises(OSError, match="disk full") as failure:
+        write_both()
+    assert failure.value.filename == str(second)  # the target, not the temporary file
+    assert json.loads(first.read_text()) == {"old": 1}
+    assert second.read_bytes() == b"old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.json", "predictions.csv"]
+
+
+def test_all_or_none_replaces_every_file_at_its_end(tmp_path: Path):
+    first, second = tmp_path / "a", tmp_path / "b"
+    with all_or_none():
+        write_bytes_atomic(first, b"1")
+        write_bytes_atomic(second, b"2")
+        assert not first.exists()  # not before the block ends
+    assert (first.read_bytes(), second.read_bytes()) == (b"1", b"2")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ("x,y\n0,é\n".encode("latin-1"), r"not UTF-8 text \(byte 0xe9 at offset 6\)"),
+        ("x,y\n0,1\n".encode("utf-16"), r"not UTF-8 text \(byte 0xff at offset 0\)"),
+        ("x,y\n0,1\n".encode("utf-16-le"), r"not UTF-8 text \(a NUL byte at offset 1: UTF-16\?\)"),
+    ],
+)
+def test_a_file_in_another_encoding_is_named_so(tmp_path: Path, data: bytes, message: str):
+    path = tmp_path / "t.csv"
+    path.write_bytes(data)
+    with pytest.raises(PipelineError, match=message):
+        read_csv(path, ("x", "y"))
+
+
+def test_a_huge_bad_cell_is_shown_shortened(tmp_path: Path):
+    path = tmp_path / "t.csv"
+    path.write_text("x,y\n0," + "a" * 1_000_000 + "\n")
+    with pytest.raises(PipelineError) as error:
+        read_csv(path, ("x", "y"))
+    assert (
+        str(error.value)
+        == f"{path}: line 2, column y: '{'a' * 59}... (1,000,002 characters) is not a number"
+    )
+
+
+def test_a_device_or_folder_is_not_a_file(tmp_path: Path):
+    with pytest.raises(PipelineError, match="not a regular file"):
+        read_csv("/dev/null", ("x", "y"))
+    with pytest.raises(PipelineError, match="a folder; expected a file"):
+        read_csv(tmp_path, ("x", "y"))
+
+
+def test_json_refuses_nan(tmp_path: Path):
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        write_json(tmp_path / "m.json", {"test_mae": float("nan")})
+    assert not list(tmp_path.iterdir())

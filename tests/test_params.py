@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import os
 from pathlib import Path
 
 import pydantic
@@ -168,3 +169,67 @@ def test_bad_overrides_are_one_line_errors(params, overrides, message):
     with pytest.raises(PipelineError) as error:
         with_overrides(params, overrides, "GRID")
     assert str(error.value).startswith(message)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "expected"),
+    [
+        (
+            "train",
+            "epochs",
+            10**11,
+            "train.epochs = 100000000000: input should be less than or equal to 1000000 (the history keeps a row per epoch, in memory and the log)",
+        ),
+        (
+            "train",
+            "seed",
+            2**64,
+            "train.seed = 18446744073709551616: input should be less than or equal to 4294967295 (seeds are 32-bit, what every generator here takes)",
+        ),
+        (
+            "generate",
+            "seed",
+            2**32,
+            "generate.seed = 4294967296: input should be less than or equal to 4294967295 (seeds are 32-bit, what every generator here takes)",
+        ),
+        (
+            "train",
+            "nproc",
+            10_000,
+            f"train.nproc = 10000: more processes than this machine's {os.cpu_count()} cores; use at most {os.cpu_count()}",
+        ),
+    ],
+)
+def test_resource_keys_are_bounded_and_say_why(raw, section, key, value, expected):
+    raw[section][key] = value
+    with pytest.raises(PipelineError) as error:
+        params_from_dict(raw)
+    assert str(error.value) == f"params.yaml: {expected}"
+
+
+def test_a_typod_section_is_named(raw):
+    raw["plott"] = {"dpi": 300}
+    with pytest.raises(PipelineError) as error:
+        params_from_dict(raw)
+    assert str(error.value) == (
+        "params.yaml: unknown section plott: did you mean 'plot'? allowed: generate, split, train, plot"
+    )
+
+
+def test_a_long_list_of_problems_stays_one_short_line(raw):
+    raw["train"] |= {"lr": "x" * 10_000, **{f"key{n}": n for n in range(50)}}
+    with pytest.raises(PipelineError) as error:
+        params_from_dict(raw)
+    message = str(error.value)
+    assert len(message) < 300
+    assert message.startswith(f"params.yaml: train.lr = '{'x' * 59}... (10,002 characters): ")
+    assert message.endswith("; and 49 more")
+
+
+def test_a_params_file_in_another_encoding_is_named_so(tmp_path: Path):
+    path = tmp_path / "params.yaml"
+    path.write_bytes((ROOT / "params.yaml").read_text().encode("utf-16"))
+    with pytest.raises(
+        PipelineError, match=r"params\.yaml: not UTF-8 text \(byte 0xff at offset 0\)"
+    ):
+        load_params(path)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.project import ROOT, copy_project, project_env
+
 from .conftest import ARTIFACTS, artifact_bytes, run, set_param, stages_run
 
 pytestmark = pytest.mark.slow
@@ -68,3 +70,26 @@ def test_the_run_cache_spares_a_teammate_the_training(shared):
         assert (b / name).read_bytes() == (a / name).read_bytes(), name
     assert set(trained) < set(ARTIFACTS)
     shutil.rmtree(b / ".dvc/cache")  # nothing else needed it
+
+
+def test_test_projects_ignore_the_users_dvc_configuration(tmp_path: Path, monkeypatch):
+    """A user who followed the README (a default remote in .dvc/config, a global config of
+    their own) must still get hermetic test projects: no remote, no other cache."""
+    user = tmp_path / "user"
+    shutil.copytree(ROOT, user, ignore=shutil.ignore_patterns(".venv", ".git", ".*cache"))
+    (user / ".dvc/config").write_text(
+        "[core]\n    remote = shared\n['remote \"shared\"']\n    url = /mnt/team\n"
+    )
+    global_dir = tmp_path / "global"
+    global_dir.mkdir()
+    (global_dir / "config").write_text("[cache]\n    dir = /tmp/elsewhere\n")
+    monkeypatch.setenv("DVC_GLOBAL_CONFIG_DIR", str(global_dir))
+    project = tmp_path / "project"
+
+    copy_project(project, root=user)
+    run(project, "git", "init", "-q")
+
+    assert run(project, "dvc", "remote", "list").stdout == ""
+    assert run(project, "dvc", "cache", "dir").stdout.strip() == str(project / ".dvc/cache")
+    assert "DVC_GLOBAL_CONFIG_DIR" in project_env()  # ours, not the user's
+    assert project_env()["DVC_GLOBAL_CONFIG_DIR"] != str(global_dir)

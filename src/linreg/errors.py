@@ -15,7 +15,10 @@ class PipelineError(Exception):
 
 
 def shorten(text: str) -> str:
-    """`text` cut to SHOWN_CHARACTERS, with a note of its full length when it was cut."""
+    """`text` on one line (a newline or other control character escaped, as repr does) and
+    cut to SHOWN_CHARACTERS, with a note of its full length when it was cut."""
+    if not text.isprintable():
+        text = repr(text)[1:-1]
     if len(text) <= SHOWN_CHARACTERS:
         return text
     return f"{text[:SHOWN_CHARACTERS]}... ({len(text):,} characters)"

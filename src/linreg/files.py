@@ -169,15 +169,15 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     )
     try:
         table = pacsv.read_csv(path, convert_options=options)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as error:
+        found = table.column_names  # decodes the header: a Latin-1 name fails here
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
         # pyarrow names neither the line nor the column: find them (a slow pass, errors only)
         check_utf8(path)
-        reason = _diagnose(path, names) or str(error).splitlines()[0]
+        reason = _diagnose(path, names) or shorten(str(error).splitlines()[0])
         raise PipelineError(f"{path}: {reason}") from None
-    missing = [name for name in names if name not in table.column_names]
+    missing = [name for name in names if name not in found]
     if missing:
         check_utf8(path)  # a UTF-16 header reads as one strange column name
-        found = table.column_names
         other = [d for d in ";\t|" if len(found) == 1 and d in found[0]]
         hint = f" (separated by {other[0]!r}? columns are separated by ',')" if other else ""
         listed = shorten(", ".join(found)) if found else "none"

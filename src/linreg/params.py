@@ -49,12 +49,25 @@ class GenerateParams(_Section):
     def _fits_in_memory(self) -> GenerateParams:
         # Estimated before any work: a step typed one digit short must not start a job that
         # dies of memory an hour later (or takes the machine with it).
-        needed, available = self.rows * BYTES_PER_ROW, _physical_memory()
-        if needed > available:
+        span = (self.end - self.start) / self.step  # inf when the range overflows a float
+        needed, available = span * BYTES_PER_ROW, _physical_memory()
+        if not needed <= available:
             raise ValueError(
-                f"generate.step = {self.step!r}: makes {self.rows:,} rows, about "
+                f"generate.step = {self.step!r}: makes {_count(span)} rows, about "
                 f"{_gib(needed)} in memory ({BYTES_PER_ROW} bytes a row); this machine has "
                 f"{_gib(available)}: use a larger step or a shorter start..end range"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _fits_float32(self) -> GenerateParams:
+        # The data is float32: a line that leaves its range would be written as inf or nan.
+        reach = abs(self.weight) * max(abs(self.start), abs(self.end)) + abs(self.bias)
+        reach += 10 * self.noise_std  # noise beyond ten standard deviations never happens
+        if not reach <= FLOAT32_REACH:
+            raise ValueError(
+                f"generate: weight * x + bias + noise reaches {reach:.3g}, beyond float32's "
+                f"range (about 3.4e38); use smaller weight, bias, start, end or noise_std"
             )
         return self
 
@@ -63,6 +76,9 @@ class GenerateParams(_Section):
         """Row count of arange(start, end, step), computed as torch.arange does."""
         return math.ceil((self.end - self.start) / self.step)
 
+
+# Largest |y| the data may hold: float32's largest finite value is about 3.4e38.
+FLOAT32_REACH = 1e38
 
 # Peak memory of the hungriest stage per row of data, rounded up: bench/scale.py measures
 # train at 10^7 rows ~700 MiB above torch's own ~350 MiB, about 73 bytes a row.
@@ -73,8 +89,13 @@ def _physical_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def _gib(size: int) -> str:
-    return f"{size / 2**30:,.1f} GiB"
+def _gib(size: float) -> str:
+    return f"{_count(size / 2**30, decimals=1)} GiB"
+
+
+def _count(number: float, decimals: int = 0) -> str:
+    """1,234,567 (or 1.2 with decimals); past 10^15, where digits stop meaning much, 1.23e+20."""
+    return f"{number:,.{decimals}f}" if number < 1e15 else f"{number:.3g}"
 
 
 class SplitParams(_Section):
