@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench bench-scale bench-distributed compare sweep push pull install-s3 clean
+.PHONY: repro test test-fast lint bench bench-scale bench-distributed gpu-check compare sweep push pull install-s3 clean
 
 repro: $(STAMP)
 	dvc repro
@@ -40,6 +40,10 @@ bench-scale: $(STAMP)
 
 bench-distributed: $(STAMP)
 	python bench/distributed.py
+
+# On a machine with a GPU: its checks and training throughput in one table (README: GPUs).
+gpu-check: $(STAMP)
+	python -m bench.gpu_check
 
 # Sharing through the default DVC remote (README: Scaling out), the run-cache included.
 push: $(STAMP)

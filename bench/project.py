@@ -91,12 +91,33 @@ def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, 
     process = subprocess.Popen(
         ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
     )
-    _, status, usage = os.wait4(process.pid, 0)  # this child's own peak, unlike getrusage
+    peak = 0
+    while True:
+        # The stage's own high-water mark, read while it runs. Not wait4's ru_maxrss: Linux
+        # carries the parent's RSS at the fork over the exec, so a stage started from a big
+        # process (pytest holding torch) would report that process's size.
+        peak = max(peak, _high_water_mark(process.pid))
+        pid, status = os.waitpid(process.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.005)
     elapsed = time.perf_counter() - start
     process.returncode = os.waitstatus_to_exitcode(status)
     if process.returncode != 0:
         raise subprocess.CalledProcessError(process.returncode, command)
-    return elapsed, usage.ru_maxrss * 1024  # ru_maxrss is in KiB on Linux
+    return elapsed, peak
+
+
+def _high_water_mark(pid: int) -> int:
+    """VmHWM of a running process in bytes (0 once it has exited)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024  # in kB
+    return 0
 
 
 def set_params(project: Path, section: str, **values: object) -> None:

@@ -16,6 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bare_loop import bare_loop
 from project import make_project, project_env, run_stage, set_rows, stage_commands
 
 STAGES = ("generate", "split", "train", "evaluate", "plot")
@@ -77,32 +78,20 @@ def throughput(rows: int, epochs: int) -> None:
     train, test = split_dataset(generate_dataset(params.generate), params.split)
     samples = len(train) * epochs
 
-    def bare_loop(batch_size: int) -> None:
-        """The lesson's loop, nothing else: forward, L1 loss, zero_grad, backward, SGD step;
-        over contiguous slices in order when batch_size > 0 (no shuffle: a bound, not a fit)."""
-        torch.manual_seed(params.train.seed)
-        weight = torch.nn.Parameter(torch.randn(1))
-        bias = torch.nn.Parameter(torch.randn(1))
-        optimizer = torch.optim.SGD([weight, bias], lr=params.train.lr)
-        x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
-        loss_fn = torch.nn.L1Loss()
-        step = batch_size or len(x)
-        for _ in range(epochs):
-            for start in range(0, len(x), step):
-                loss = loss_fn(weight * x[start : start + step] + bias, y[start : start + step])
-                optimizer.zero_grad()
-                loss.backward()
-                optimizer.step()
+    x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
+
+    def bare(batch_size: int) -> None:
+        bare_loop(x, y, batch_size, epochs, params.train.lr, params.train.seed)
 
     def ours(batch_size: int) -> None:
         overrides = {"train.batch_size": batch_size}
         fit(with_overrides(params, overrides, "bench").train, train, test)
 
     runs = {
-        "bare loop": lambda: bare_loop(0),
+        "bare loop": lambda: bare(0),
         "fit, full batch": lambda: ours(0),
         "fit, batch 65536": lambda: ours(65536),
-        "bare, 65536, no shuffle": lambda: bare_loop(65536),
+        "bare, 65536, no shuffle": lambda: bare(65536),
     }
     best = {name: math.inf for name in runs}
     for _ in range(3):  # alternate, keep each one's best: the least disturbed run

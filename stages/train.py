@@ -9,7 +9,7 @@ import argparse
 from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
-from linreg.distributed import join, launched, leave, spawn
+from linreg.distributed import join, launched, leave, local_world_size, require_devices, spawn
 from linreg.files import all_or_none, write_csv
 from linreg.params import load_params
 from linreg.training import fit, resolve_device
@@ -22,9 +22,13 @@ def main(argv: list[str] | None = None) -> None:
         outputs={"model": "checkpoint to write", "train-log": "per-epoch loss CSV to write"},
         argv=argv,
     )
-    nproc = load_params(args.params).train.nproc
-    if nproc > 1 and not launched():
-        spawn(nproc, train, args)  # each process runs train(args) as one rank
+    params = load_params(args.params).train
+    if launched():  # by torchrun: it started this machine's processes already
+        require_devices(local_world_size(), params.device, "torchrun --nproc-per-node")
+        train(args)
+    elif params.nproc > 1:
+        require_devices(params.nproc, params.device, "train.nproc")
+        spawn(params.nproc, train, args)  # each process runs train(args) as one rank
     else:
         train(args)
 

@@ -13,7 +13,7 @@ import yaml
 
 from bench.project import ROOT, make_project, project_env, stage_commands
 from linreg.dataset import Dataset
-from linreg.params import Params, load_params
+from linreg.params import Params, load_params, with_overrides
 
 ARTIFACTS = [
     "data/raw.csv",
@@ -53,10 +53,17 @@ LESSON_LINEAR_EPOCH0 = (0.5551779866218567, 0.5739762187004089)
 LESSON_LOSS_TOLERANCE = 1e-7
 
 
+# Tests that compare exact numbers or bytes train on the cpu, whatever this machine has: a GPU
+# rounds differently (tests/test_gpu.py checks it on its own).
+TEST_DEVICE = "cpu"
+
+
 @pytest.fixture(scope="session")
 def params() -> Params:
-    """The project's own params.yaml (the lesson's defaults)."""
-    return load_params(ROOT / "params.yaml")
+    """The project's own params.yaml (the lesson's defaults), training on TEST_DEVICE."""
+    return with_overrides(
+        load_params(ROOT / "params.yaml"), {"train.device": TEST_DEVICE}, source="params.yaml"
+    )
 
 
 @pytest.fixture
@@ -128,8 +135,11 @@ def set_param(project: Path, key: str, value: object) -> None:
 
 @pytest.fixture(scope="session")
 def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A git repo holding the project, committed, with `dvc repro` run once: copy, don't touch."""
+    """A git repo holding the project (training on TEST_DEVICE), committed, with `dvc repro`
+    run once: copy, don't touch."""
     project = make_project(tmp_path_factory.mktemp("template"), project_env())
+    params = project / "params.yaml"  # edited as text: the comments stay
+    params.write_text(params.read_text().replace("device: auto", f"device: {TEST_DEVICE}", 1))
     run(project, "dvc", "repro")
     run(project, "git", "add", "-A")
     run(project, "git", "commit", "-q", "-m", "dvc repro")

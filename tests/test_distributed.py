@@ -17,7 +17,8 @@ import psutil
 import pytest
 import torch
 
-from linreg.distributed import Ranks, shard_rows
+from linreg.distributed import Ranks, require_devices, shard_rows
+from linreg.errors import PipelineError
 
 from .conftest import STAGE_COMMANDS, run, set_param, start_training
 
@@ -130,3 +131,50 @@ def test_a_killed_rank_stops_every_process(project: Path):
     while any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in family):
         assert time.monotonic() < deadline, [child.pid for child in family if child.is_running()]
         time.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    ("processes", "device", "gpus", "message"),
+    [
+        (2, "cpu", 0, None),
+        (1, "cuda", 1, None),
+        (2, "cuda", 2, None),
+        (2, "auto", 0, None),  # no GPU (and no mps here): auto is the cpu
+        (
+            2,
+            "auto",
+            1,
+            "train.nproc = 2: each process needs a GPU of its own and this machine has 1; "
+            "use at most 1, or train.device: cpu",
+        ),
+        (
+            3,
+            "cuda",
+            2,
+            "train.nproc = 3: each process needs a GPU of its own and this machine has 2; "
+            "use at most 2, or train.device: cpu",
+        ),
+        (
+            2,
+            "cuda",
+            0,
+            "train.nproc = 2: each process needs a GPU of its own and this machine has 0; "
+            "use train.device: cpu",
+        ),
+        (
+            2,
+            "mps",
+            0,
+            "train.nproc = 2: processes cannot share the mps device; "
+            "use train.nproc: 1, or train.device: cpu",
+        ),
+    ],
+)
+def test_processes_need_a_gpu_each(processes, device, gpus, message, monkeypatch):
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    if message is None:
+        require_devices(processes, device, "train.nproc", gpus=lambda: gpus)
+    else:
+        with pytest.raises(PipelineError) as error:
+            require_devices(processes, device, "train.nproc", gpus=lambda: gpus)
+        assert str(error.value) == message

@@ -368,7 +368,7 @@ CASES = [
         "csv latin-1",
         "split",
         write("data/raw.csv", "x,y\n0,caf\xe9\n".encode("latin-1")),
-        r"data/raw\.csv: not UTF-8 text \(byte 0xe9 at offset 10\); save it as UTF-8$",
+        r"data/raw\.csv: not UTF-8 text \(byte 0xe9 at offset 9\); save it as UTF-8$",
     ),
     Case(
         "csv one 50 MB line",
@@ -524,7 +524,7 @@ def test_the_malicious_checkpoint_would_run_code_if_fully_unpickled(tmp_path: Pa
 
 def recover(project: Path) -> None:
     """What the README says to do after a failed run."""
-    run(project, "git", "checkout", "params.yaml")
+    run(project, "git", "checkout", "params.yaml", "dvc.lock")
     run(project, "dvc", "checkout")
 
 

@@ -17,6 +17,7 @@ import io
 import json
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import tempfile
@@ -64,13 +65,10 @@ def fuzz_settings(examples: int) -> settings:
 
 @pytest.fixture(scope="module")
 def fuzzed(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
-    """A reproduced project with `device: cpu` (the same runs on every machine), and the bytes
-    of its inputs and outputs, restored before each example."""
-    import shutil
-
+    """A reproduced project, and the bytes of its inputs and outputs, restored before each
+    example."""
     project = tmp_path_factory.mktemp("fuzz") / "project"
     shutil.copytree(reproduced_template, project, symlinks=True)
-    set_param(project, "train.device", "cpu")
     # outputs are copies of DVC's cache entries: make them plain files a mutation may replace
     files = {"params.yaml": (project / "params.yaml").read_bytes()}
     for folder in FOLDERS:

@@ -40,6 +40,49 @@ def launched() -> bool:
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
 
 
+def local_world_size() -> int:
+    """How many of the launched processes run on this machine (torchrun sets it)."""
+    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+
+
+def gpu_count() -> int:
+    """The CUDA devices this process may use, counted without initialising CUDA (through
+    NVML), so that the ranks forked afterwards can still use it."""
+    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
+    return torch.cuda.device_count()
+
+
+def require_devices(
+    processes: int, device: str, option: str, gpus: Callable[[], int] = gpu_count
+) -> None:
+    """A one-line error, before any rank starts, when `processes` ranks on this machine cannot
+    each have a device of their own: more than its GPUs on cuda, more than one on mps.
+
+    `device` is train.device (auto as resolve_device picks); `option` names the setting that
+    asked for the processes.
+    """
+    if processes == 1 or device == "cpu":
+        return
+    available = gpus()
+    if device == "auto":
+        device = "cuda" if available else "mps" if _has_mps() else "cpu"
+    if device == "mps":
+        raise PipelineError(
+            f"{option} = {processes}: processes cannot share the mps device; "
+            "use train.nproc: 1, or train.device: cpu"
+        )
+    if device == "cuda" and processes > available:
+        at_most = f"at most {available}, or " if available else ""
+        raise PipelineError(
+            f"{option} = {processes}: each process needs a GPU of its own and this machine "
+            f"has {available}; use {at_most}train.device: cpu"
+        )
+
+
+def _has_mps() -> bool:
+    return torch.backends.mps.is_available()
+
+
 def join(device: torch.device) -> Ranks:
     """Join the process group the environment describes: gloo on the cpu, nccl on cuda."""
     backend = "nccl" if device.type == "cuda" else "gloo"

@@ -89,8 +89,9 @@ def fit(
     trained = model if ranks is None else DistributedDataParallel(model)
     loss_fn = LOSSES[params.loss]()
     optimizer = make_optimizer(params, model)
-    # each rank shuffles its own shard in its own order
-    batch_order = torch.Generator().manual_seed(params.seed + (ranks.rank if ranks else 0))
+    # each rank shuffles its own shard in its own order, drawn where the data is: a permutation
+    # drawn on the cpu and copied to a GPU every epoch would cost more than the epoch itself
+    batch_order = torch.Generator(device).manual_seed(params.seed + (ranks.rank if ranks else 0))
     shows = ranks is None or ranks.writes
 
     x_train, y_train = as_column(train.x, device), as_column(train.y, device)
@@ -119,9 +120,11 @@ def fit(
         model.eval()
         with torch.inference_mode():
             test_loss = loss_fn(model(x_test), y_test)
-        # .item() of a float32 tensor is exact in a float, and exact again in array("f")
-        train_losses.append(train_loss.item())
-        test_losses.append(test_loss.item())
+        # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
+        # and exact again in array("f")
+        losses = torch.stack([train_loss, test_loss]).tolist()
+        train_losses.append(losses[0])
+        test_losses.append(losses[1])
         _stop_if_diverged(params, epoch, train_losses[-1], test_losses[-1])
         if verbose and shows and epoch % params.log_every == 0:
             # tqdm.write prints above the bar when there is one, plainly when there is not
@@ -180,11 +183,17 @@ def _minibatch_epoch(
     """One seeded pass over xy (n, 2: x then y) in mini-batches; returns the row-weighted mean
     of the batch losses."""
     # One gather per epoch, then contiguous slices: far faster than gathering every batch.
-    # int32 indices: the same permutation as int64 from the same generator, at half the cost.
-    order = torch.randperm(len(xy), generator=generator, dtype=torch.int32).to(xy.device)
+    # On the cpu, int32 indices: the same permutation as int64 from the same generator, at
+    # half the cost. Each device draws its own permutation: cpu and cuda see other batches.
+    dtype = torch.int32 if xy.device.type == "cpu" else torch.int64
+    order = torch.randperm(len(xy), generator=generator, dtype=dtype, device=xy.device)
     shuffled = xy.index_select(0, order)
-    total = torch.zeros((), device=xy.device)
+    losses = []
     for start in range(0, len(xy), batch_size):
         batch = shuffled[start : start + batch_size]
-        total += _step(model, loss_fn, optimizer, batch[:, :1], batch[:, 1:]) * len(batch)
-    return total / len(xy)
+        losses.append(_step(model, loss_fn, optimizer, batch[:, :1], batch[:, 1:]))
+    # weighted by rows once per epoch, not with two more small kernels per batch: every batch
+    # has batch_size rows but the last
+    rows = torch.full((len(losses),), float(batch_size), device=xy.device)
+    rows[-1] = len(xy) - batch_size * (len(losses) - 1)
+    return torch.dot(torch.stack(losses), rows) / len(xy)
