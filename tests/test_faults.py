@@ -719,27 +719,29 @@ def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) 
     return int((save / "status").read_text()), (save / "stderr").read_text()
 
 
-def test_a_full_disk_is_one_line_and_leaves_the_outputs_all_old(project: Path, tmp_path: Path):
+@pytest.mark.parametrize(
+    ("free_pages", "line"),
+    [
+        # one free page: evaluate's metrics fit, its predictions do not
+        (
+            "1",
+            "reports/predictions.csv: no space left on the device; free some space and run it again",
+        ),
+        (
+            "ro",
+            "reports/metrics.json: read-only file system; run from a writable copy of the project",
+        ),
+    ],
+    ids=["disk full", "read-only"],
+)
+def test_a_disk_that_refuses_writes_is_one_line_and_outputs_stay_all_old(
+    project: Path, tmp_path: Path, free_pages: str, line: str
+):
     good = artifact_bytes(project)
-    # one free page: evaluate's metrics fit, its predictions do not
-    code, stderr = run_on_a_small_disk(project, "evaluate", "1", tmp_path / "save")
+    code, stderr = run_on_a_small_disk(project, "evaluate", free_pages, tmp_path / "save")
     assert code == 1, stderr
-    assert stderr == (
-        "error: reports/predictions.csv: no space left on the device; "
-        "free some space and run it again\n"
-    )
+    assert stderr == f"error: {line}\n"
     reports = tmp_path / "save/reports"
     for name in ("metrics.json", "predictions.csv"):  # neither was replaced
         assert (reports / name).read_bytes() == good[f"reports/{name}"]
     assert not list(reports.glob(".*.tmp"))
-
-
-def test_a_read_only_folder_is_one_line(project: Path, tmp_path: Path):
-    good = artifact_bytes(project)
-    code, stderr = run_on_a_small_disk(project, "evaluate", "ro", tmp_path / "save")
-    assert code == 1, stderr
-    assert stderr == (
-        "error: reports/metrics.json: read-only file system; run from a writable copy of the "
-        "project\n"
-    )
-    assert (tmp_path / "save/reports/metrics.json").read_bytes() == good["reports/metrics.json"]

@@ -42,7 +42,7 @@ def test_a_teammates_result_comes_back(shared):
     a, b = shared
     run(b, "dvc", "pull", "--run-cache")
     set_param(b, "plot.dpi", 120)
-    assert stages_run(run(b, "dvc", "repro").stdout) == ["plot"]
+    assert stages_run(run(b, "dvc", "repro").stdout) == ["validate", "plot"]
     run(b, "git", "commit", "-qam", "plots at 120 dpi")
     run(b, "dvc", "push", "--run-cache")
 
