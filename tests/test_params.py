@@ -193,6 +193,12 @@ def test_bad_overrides_are_one_line_errors(params, overrides, message):
             "generate.seed = 4294967296: input should be less than or equal to 4294967295 (seeds are 32-bit, what every generator here takes)",
         ),
         (
+            "plot",
+            "max_points",
+            10**9,
+            "plot.max_points = 1000000000: input should be less than or equal to 1000000 (matplotlib draws every point it is given)",
+        ),
+        (
             "train",
             "nproc",
             10_000,

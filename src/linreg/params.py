@@ -20,6 +20,8 @@ MAX_SEED = 2**32 - 1
 # The history keeps a row per epoch and the train log writes it: a million is days of
 # training at the lesson's size, not a typo'd extra zero's years.
 MAX_EPOCHS = 1_000_000
+# Points drawn per data set: past a million, a scatter plot takes minutes and gigabytes.
+MAX_PLOT_POINTS = 1_000_000
 _SEED = Field(ge=0, le=MAX_SEED, description="seeds are 32-bit, what every generator here takes")
 
 
@@ -138,7 +140,9 @@ class TrainParams(_Section):
 
 class PlotParams(_Section):
     dpi: int = Field(ge=10, le=1000)
-    max_points: int = Field(ge=10)
+    max_points: int = Field(
+        ge=10, le=MAX_PLOT_POINTS, description="matplotlib draws every point it is given"
+    )
     seed: int = _SEED
 
 
