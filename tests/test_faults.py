@@ -711,6 +711,25 @@ cp -a reports/. "$SAVE/reports/"
 """
 
 
+def _mount_namespace_refusal() -> str | None:
+    """Why this machine gives no private mount namespace (None when it does): unprivileged
+    user namespaces can be switched off (Ubuntu 24.04's AppArmor does), and unshare missing."""
+    try:
+        probe = subprocess.run(
+            ["unshare", "--map-root-user", "--mount", "true"], capture_output=True, text=True
+        )
+    except FileNotFoundError:
+        return "no unshare command"
+    return None if probe.returncode == 0 else probe.stderr.strip() or f"exit {probe.returncode}"
+
+
+@pytest.fixture(scope="module")
+def mount_namespace() -> None:
+    refusal = _mount_namespace_refusal()
+    if refusal:
+        pytest.skip(f"needs a private mount namespace for a small tmpfs: {refusal}")
+
+
 def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) -> tuple[int, str]:
     """Run `stage` with reports/ on a tmpfs (see TMPFS_RUN); its exit status and stderr."""
     (save / "reports").mkdir(parents=True)
@@ -734,6 +753,7 @@ def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) 
     ],
     ids=["disk full", "read-only"],
 )
+@pytest.mark.usefixtures("mount_namespace")
 def test_a_disk_that_refuses_writes_is_one_line_and_outputs_stay_all_old(
     project: Path, tmp_path: Path, free_pages: str, line: str
 ):
