@@ -13,7 +13,10 @@ import yaml
 from .conftest import ROOT
 
 WORKFLOW = ROOT / ".github/workflows/pipeline.yml"
-ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent))
+# The venv's (the dev requirements install it there), else one on PATH
+ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
+    "actionlint"
+)
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
