@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -337,7 +338,7 @@ def csv_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
             cut = at % (len(data) + 1)
             data = data[:cut] + blob + data[cut:]
         elif kind == "header":
-            lines[0] = draw_header(at, cell)
+            lines[0] = header_variant(at, cell)
             data = ("\n".join(lines) + "\n").encode(errors="surrogatepass")
         elif kind == "lines":
             data = newline.join(lines).encode()
@@ -349,7 +350,8 @@ def csv_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
     return CSV_READERS[name], mutate
 
 
-def draw_header(choice: int, cell: str) -> str:
+def header_variant(choice: int, cell: str) -> str:
+    """A header with columns swapped, missing, doubled, renamed or differently separated."""
     return ["y,x", "x", "x,y,x", f"x,{cell}", f"{cell},y", "X,Y", "x;y", ""][choice % 8]
 
 
@@ -370,6 +372,7 @@ TENSORS = st.one_of(
         ]
     ),
 )
+CENTRAL_ENTRY = re.escape(b"PK\x01\x02")  # a zip central directory entry's signature
 ENTRIES = st.sampled_from(["weight", "bias", "linear.weight", "linear.bias", "other"])
 
 
@@ -398,7 +401,7 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
             torch.save(state, buffer)
             data = bytearray(buffer.getvalue())
         elif kind == "claim":  # a central directory entry claims another unpacked size
-            entries = [m.start() for m in _finditer(data, b"PK\x01\x02")]
+            entries = [m.start() for m in re.finditer(CENTRAL_ENTRY, data)]
             start = entries[at % len(entries)]
             data[start + 24 : start + 28] = (at * 4099 % 2**32).to_bytes(4, "little")
         else:
@@ -407,12 +410,6 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
         path.write_bytes(bytes(data))
 
     return "evaluate", mutate
-
-
-def _finditer(data: bytearray, pattern: bytes):
-    import re
-
-    return re.finditer(re.escape(pattern), data)
 
 
 # ---- the properties ---------------------------------------------------------------------
@@ -450,4 +447,4 @@ def test_the_checkpoint_mutations_reach_the_zip_directory():
     buffer = io.BytesIO()
     torch.save({"model": "parameters"}, buffer)
     assert zipfile.ZipFile(buffer).infolist()
-    assert list(_finditer(bytearray(buffer.getvalue()), b"PK\x01\x02"))
+    assert list(re.finditer(CENTRAL_ENTRY, buffer.getvalue()))
