@@ -35,7 +35,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.project import ROOT, project_env
+from bench.project import ROOT, project_env, run_stage
 from linreg.checkpoint import load_model
 from linreg.files import read_csv
 
@@ -104,18 +104,10 @@ class Workspace:
 
 
 def baseline_rss(project: Path) -> dict[str, int]:
-    peaks = {}
-    for stage, command in STAGE_COMMANDS.items():
-        process = subprocess.Popen(
-            ["env", *shlex.split(command)],
-            cwd=project,
-            env=project_env(),
-            stdout=subprocess.DEVNULL,
-        )
-        _, status, usage = os.wait4(process.pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0, stage
-        peaks[stage] = usage.ru_maxrss * 1024
-    return peaks
+    return {
+        stage: run_stage(command, project, project_env())[1]
+        for stage, command in STAGE_COMMANDS.items()
+    }
 
 
 def run_capped(workspace: Workspace, stage: str) -> tuple[int, str]:
