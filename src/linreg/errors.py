@@ -14,6 +14,13 @@ class PipelineError(Exception):
     naming the key or file, the bad value and what is allowed."""
 
 
+def not_utf8(path: object, byte: int, offset: int) -> PipelineError:
+    """The error for a file that is not UTF-8 text (UTF-16, Latin-1, ...), at its first bad byte."""
+    return PipelineError(
+        f"{path}: not UTF-8 text (byte {byte:#04x} at offset {offset:,}); save it as UTF-8"
+    )
+
+
 def shorten(text: str) -> str:
     """`text` on one line (a newline or other control character escaped, as repr does) and
     cut to SHOWN_CHARACTERS, with a note of its full length when it was cut."""

@@ -20,7 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from linreg.errors import PipelineError, shorten, shown
+from linreg.errors import PipelineError, not_utf8, shorten, shown
 
 # Inside all_or_none(): the finished temporary files waiting to be renamed, with their targets.
 _pending: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("pending", default=None)
@@ -104,11 +104,7 @@ def check_utf8(path: Path) -> None:
             try:
                 decoder.decode(chunk)
             except UnicodeDecodeError as error:
-                at = offset + error.start
-                raise PipelineError(
-                    f"{path}: not UTF-8 text (byte {chunk[error.start]:#04x} at offset {at:,}); "
-                    "save it as UTF-8"
-                ) from None
+                raise not_utf8(path, chunk[error.start], offset + error.start) from None
             if b"\0" in chunk:  # valid UTF-8, but no text file has it: UTF-16 without a BOM
                 at = offset + chunk.index(b"\0")
                 raise PipelineError(

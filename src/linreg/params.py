@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from linreg.errors import PipelineError, shorten, shown
+from linreg.errors import PipelineError, not_utf8, shorten, shown
 
 # Upper bounds of the keys that cost time or memory, each with the reason an error gives.
 # Seeds: 32 bits, what every generator here takes (numpy's, torch's, with a rank added).
@@ -51,7 +51,7 @@ class GenerateParams(_Section):
     def _fits_in_memory(self) -> GenerateParams:
         # Estimated before any work: a step typed one digit short must not start a job that
         # dies of memory an hour later (or takes the machine with it).
-        span = (self.end - self.start) / self.step  # inf when the range overflows a float
+        span = self.span
         needed, available = span * BYTES_PER_ROW, _physical_memory()
         if not needed <= available:
             raise ValueError(
@@ -74,9 +74,14 @@ class GenerateParams(_Section):
         return self
 
     @property
+    def span(self) -> float:
+        """(end - start) / step, the row count before rounding up; inf when it overflows."""
+        return (self.end - self.start) / self.step
+
+    @property
     def rows(self) -> int:
         """Row count of arange(start, end, step), computed as torch.arange does."""
-        return math.ceil((self.end - self.start) / self.step)
+        return math.ceil(self.span)
 
 
 # Largest |y| the data may hold: float32's largest finite value is about 3.4e38.
@@ -183,10 +188,7 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     except FileNotFoundError:
         raise PipelineError(f"{path}: file not found (run from the project root)") from None
     except UnicodeDecodeError as error:
-        raise PipelineError(
-            f"{path}: not UTF-8 text (byte {error.object[error.start]:#04x} at offset "
-            f"{error.start:,}); save it as UTF-8"
-        ) from None
+        raise not_utf8(path, error.object[error.start], error.start) from None
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no arbitrary objects
     except yaml.MarkedYAMLError as error:
