@@ -57,10 +57,10 @@ install-s3: $(STAMP)
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[s3]'
 
 compare: $(STAMP)
-	python -m linreg.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
+	python -m linreg.experiments.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
 
 sweep: $(STAMP)
-	python -m linreg.sweep "$$GRID" --sort-by "$$SORT"
+	python -m linreg.experiments.sweep "$$GRID" --sort-by "$$SORT"
 
 $(STAMP): requirements.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)

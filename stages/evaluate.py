@@ -1,10 +1,11 @@
 """Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv."""
 
+from linreg.artifacts import write_predictions
 from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.evaluation import evaluate
-from linreg.files import all_or_none, write_csv, write_json
+from linreg.files import all_or_none, write_json
 from linreg.params import load_params
 
 
@@ -23,12 +24,10 @@ def main(argv: list[str] | None = None) -> None:
     truth = load_params(args.params).generate  # only generate.weight and generate.bias are read
     model = load_model(args.model)
     train, test = read_dataset(args.train), read_dataset(args.test)
-    metrics, y_pred = evaluate(model, train, test, truth.weight, truth.bias)
+    metrics, predictions = evaluate(model, train, test, truth.weight, truth.bias)
     with all_or_none():
-        write_json(args.metrics, metrics)
-        write_csv(
-            args.predictions, {"x": test.x, "y": test.y, "y_pred": y_pred}, progress=show_progress()
-        )
+        write_json(args.metrics, metrics.as_json())
+        write_predictions(args.predictions, predictions, progress=show_progress())
 
 
 if __name__ == "__main__":

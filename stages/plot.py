@@ -1,10 +1,11 @@
 """Stage plot: data, predictions and loss log -> reports/predictions.png, reports/loss_curve.png."""
 
+from linreg.artifacts import read_predictions, read_train_log
 from linreg.cli import parse_args, run
-from linreg.dataset import Dataset, read_dataset
-from linreg.files import all_or_none, read_csv, write_bytes_atomic
+from linreg.dataset import read_dataset
+from linreg.files import all_or_none, write_bytes_atomic
 from linreg.params import load_params
-from linreg.plotting import plot_loss_curve, plot_predictions
+from linreg.plotting import loss_curve_figure, predictions_figure, render_png
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -20,15 +21,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     params = load_params(args.params).plot
-    train = read_dataset(args.train)
-    predicted = read_csv(args.predictions, ("x", "y", "y_pred"))
-    test = Dataset(predicted["x"], predicted["y"])
-    log = read_csv(args.train_log, ("epoch", "train_loss", "test_loss"))
-    predictions_png = plot_predictions(train, test, predicted["y_pred"], params)
-    loss_png = plot_loss_curve(log["epoch"], log["train_loss"], log["test_loss"], params.dpi)
+    predictions = predictions_figure(
+        read_dataset(args.train), read_predictions(args.predictions), params
+    )
+    loss_curve = loss_curve_figure(read_train_log(args.train_log))
     with all_or_none():
-        write_bytes_atomic(args.predictions_png, predictions_png)
-        write_bytes_atomic(args.loss_png, loss_png)
+        write_bytes_atomic(args.predictions_png, render_png(predictions, params.dpi))
+        write_bytes_atomic(args.loss_png, render_png(loss_curve, params.dpi))
 
 
 if __name__ == "__main__":

@@ -4,15 +4,16 @@ train.nproc > 1 starts that many processes training together (DistributedDataPar
 under torchrun, which starts them itself, every process joins the group torchrun describes.
 """
 
-import argparse
+from functools import partial
 
+from linreg.artifacts import write_train_log
 from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
-from linreg.distributed import join, launched, leave, local_world_size, require_devices, spawn
-from linreg.files import all_or_none, write_csv
-from linreg.params import load_params
-from linreg.training import fit, resolve_device
+from linreg.distributed import placement, run_ranks
+from linreg.files import all_or_none
+from linreg.params import TrainParams, load_params
+from linreg.training import fit
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -23,32 +24,18 @@ def main(argv: list[str] | None = None) -> None:
         argv=argv,
     )
     params = load_params(args.params).train
-    if launched():  # by torchrun: it started this machine's processes already
-        require_devices(local_world_size(), params.device, "torchrun --nproc-per-node")
-        train(args)
-    elif params.nproc > 1:
-        require_devices(params.nproc, params.device, "train.nproc")
-        spawn(params.nproc, train, args)  # each process runs train(args) as one rank
-    else:
-        train(args)
+    work = partial(train, params, args.train, args.test, args.model, args.train_log)
+    run_ranks(params.nproc, params.device, work)
 
 
-def train(args: argparse.Namespace) -> None:
-    params = load_params(args.params).train
-    ranks = join(resolve_device(params.device)) if launched() else None
-    try:
-        train_set, test_set = read_dataset(args.train), read_dataset(args.test)
-        result = fit(params, train_set, test_set, True, show_progress(), ranks)
-    finally:
-        leave()
-    if ranks is None or ranks.writes:
-        log = result.history
+def train(params: TrainParams, train_csv: str, test_csv: str, model: str, log: str) -> None:
+    """Fit on the data; the writing rank (or the only process) writes both outputs."""
+    train_set, test_set = read_dataset(train_csv), read_dataset(test_csv)
+    result = fit(params, train_set, test_set, verbose=True, progress=show_progress())
+    if placement(params.device).writes:
         with all_or_none():
-            save_checkpoint(args.model, result.model)
-            write_csv(
-                args.train_log,
-                {"epoch": log.epoch, "train_loss": log.train_loss, "test_loss": log.test_loss},
-            )
+            save_checkpoint(model, result.model)
+            write_train_log(log, result.history)
 
 
 if __name__ == "__main__":

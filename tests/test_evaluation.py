@@ -9,22 +9,28 @@ import pytest
 import torch
 
 from linreg.dataset import Dataset
-from linreg.evaluation import evaluate, least_squares_line, predict, regression_metrics
+from linreg.evaluation import (
+    METRIC_GOALS,
+    evaluate,
+    least_squares_line,
+    predict,
+    regression_errors,
+)
 from linreg.model import ParameterModel
 
 
 def test_regression_metrics_by_hand():
     y = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
     y_pred = np.array([1.5, 2.0, 2.0, 4.0], dtype=np.float32)
-    metrics = regression_metrics(y, y_pred)
-    assert metrics["mae"] == pytest.approx((0.5 + 0 + 1 + 0) / 4)
-    assert metrics["mse"] == pytest.approx((0.25 + 0 + 1 + 0) / 4)
-    assert metrics["rmse"] == pytest.approx(math.sqrt(1.25 / 4))
-    assert metrics["r2"] == pytest.approx(1 - 1.25 / 5.0)  # total sum of squares: 5
+    errors = regression_errors(y, y_pred)
+    assert errors.mae == pytest.approx((0.5 + 0 + 1 + 0) / 4)
+    assert errors.mse == pytest.approx((0.25 + 0 + 1 + 0) / 4)
+    assert errors.rmse == pytest.approx(math.sqrt(1.25 / 4))
+    assert errors.r2 == pytest.approx(1 - 1.25 / 5.0)  # total sum of squares: 5
 
 
 def test_r2_is_undefined_for_a_constant_target():
-    assert regression_metrics(np.ones(3, np.float32), np.zeros(3, np.float32))["r2"] is None
+    assert regression_errors(np.ones(3, np.float32), np.zeros(3, np.float32)).r2 is None
 
 
 def test_least_squares_recovers_a_clean_line(line):
@@ -47,12 +53,16 @@ def test_evaluate_reports_every_metric(line):
     with torch.no_grad():
         model.weight.fill_(1.5)
         model.bias.fill_(-0.5)
-    metrics, y_pred = evaluate(model, line, line, true_weight=2.0, true_bias=-1.0)
+    result, predictions = evaluate(model, line, line, true_weight=2.0, true_bias=-1.0)
+    metrics = result.as_json()
+    assert list(metrics) == list(METRIC_GOALS)  # every metric has its goal, in the file's order
     assert list(metrics) == [
         "test_mae", "test_mse", "test_rmse", "test_r2",
         "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
     ]  # fmt: skip
+    y_pred = predictions.y_pred
     np.testing.assert_allclose(y_pred, 1.5 * line.x - 0.5, rtol=1e-6)
+    assert predictions.x is line.x and predictions.y is line.y
     assert metrics["weight_error"] == pytest.approx(0.5)
     assert metrics["bias_error"] == pytest.approx(0.5)
     assert metrics["test_mae"] == pytest.approx(np.mean(np.abs(line.y - y_pred)), rel=1e-6)

@@ -15,7 +15,7 @@ import yaml
 from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
-from linreg.report import METRIC_GOALS
+from linreg.evaluation import METRIC_GOALS
 
 from .conftest import artifact_bytes, run, set_param
 from .test_plotting import png_size
@@ -25,11 +25,11 @@ pytestmark = pytest.mark.slow
 
 def compare(project: Path, *args: str, check: bool = True, tmp: Path | None = None):
     env = {"TMPDIR": str(tmp)} if tmp else None
-    return run(project, sys.executable, "-m", "linreg.compare", *args, check=check, env=env)
+    return run(project, sys.executable, "-m", "linreg.experiments.compare", *args, check=check, env=env)
 
 
 def sweep(project: Path, *args: str, check: bool = True):
-    return run(project, sys.executable, "-m", "linreg.sweep", *args, check=check)
+    return run(project, sys.executable, "-m", "linreg.experiments.sweep", *args, check=check)
 
 
 def section(report: str, title: str) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from linreg.errors import PipelineError
-from linreg.grid import experiment_name, grid_points, parse_grid, render_sweep_table
+from linreg.experiments.grid import experiment_name, grid_points, parse_grid, render_sweep_table
 
 
 def test_grid_is_the_cross_product_last_key_fastest():

@@ -6,20 +6,23 @@ import struct
 
 import numpy as np
 
+from linreg.artifacts import Predictions, TrainLog
 from linreg.dataset import Dataset
+from linreg.experiments.figures import loss_comparison_figure, predictions_comparison_figure
 from linreg.params import PlotParams
-from linreg.plotting import (
-    loss_comparison_figure,
-    plot_loss_curve,
-    plot_predictions,
-    predictions_comparison_figure,
-    render_png,
-    spread_sample,
-)
+from linreg.plotting import loss_curve_figure, predictions_figure, render_png, spread_sample
 
 
 def plot_params(dpi: int = 50, max_points: int = 5000, seed: int = 0) -> PlotParams:
     return PlotParams(dpi=dpi, max_points=max_points, seed=seed)
+
+
+def predicted(data: Dataset, shift: float = 0.0) -> Predictions:
+    return Predictions(data.x, data.y, data.y + np.float32(shift))
+
+
+def predictions_png(line: Dataset, params: PlotParams, shift: float = 0.0) -> bytes:
+    return render_png(predictions_figure(line, predicted(line, shift), params), params.dpi)
 
 
 def png_size(png: bytes) -> tuple[int, int]:
@@ -28,29 +31,26 @@ def png_size(png: bytes) -> tuple[int, int]:
 
 
 def test_predictions_png_is_stable_and_sized_by_dpi(line):
-    first = plot_predictions(line, line, line.y, plot_params(dpi=50))
-    assert first == plot_predictions(line, line, line.y, plot_params(dpi=50))
+    first = predictions_png(line, plot_params(dpi=50))
+    assert first == predictions_png(line, plot_params(dpi=50))
     assert png_size(first) == (500, 350)  # figsize (10, 7) inches
-    assert png_size(plot_predictions(line, line, line.y, plot_params(dpi=100))) == (1000, 700)
+    assert png_size(predictions_png(line, plot_params(dpi=100))) == (1000, 700)
 
 
 def test_predictions_show_the_predictions(line):
     # predictions drawn in red: moving them changes the picture
-    assert plot_predictions(line, line, line.y, plot_params()) != plot_predictions(
-        line, line, line.y + 0.5, plot_params()
-    )
+    assert predictions_png(line, plot_params()) != predictions_png(line, plot_params(), 0.5)
 
 
-def test_loss_curve_png(line):
+def log(scale: float) -> TrainLog:
     epoch = np.arange(10, dtype=np.float32)
-    png = plot_loss_curve(epoch, 1 / (epoch + 1), 2 / (epoch + 1), dpi=40)
-    assert png == plot_loss_curve(epoch, 1 / (epoch + 1), 2 / (epoch + 1), dpi=40)
+    return TrainLog(epoch, scale / (epoch + 1), 2 * scale / (epoch + 1))
+
+
+def test_loss_curve_png():
+    png = render_png(loss_curve_figure(log(1.0)), dpi=40)
+    assert png == render_png(loss_curve_figure(log(1.0)), dpi=40)
     assert png_size(png) == (320, 200)
-
-
-def log(scale: float) -> dict[str, np.ndarray]:
-    epoch = np.arange(10, dtype=np.float32)
-    return {"epoch": epoch, "train_loss": scale / (epoch + 1), "test_loss": 2 * scale / (epoch + 1)}
 
 
 def test_loss_comparison_draws_both_revisions_curves():
@@ -65,15 +65,11 @@ def test_loss_comparison_draws_both_revisions_curves():
     for line, (label, column) in zip(
         lines, [(r, c) for r in logs for c in ("train_loss", "test_loss")], strict=True
     ):
-        np.testing.assert_array_equal(line.get_ydata(), logs[label][column])
+        np.testing.assert_array_equal(line.get_ydata(), getattr(logs[label], column))
     assert lines[0].get_color() != lines[2].get_color()  # one colour per revision
     png = render_png(loss_comparison_figure(logs), dpi=40)
     assert png == render_png(loss_comparison_figure(logs), dpi=40)
     assert png_size(png) == (320, 200)
-
-
-def predictions(line, shift: float) -> dict[str, np.ndarray]:
-    return {"x": line.x, "y": line.y, "y_pred": line.y + shift}
 
 
 def scatter_labels(figure) -> list[str]:
@@ -82,7 +78,7 @@ def scatter_labels(figure) -> list[str]:
 
 def test_predictions_comparison_draws_shared_test_data_once(line):
     figure = predictions_comparison_figure(
-        {"main": predictions(line, 0.1), "workspace": predictions(line, 0.2)}, plot_params()
+        {"main": predicted(line, 0.1), "workspace": predicted(line, 0.2)}, plot_params()
     )
     assert scatter_labels(figure) == [
         "Testing data",
@@ -94,9 +90,9 @@ def test_predictions_comparison_draws_shared_test_data_once(line):
 
 
 def test_predictions_comparison_draws_each_sides_test_data_when_they_differ(line):
-    moved = {"x": line.x, "y": line.y + 1, "y_pred": line.y}
+    moved = Predictions(line.x, line.y + 1, line.y)
     figure = predictions_comparison_figure(
-        {"main": predictions(line, 0.1), "workspace": moved}, plot_params()
+        {"main": predicted(line, 0.1), "workspace": moved}, plot_params()
     )
     assert scatter_labels(figure)[:2] == ["Testing data", "Testing data (workspace)"]
 
@@ -115,21 +111,15 @@ def test_spread_sample_keeps_every_row_of_a_small_set():
     assert np.array_equal(spread_sample(50, 5000, seed=0), np.arange(50))
 
 
-def test_a_big_data_set_is_drawn_as_a_sample_and_the_figure_says_so(monkeypatch):
+def test_a_big_data_set_is_drawn_as_a_sample_and_the_figure_says_so():
     x = np.arange(100_000, dtype=np.float32) / 100_000
     big = Dataset(x, 2 * x)
-    figures = []
-    monkeypatch.setattr("linreg.plotting.render_png", lambda figure, dpi: figures.append(figure))
-    plot_predictions(big, big, big.y, plot_params(max_points=500))
-    (axes,) = figures[0].axes
+    (axes,) = predictions_figure(big, predicted(big), plot_params(max_points=500)).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [500, 500, 500]
     assert axes.get_title() == "Seeded subsample: 500 of 100,000 train, 500 of 100,000 test points"
 
 
-def test_a_small_data_set_is_drawn_whole_with_no_note(line, monkeypatch):
-    figures = []
-    monkeypatch.setattr("linreg.plotting.render_png", lambda figure, dpi: figures.append(figure))
-    plot_predictions(line, line, line.y, plot_params())
-    (axes,) = figures[0].axes
+def test_a_small_data_set_is_drawn_whole_with_no_note(line):
+    (axes,) = predictions_figure(line, predicted(line), plot_params()).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [len(line)] * 3
     assert axes.get_title() == ""

@@ -8,8 +8,8 @@ import math
 import pytest
 
 from linreg.errors import PipelineError
-from linreg.report import (
-    METRIC_GOALS,
+from linreg.evaluation import METRIC_GOALS
+from linreg.experiments.report import (
     MetricChange,
     check_gates,
     metric_changes,

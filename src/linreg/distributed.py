@@ -1,5 +1,6 @@
-"""Training on several processes with torch.distributed: who we are (rank, world size), the
-launcher for `train.nproc > 1` on one machine, and each rank's shard of the training data.
+"""Where training runs: the device, and with torch.distributed the ranks (who we are, the world
+size), the launcher for `train.nproc > 1` on one machine, each rank's shard of the training
+data and the DistributedDataParallel wrapper.
 
 Under `torchrun` (one machine or several nodes) the launcher is torchrun's: the environment
 names our rank (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
@@ -19,8 +20,11 @@ import numpy as np
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
 
 from linreg.cli import die_with_parent
+from linreg.dataset import Dataset
 from linreg.errors import PipelineError
 
 
@@ -33,6 +37,93 @@ class Ranks:
     @property
     def writes(self) -> bool:
         return self.rank == 0
+
+
+def resolve_device(name: str) -> torch.device:
+    """auto: cuda, then mps, else cpu. An explicit device that is not here is an error."""
+    available = {
+        "cuda": torch.cuda.is_available(),
+        "mps": torch.backends.mps.is_available(),
+        "cpu": True,
+    }
+    if name == "auto":
+        return torch.device(next(device for device, ok in available.items() if ok))
+    if not available[name]:
+        here = ", ".join(device for device, ok in available.items() if ok)
+        raise PipelineError(
+            f"train.device = {name!r}: not available on this machine; available: {here}"
+        )
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where this process trains: its device and, in a process group, its rank."""
+
+    device: torch.device
+    ranks: Ranks | None = None  # None: a single process
+
+    @property
+    def rank(self) -> int:
+        return self.ranks.rank if self.ranks else 0
+
+    @property
+    def writes(self) -> bool:
+        """Whether this process writes the outputs and prints: rank 0, or the only one."""
+        return self.ranks is None or self.ranks.writes
+
+    def shard(self, data: Dataset) -> Dataset:
+        """This rank's share of `data`; all of it for a single process."""
+        if self.ranks is None:
+            return data
+        rows = shard_rows(len(data), self.ranks)
+        return Dataset(data.x[rows], data.y[rows])
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """The module to train: under DistributedDataParallel (which averages the gradients
+        over the ranks) in a process group, else the model itself."""
+        return model if self.ranks is None else DistributedDataParallel(model)
+
+    def mean(self, value: torch.Tensor) -> torch.Tensor:
+        """The mean of a scalar over the ranks, which every rank gets."""
+        if self.ranks is None:
+            return value
+        total = value.reshape(1)
+        dist.all_reduce(total)
+        return total[0] / self.ranks.world_size
+
+
+def placement(device: str) -> Placement:
+    """train.device resolved, and this process's rank when it is in a process group: each
+    rank on cuda uses its machine's GPU number local_rank."""
+    resolved = resolve_device(device)
+    if not dist.is_initialized():
+        return Placement(resolved)
+    ranks = Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
+    if resolved.type == "cuda":
+        resolved = torch.device("cuda", ranks.local_rank)
+    return Placement(resolved, ranks)
+
+
+def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
+    """Run `work` as one process, or as each rank of a process group: the ranks torchrun
+    started (it set our environment), or `nproc` > 1 ranks forked here."""
+    if launched():  # by torchrun: it started this machine's processes already
+        require_devices(local_world_size(), device, "torchrun --nproc-per-node")
+        _in_group(device, work)
+    elif nproc > 1:
+        require_devices(nproc, device, "train.nproc")
+        spawn(nproc, _in_group, device, work)
+    else:
+        work()
+
+
+def _in_group(device: str, work: Callable[[], None]) -> None:
+    join(resolve_device(device))
+    try:
+        work()
+    finally:
+        leave()
 
 
 def launched() -> bool:
@@ -83,14 +174,12 @@ def _has_mps() -> bool:
     return torch.backends.mps.is_available()
 
 
-def join(device: torch.device) -> Ranks:
+def join(device: torch.device) -> None:
     """Join the process group the environment describes: gloo on the cpu, nccl on cuda."""
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, init_method="env://")
-    ranks = Ranks(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", 0)))
     if device.type == "cuda":
-        torch.cuda.set_device(ranks.local_rank)
-    return ranks
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
 
 
 def leave() -> None:

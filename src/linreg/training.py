@@ -5,16 +5,16 @@ from __future__ import annotations
 import math
 from array import array
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
-import torch.distributed as dist
 from torch import nn
-from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
+from linreg.artifacts import TrainLog
 from linreg.dataset import Dataset
-from linreg.distributed import Ranks, shard_rows
+from linreg.distributed import placement
 from linreg.errors import PipelineError
 from linreg.model import LineModel, build_model
 from linreg.params import TrainParams
@@ -23,33 +23,9 @@ LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber
 
 
 @dataclass(frozen=True)
-class History:
-    epoch: np.ndarray  # (epochs,) int64
-    train_loss: np.ndarray  # (epochs,) float32, computed before that epoch's update
-    test_loss: np.ndarray  # (epochs,) float32, computed after it
-
-
-@dataclass(frozen=True)
 class FitResult:
     model: LineModel  # on the cpu
-    history: History
-
-
-def resolve_device(name: str) -> torch.device:
-    """auto: cuda, then mps, else cpu. An explicit device that is not here is an error."""
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
-    if name == "auto":
-        return torch.device(next(device for device, ok in available.items() if ok))
-    if not available[name]:
-        here = ", ".join(device for device, ok in available.items() if ok)
-        raise PipelineError(
-            f"train.device = {name!r}: not available on this machine; available: {here}"
-        )
-    return torch.device(name)
+    history: TrainLog
 
 
 def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimizer:
@@ -67,56 +43,48 @@ def fit(
     params: TrainParams,
     train: Dataset,
     test: Dataset,
+    *,
     verbose: bool = False,
     progress: bool = False,
-    ranks: Ranks | None = None,
 ) -> FitResult:
     """Train a fresh model on `train`, recording train and test loss every epoch.
 
-    verbose prints a line every log_every epochs; progress shows a tqdm bar. With `ranks`
-    (a joined process group), this process trains on its shard of `train` under
-    DistributedDataParallel, which averages the gradients; the recorded train loss is the
-    mean over the ranks, and only the writing rank prints.
+    verbose prints a line every log_every epochs; progress shows a tqdm bar. In a process
+    group (distributed.run_ranks), this process trains on its shard of `train` under
+    DistributedDataParallel; the recorded train loss is the mean over the ranks, and only
+    the writing rank prints.
     """
-    device = resolve_device(params.device)
-    if ranks is not None:
-        train = _shard(train, ranks)
-        if device.type == "cuda":
-            device = torch.device("cuda", ranks.local_rank)
+    where = placement(params.device)
+    train = where.shard(train)
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
-    model = build_model(params.model).to(device)
-    # DDP averages the gradients over the ranks; the test loss uses the plain module
-    trained = model if ranks is None else DistributedDataParallel(model)
+    model = build_model(params.model).to(where.device)
+    trained = where.wrap(model)  # the test loss uses the plain module
     loss_fn = LOSSES[params.loss]()
     optimizer = make_optimizer(params, model)
     # each rank shuffles its own shard in its own order, drawn where the data is: a permutation
     # drawn on the cpu and copied to a GPU every epoch would cost more than the epoch itself
-    batch_order = torch.Generator(device).manual_seed(params.seed + (ranks.rank if ranks else 0))
-    shows = ranks is None or ranks.writes
+    batch_order = torch.Generator(where.device).manual_seed(params.seed + where.rank)
 
-    x_train, y_train = as_column(train.x, device), as_column(train.y, device)
-    x_test, y_test = as_column(test.x, device), as_column(test.y, device)
-    # (n, 2): mini-batches shuffle x and y together in one gather
-    xy_train = torch.cat([x_train, y_train], dim=1) if params.batch_size else None
+    x_train, y_train = as_column(train.x, where.device), as_column(train.y, where.device)
+    x_test, y_test = as_column(test.x, where.device), as_column(test.y, where.device)
+    if params.batch_size:
+        # (n, 2): mini-batches shuffle x and y together in one gather
+        xy_train = torch.cat([x_train, y_train], dim=1)
+        run_epoch = partial(
+            _minibatch_epoch, trained, loss_fn, optimizer, xy_train, params.batch_size, batch_order
+        )
+    else:
+        run_epoch = partial(_step, trained, loss_fn, optimizer, x_train, y_train)
     # float32 arrays that grow with the epochs actually run: nothing is allocated up front
     train_losses, test_losses = array("f"), array("f")
 
-    epochs = tqdm(
+    shows = where.writes
+    for epoch in tqdm(
         range(params.epochs), desc="train", unit="epoch", disable=not progress or not shows
-    )
-    for epoch in epochs:
+    ):
         trained.train()
-        if params.batch_size == 0:
-            train_loss = _step(trained, loss_fn, optimizer, x_train, y_train)
-        else:
-            train_loss = _minibatch_epoch(
-                trained, loss_fn, optimizer, xy_train, params.batch_size, batch_order
-            )
-        if ranks is not None:
-            # every rank sees the same mean loss, so that all stop together if it diverges
-            train_loss = train_loss.reshape(1)
-            dist.all_reduce(train_loss)
-            train_loss = train_loss[0] / ranks.world_size
+        # every rank sees the same mean loss, so that all stop together if it diverges
+        train_loss = where.mean(run_epoch())
         model.eval()
         with torch.inference_mode():
             test_loss = loss_fn(model(x_test), y_test)
@@ -133,17 +101,12 @@ def fit(
                 f" | test_loss {test_losses[-1]:.8f}"
             )
 
-    history = History(
+    history = TrainLog(
         epoch=np.arange(len(train_losses), dtype=np.int64),
         train_loss=np.frombuffer(train_losses, dtype=np.float32).copy(),
         test_loss=np.frombuffer(test_losses, dtype=np.float32).copy(),
     )
     return FitResult(model=model.cpu(), history=history)
-
-
-def _shard(train: Dataset, ranks: Ranks) -> Dataset:
-    rows = shard_rows(len(train), ranks)
-    return Dataset(train.x[rows], train.y[rows])
 
 
 def _stop_if_diverged(params: TrainParams, epoch: int, train_loss: float, test_loss: float) -> None:

@@ -1,4 +1,4 @@
-"""Compare the workspace with a git revision: `python -m linreg.compare --base main`.
+"""Compare the workspace with a git revision: `python -m linreg.experiments.compare --base main`.
 
 Writes a Markdown report with the params that differ, every metric of both sides, a verdict
 per chosen metric and two pictures with both revisions' curves; `--fail-if` turns it into a
@@ -8,16 +8,17 @@ CI gate. `make compare BASE=main FAIL_IF='test_mae>+5%'` runs it.
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import NamedTuple
 
+from linreg.artifacts import read_predictions, read_train_log
 from linreg.cli import run
 from linreg.errors import PipelineError
-from linreg.files import read_csv, write_bytes_atomic
-from linreg.params import PlotParams, load_params
-from linreg.report import (
-    METRIC_GOALS,
+from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.experiments.pipeline import output_path
+from linreg.experiments.report import (
     check_gates,
     metric_changes,
     param_changes,
@@ -25,28 +26,36 @@ from linreg.report import (
     parse_metric_names,
     render_report,
 )
-from linreg.revisions import (
+from linreg.experiments.revisions import (
     dvc_json,
     fetch_base_artifacts,
     has_file,
     reproduce_workspace,
     resolve_revision,
 )
+from linreg.files import write_bytes_atomic
+from linreg.params import PlotParams, load_params
 
-# What the comparison reads of each revision: git-tracked, then the two DVC outputs it draws.
-LOCK, METRICS = "dvc.lock", "reports/metrics.json"
-LOG, PREDICTIONS = "reports/train_log.csv", "reports/predictions.csv"
-LOG_COLUMNS, PREDICTION_COLUMNS = ("epoch", "train_loss", "test_loss"), ("x", "y", "y_pred")
+LOCK = "dvc.lock"  # DVC's record of each revision's outputs: git holds it
+
+
+class Drawn(NamedTuple):
+    """The two outputs of each revision that the comparison draws, by path."""
+
+    train_log: str
+    predictions: str
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m linreg.compare", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m linreg.experiments.compare", description=__doc__
+    )
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
     parser.add_argument(
         "--fail-if", default="", help="exit 1 when a metric moves past a bound: test_mae>+5%%"
     )
     parser.add_argument(
-        "--metrics", default="test_mae,test_rmse,test_r2", help="metrics to give a verdict on"
+        "--metrics", default=",".join(VERDICT_METRICS), help="metrics to give a verdict on"
     )
     parser.add_argument("--out", default="comparison", help="folder for the report and PNGs")
     parser.add_argument("--params", default="params.yaml", help="the workspace's params file")
@@ -57,7 +66,10 @@ def main(argv: list[str] | None = None) -> None:
     gates = parse_gates(args.fail_if, METRIC_GOALS)
     verdict_metrics = parse_metric_names("METRICS", args.metrics)
     base = resolve_revision(args.base)
-    for path in (LOCK, METRICS):
+    # what it reads of each revision: the metrics (git-tracked), then the two outputs it draws
+    metrics_file = output_path("evaluate", "metrics")
+    drawn = Drawn(output_path("train", "train-log"), output_path("evaluate", "predictions"))
+    for path in (LOCK, metrics_file):
         if not has_file(base, path):
             raise PipelineError(
                 f"BASE = {args.base!r}: commit {base[:7]} has no {path}; "
@@ -66,14 +78,14 @@ def main(argv: list[str] | None = None) -> None:
 
     reproduce_workspace()
     params = param_changes(dvc_json("params", "diff", base))
-    metrics = metric_changes(
-        dvc_json("metrics", "diff", base, "--all"), order=json.loads(Path(METRICS).read_text())
-    )
+    metrics = metric_changes(dvc_json("metrics", "diff", base, "--all"), order=METRIC_GOALS)
     out = Path(args.out)
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
     with tempfile.TemporaryDirectory(prefix="linreg-base-") as base_dir:
-        source = fetch_base_artifacts(base, (LOG, PREDICTIONS), Path(base_dir))
-        images = _draw(base_label, Path(base_dir), out, plot_params)
+        source = fetch_base_artifacts(base, drawn, Path(base_dir))
+        images = _draw(
+            drawn, {base_label: Path(base_dir), "workspace": Path(".")}, out, plot_params
+        )
     report = render_report(
         base_label,
         "workspace",
@@ -91,19 +103,17 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"FAIL_IF: {'; '.join(failures)}")
 
 
-def _draw(base_label: str, base_dir: Path, out: Path, params: PlotParams) -> dict[str, str]:
-    """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}."""
-    from linreg.plotting import (  # matplotlib: only once the inputs are known to be good
+def _draw(drawn: Drawn, sides: Mapping[str, Path], out: Path, params: PlotParams) -> dict[str, str]:
+    """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}.
+    `sides` maps each revision's label to the folder holding its outputs, base first."""
+    from linreg.experiments.figures import (  # matplotlib: once the inputs are known good
         loss_comparison_figure,
         predictions_comparison_figure,
-        render_png,
     )
+    from linreg.plotting import render_png
 
-    sides = {base_label: base_dir, "workspace": Path(".")}
-    logs = {label: read_csv(root / LOG, LOG_COLUMNS) for label, root in sides.items()}
-    predicted = {
-        label: read_csv(root / PREDICTIONS, PREDICTION_COLUMNS) for label, root in sides.items()
-    }
+    logs = {label: read_train_log(root / drawn.train_log) for label, root in sides.items()}
+    predicted = {label: read_predictions(root / drawn.predictions) for label, root in sides.items()}
     images = {
         "Loss curves": ("loss_curves.png", loss_comparison_figure(logs)),
         "Predictions": ("predictions.png", predictions_comparison_figure(predicted, params)),

@@ -1,4 +1,5 @@
-"""Run a grid of DVC experiments and print one table: `python -m linreg.sweep train.lr=0.001,0.1`.
+"""Run a grid of DVC experiments and print one table:
+`python -m linreg.experiments.sweep train.lr=0.001,0.1`.
 
 Each point of the cross product is a `dvc exp run --temp`, one after another, in a temporary
 copy of the workspace: the workspace, params.yaml and dvc.lock stay exactly as they were, and
@@ -9,21 +10,25 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from linreg.cli import run
 from linreg.errors import PipelineError
+from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.experiments.grid import experiment_name, grid_points, parse_grid, render_sweep_table
+from linreg.experiments.report import require_metric
+from linreg.experiments.revisions import experiments, resolve_revision, run_experiment
 from linreg.files import write_bytes_atomic
-from linreg.grid import experiment_name, grid_points, parse_grid, render_sweep_table
 from linreg.params import load_params, parse_value, with_overrides
-from linreg.report import require_metric
-from linreg.revisions import experiments, resolve_revision, run_experiment
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m linreg.sweep", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m linreg.experiments.sweep", description=__doc__)
     parser.add_argument("grid", nargs="+", help="KEY=V1,V2,... (several keys: cross product)")
-    parser.add_argument("--sort-by", default="test_mae", help="metric to sort by, best first")
+    parser.add_argument(
+        "--sort-by", default=VERDICT_METRICS[0], help="metric to sort by, best first"
+    )
     parser.add_argument("--out", default="comparison/sweep.md", help="where to write the table")
     parser.add_argument("--params", default="params.yaml", help="the workspace's params file")
     args = parser.parse_args(argv)
@@ -46,10 +51,7 @@ def main(argv: list[str] | None = None) -> None:
         ran.append((name, point, run_experiment(name, point)))
 
     results = experiments(baseline)
-    rows = [
-        (name, point, results[name]["metrics"]["reports/metrics.json"]["data"] if ok else None)
-        for name, point, ok in ran
-    ]
+    rows = [(name, point, _metrics(results[name]) if ok else None) for name, point, ok in ran]
     table = render_sweep_table(rows, args.sort_by)
     write_bytes_atomic(Path(args.out), table.encode())
     print(f"wrote {args.out}", file=sys.stderr)
@@ -57,6 +59,14 @@ def main(argv: list[str] | None = None) -> None:
     failed = [name for name, _, ok in ran if not ok]
     if failed:
         raise PipelineError(f"{len(failed)} of {len(ran)} experiments failed: {', '.join(failed)}")
+
+
+def _metrics(row: Mapping[str, object]) -> dict[str, float | None]:
+    """An experiment's metrics from its `dvc exp show` row, which gives a missing or null
+    metric as the text "None"."""
+    return {
+        name: value if isinstance(value := row.get(name), float) else None for name in METRIC_GOALS
+    }
 
 
 if __name__ == "__main__":

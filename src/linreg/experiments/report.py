@@ -7,22 +7,10 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from linreg.errors import PipelineError
-
-# Which way each metric of reports/metrics.json improves; weight and bias have no better side.
-METRIC_GOALS: dict[str, Literal["lower", "higher"] | None] = {
-    "test_mae": "lower",
-    "test_mse": "lower",
-    "test_rmse": "lower",
-    "test_r2": "higher",
-    "weight": None,
-    "bias": None,
-    "weight_error": "lower",
-    "bias_error": "lower",
-    "lstsq_test_mae": "lower",
-}
+from linreg.evaluation import METRIC_GOALS
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from linreg.errors import PipelineError
-from linreg.report import METRIC_GOALS
+from linreg.evaluation import METRIC_GOALS
 
 # A grid point: each swept dotted key and its value, as written (the text `dvc exp run -S` gets).
 Point = dict[str, str]
