@@ -31,6 +31,7 @@ test-fast: $(STAMP)
 lint: $(STAMP)
 	ruff check .
 	ruff format --check .
+	mypy
 
 bench: $(STAMP)
 	python bench/pipeline.py
@@ -70,4 +71,4 @@ $(STAMP): requirements.txt pyproject.toml
 	touch $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache src/*.egg-info comparison
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache src/*.egg-info comparison

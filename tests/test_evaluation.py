@@ -62,7 +62,8 @@ def test_evaluate_reports_every_metric(line):
     ]  # fmt: skip
     y_pred = predictions.y_pred
     np.testing.assert_allclose(y_pred, 1.5 * line.x - 0.5, rtol=1e-6)
-    assert predictions.x is line.x and predictions.y is line.y
+    assert predictions.x is line.x
+    assert predictions.y is line.y
     assert metrics["weight_error"] == pytest.approx(0.5)
     assert metrics["bias_error"] == pytest.approx(0.5)
     assert metrics["test_mae"] == pytest.approx(np.mean(np.abs(line.y - y_pred)), rel=1e-6)

@@ -25,7 +25,9 @@ pytestmark = pytest.mark.slow
 
 def compare(project: Path, *args: str, check: bool = True, tmp: Path | None = None):
     env = {"TMPDIR": str(tmp)} if tmp else None
-    return run(project, sys.executable, "-m", "linreg.experiments.compare", *args, check=check, env=env)
+    return run(
+        project, sys.executable, "-m", "linreg.experiments.compare", *args, check=check, env=env
+    )
 
 
 def sweep(project: Path, *args: str, check: bool = True):

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 from linreg.dataset import Dataset, split_dataset
+from linreg.distributed import resolve_device
 from linreg.errors import PipelineError
 from linreg.evaluation import least_squares_line
 from linreg.model import build_model
 from linreg.synthetic import generate_dataset
-from linreg.distributed import resolve_device
 from linreg.training import fit
 
 from .conftest import (

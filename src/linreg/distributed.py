@@ -19,8 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 from torch import nn
+from torch.multiprocessing.spawn import (
+    ProcessExitedException,
+    ProcessRaisedException,
+    start_processes,
+)
 from torch.nn.parallel import DistributedDataParallel
 
 from linreg.cli import die_with_parent
@@ -197,18 +201,18 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     # fork, not spawn: the ranks start in milliseconds instead of importing torch again, and
     # this process has run no torch computation (no thread pool) that forking would break
-    ranks = mp.start_processes(
+    ranks = start_processes(
         _rank_main, args=(nproc, function, args), nprocs=nproc, join=False, start_method="fork"
     )
     try:
         while not ranks.join():  # raises when a rank fails, after stopping the others
             pass
-    except mp.ProcessRaisedException as error:
+    except ProcessRaisedException as error:
         # the rank's traceback, whose last line is "module.Error: message"
         last = str(error).strip().splitlines()[-1]
         message = last.split(": ", 1)[1] if last.startswith("linreg.errors.") else last
         raise PipelineError(f"train rank {error.error_index}: {message}") from None
-    except mp.ProcessExitedException as error:
+    except ProcessExitedException as error:
         raise PipelineError(
             f"train rank {error.error_index}: {error}; the other ranks were stopped"
         ) from None
@@ -220,7 +224,7 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
             process.join()
 
 
-def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple) -> None:
+def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
     # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) ends a
     # rank quietly; the stage process reports the failure once
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
@@ -235,7 +239,8 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
 def _free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+        port: int = probe.getsockname()[1]
+    return port
 
 
 def shard_rows(rows: int, ranks: Ranks) -> np.ndarray:

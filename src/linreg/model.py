@@ -35,7 +35,8 @@ class LinearLayerModel(nn.Module):
         self.linear = nn.Linear(1, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)  # (n, 1)
+        y: torch.Tensor = self.linear(x)  # (n, 1)
+        return y
 
     def line(self) -> tuple[float, float]:
         return self.linear.weight.item(), self.linear.bias.item()

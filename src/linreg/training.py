@@ -128,7 +128,7 @@ def _step(
     y: torch.Tensor,
 ) -> torch.Tensor:
     """One update on (x, y); returns the loss computed before it."""
-    loss = loss_fn(model(x), y)
+    loss: torch.Tensor = loss_fn(model(x), y)
     optimizer.zero_grad()
     loss.backward()
     optimizer.step()
@@ -159,4 +159,5 @@ def _minibatch_epoch(
     # has batch_size rows but the last
     rows = torch.full((len(losses),), float(batch_size), device=xy.device)
     rows[-1] = len(xy) - batch_size * (len(losses) - 1)
-    return torch.dot(torch.stack(losses), rows) / len(xy)
+    mean: torch.Tensor = torch.dot(torch.stack(losses), rows) / len(xy)
+    return mean

@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
 
     reproduce_workspace()
     params = param_changes(dvc_json("params", "diff", base))
-    metrics = metric_changes(dvc_json("metrics", "diff", base, "--all"), order=METRIC_GOALS)
+    metrics = metric_changes(dvc_json("metrics", "diff", base, "--all"), order=list(METRIC_GOALS))
     out = Path(args.out)
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
     with tempfile.TemporaryDirectory(prefix="linreg-base-") as base_dir:
