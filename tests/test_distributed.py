@@ -20,7 +20,7 @@ import torch
 from linreg.distributed import Ranks, require_devices, shard_rows
 from linreg.errors import PipelineError
 
-from .conftest import STAGE_COMMANDS, run, set_param, start_training
+from .helpers import STAGE_COMMANDS, run, set_param, start_training
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
 

@@ -17,8 +17,7 @@ from matplotlib.image import imread
 
 from linreg.evaluation import METRIC_GOALS
 
-from .conftest import artifact_bytes, run, set_param
-from .test_plotting import png_size
+from .helpers import artifact_bytes, png_size, run, set_param
 
 pytestmark = pytest.mark.slow
 

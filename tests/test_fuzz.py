@@ -1,5 +1,8 @@
 """Fuzzing the stages' inputs: seeded mutations of params.yaml, the CSVs and the checkpoint,
-each run through the stage's own command from dvc.yaml, under a time and a memory cap.
+each run through the stage's own command line from dvc.yaml, under a time and a memory cap.
+Each run is a process of its own, forked from a launcher that has imported the stages' modules
+once (tests/zygote.py): the stage's script, entry point and exit as `python stages/...`, without
+~1.6 s of imports a run. test_faults runs the stages' real commands.
 
 Every run must end in one of three ways: exit 0 with every output whole and readable; exit 1
 with exactly one stderr line `error: ...` of at most 300 characters and every output as it was;
@@ -17,14 +20,16 @@ import io
 import json
 import os
 import re
+import select
 import shlex
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,11 +40,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bench.project import ROOT, project_env, run_stage
 from linreg.checkpoint import load_model
 from linreg.files import read_csv
 
-from .conftest import STAGE_COMMANDS, set_param
+from .helpers import ROOT, STAGE_COMMANDS, project_env, set_param
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +69,9 @@ def fuzz_settings(examples: int) -> settings:
 
 
 @pytest.fixture(scope="module")
-def fuzzed(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+def fuzzed(
+    reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Workspace]:
     """A reproduced project, and the bytes of its inputs and outputs, restored before each
     example."""
     project = tmp_path_factory.mktemp("fuzz") / "project"
@@ -75,13 +81,58 @@ def fuzzed(reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory) 
     for folder in FOLDERS:
         for path in (project / folder).iterdir():
             files[str(path.relative_to(project))] = path.read_bytes()
-    return Workspace(project, files, baseline_rss(project))
+    with Launcher(project) as launcher:
+        workspace = Workspace(project, files, launcher, {})
+        for stage in STAGE_COMMANDS:  # each stage's peak on the good inputs
+            code, stderr, workspace.baseline[stage] = run_capped(workspace, stage)
+            assert code == 0, stderr
+        yield workspace
+
+
+class Launcher:
+    """tests/zygote.py, running in `project`: it starts stage runs and reports how they end."""
+
+    def __init__(self, project: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/zygote.py")],
+            cwd=project,
+            env=project_env() | {"PYTHONPATH": "src"},  # the project's library, as its cmds
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: a line read leaves the next one in the pipe, where select sees it
+        )
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def start(self, stage: str, stderr: Path) -> int:
+        """Start `stage`'s command line (from dvc.yaml); its pid."""
+        words = shlex.split(STAGE_COMMANDS[stage])
+        argv = words[words.index("python") + 1 :]
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        request = json.dumps({"argv": argv, "stderr": str(stderr)}) + "\n"
+        self.process.stdin.write(request.encode())
+        return int(self.process.stdout.readline())
+
+    def exit_status(self, wait: float) -> int | None:
+        """The run's exit status (negative: a signal) once it has ended; None while it runs."""
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], wait)[0]:
+            return None
+        return int(self.process.stdout.readline())
 
 
 @dataclass
 class Workspace:
     project: Path
     files: dict[str, bytes]  # every input and output, good
+    launcher: Launcher
     baseline: dict[str, int]  # peak RSS of each stage on the good inputs
 
     def __repr__(self) -> str:  # a failing example prints its arguments: not these bytes
@@ -103,39 +154,23 @@ class Workspace:
             path.write_bytes(data)
 
 
-def baseline_rss(project: Path) -> dict[str, int]:
-    return {
-        stage: run_stage(command, project, project_env())[1]
-        for stage, command in STAGE_COMMANDS.items()
-    }
-
-
-def run_capped(workspace: Workspace, stage: str) -> tuple[int, str]:
-    """The stage's own command under the caps; its exit status (negative: a signal) and stderr."""
-    # a file, not a pipe: a stage that wrote more than a pipe holds would never end
-    with tempfile.TemporaryFile() as stderr:
-        process = subprocess.Popen(
-            ["env", *shlex.split(STAGE_COMMANDS[stage])],
-            cwd=workspace.project,
-            env=project_env(),
-            stdout=subprocess.DEVNULL,
-            stderr=stderr,
-            start_new_session=True,  # its own process group: the ranks it forks, too
-        )
-        started, stopped = time.monotonic(), False
-        limit = workspace.baseline[stage] + MEMORY_CAP
-        while process.poll() is None:
-            if memory_of(process.pid) > limit:
-                os.killpg(process.pid, signal.SIGKILL)
+def run_capped(workspace: Workspace, stage: str) -> tuple[int, str, int]:
+    """The stage under the caps: its exit status (negative: a signal), stderr and peak RSS."""
+    with tempfile.NamedTemporaryFile() as stderr:
+        pid = workspace.launcher.start(stage, Path(stderr.name))
+        started, stopped, peak = time.monotonic(), False, 0
+        limit = workspace.baseline.get(stage, 0) + MEMORY_CAP
+        while (code := workspace.launcher.exit_status(wait=0.02)) is None:
+            peak = max(peak, memory_of(pid))
+            if peak > limit:
+                os.killpg(pid, signal.SIGKILL)
                 pytest.fail(f"{stage} went over the memory cap ({limit:,} bytes)")
             if not stopped and time.monotonic() - started > TIME_CAP:
-                process.send_signal(signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
                 stopped = True
-            time.sleep(0.02)
-        stderr.seek(0)
-        text = stderr.read().decode(errors="replace")
-    assert_no_process_left(process.pid)
-    return process.returncode, text
+        text = Path(stderr.name).read_bytes().decode(errors="replace")
+    assert_no_process_left(pid)
+    return code, text, peak
 
 
 def memory_of(pid: int) -> int:
@@ -411,7 +446,7 @@ def check(workspace: Workspace, mutation: tuple[str, Callable[[Path], None]]) ->
     stage, mutate = mutation
     workspace.restore()
     mutate(workspace.project)
-    code, stderr = run_capped(workspace, stage)
+    code, stderr, _ = run_capped(workspace, stage)
     check_outcome(workspace, stage, code, stderr)
     assert not (workspace.project / "pwned").exists()
 

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import copy
 import os
+import re
+import shutil
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pydantic
 import pytest
 import yaml
 
+from linreg.cli import os_error_line
 from linreg.errors import PipelineError
 from linreg.params import load_params, params_from_dict, parse_value, with_overrides
 
-from .conftest import ROOT
+from .helpers import ROOT, delete, encoded, make_folder, param, params_text
 
 
 @pytest.fixture
@@ -239,3 +244,163 @@ def test_a_params_file_in_another_encoding_is_named_so(tmp_path: Path):
         PipelineError, match=r"params\.yaml: not UTF-8 text \(byte 0xff at offset 0\)"
     ):
         load_params(path)
+
+
+# train.lr as ten million ones, in seven lines of YAML aliases (each list ten of the one before)
+MILLION_ALIASES = "\n".join(
+    [
+        "  l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        *(f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 10)}]" for n in range(1, 6)),
+        f"  lr: [{', '.join(['*l5'] * 10)}]",
+    ]
+)
+
+
+def broken(name: str, breaks: Callable[[Path], None], message: str) -> Any:
+    return pytest.param(breaks, message, id=name)
+
+
+# What a user does to params.yaml, and the one line it gets. Every stage validates the whole
+# file with this code; tests/test_faults.py runs two of these through a stage's process.
+BROKEN_FILES = [
+    broken("params missing", delete("params.yaml"), r"params\.yaml: file not found"),
+    broken(
+        "yaml syntax",
+        params_text("  dpi: 100", "  dpi: [100"),
+        r"params\.yaml: invalid YAML at line \d+: ",
+    ),
+    broken("section missing", param("plot", None), r"params\.yaml: missing section plot"),
+    broken("key missing", param("train.lr", None), r"params\.yaml: missing key train\.lr"),
+    broken(
+        "unknown key",
+        param("train.learnig_rate", 0.1),
+        r"params\.yaml: unknown key train\.learnig_rate: did you mean 'lr'\? allowed: model, ",
+    ),
+    broken(
+        "epochs a string",
+        param("train.epochs", "ten"),
+        r"params\.yaml: train\.epochs = 'ten': input should be a valid integer",
+    ),
+    broken(
+        "lr a list",
+        param("train.lr", [0.1]),
+        r"params\.yaml: train\.lr = \[0\.1\]: input should be a valid number",
+    ),
+    broken(
+        "lr a bool",
+        param("train.lr", True),
+        r"params\.yaml: train\.lr = True: input should be a valid number",
+    ),
+    broken(
+        "lr nan",
+        params_text("lr: 0.01", "lr: .nan"),
+        r"params\.yaml: train\.lr = nan: input should be a finite number",
+    ),
+    broken(
+        "lr inf",
+        params_text("lr: 0.01", "lr: .inf"),
+        r"params\.yaml: train\.lr = inf: input should be a finite number",
+    ),
+    broken(
+        "step negative",
+        param("generate.step", -0.02),
+        r"params\.yaml: generate\.step = -0\.02: input should be greater than 0",
+    ),
+    broken(
+        "end below start",
+        param("generate.end", -1.0),
+        r"params\.yaml: generate\.end = -1\.0: must be greater than generate\.start \(0\.0\)",
+    ),
+    broken(
+        "train_fraction 1",
+        param("split.train_fraction", 1.0),
+        r"params\.yaml: split\.train_fraction = 1\.0: input should be less than 1",
+    ),
+    broken(
+        "a set left empty",
+        param("generate.end", 0.02),  # one row: the train set would get none of it
+        r"params\.yaml: split\.train_fraction = 0\.8: leaves 0 train and 1 test rows of 1; "
+        r"each set needs at least 1 row",
+    ),
+    broken(
+        "epochs 0",
+        param("train.epochs", 0),
+        r"params\.yaml: train\.epochs = 0: input should be greater than or equal to 1",
+    ),
+    broken(
+        "batch_size -1",
+        param("train.batch_size", -1),
+        r"params\.yaml: train\.batch_size = -1: input should be greater than or equal to 0",
+    ),
+    broken(
+        "step too small for memory",
+        param("generate.step", 1e-12),
+        r"params\.yaml: generate\.step = 1e-12: makes 1,000,000,000,000 rows, about [\d,.]+ GiB "
+        r"in memory \(128 bytes a row\); this machine has [\d,.]+ GiB: use a larger step",
+    ),
+    broken(
+        "device unknown",
+        param("train.device", "gpu"),
+        r"params\.yaml: train\.device = 'gpu': input should be 'auto', 'cpu', 'cuda' or 'mps'",
+    ),
+    broken(
+        "unknown section",
+        param("plott", {"dpi": 300}),
+        r"params\.yaml: unknown section plott: did you mean 'plot'\? allowed: generate, split, train, plot$",
+    ),
+    broken(
+        "nproc beyond the cores",
+        param("train.nproc", 1000),
+        r"params\.yaml: train\.nproc = 1000: more processes than this machine's \d+ cores; use at most \d+$",
+    ),
+    broken(
+        "epochs beyond the bound",
+        param("train.epochs", 100_000_000_000),
+        r"params\.yaml: train\.epochs = 100000000000: input should be less than or equal to 1000000 \(the history",
+    ),
+    broken(
+        "seed beyond 64 bits",
+        param("train.seed", 2**64),
+        r"params\.yaml: train\.seed = 18446744073709551616: input should be less than or equal to 4294967295 \(seeds are 32-bit",
+    ),
+    broken(
+        "a value a million aliases long",
+        params_text("  lr: 0.01", MILLION_ALIASES),
+        r"params\.yaml: train\.lr = \[+1, 1, [^;]{30,60}\.\.\. \([\d,]+ characters\): input should be a valid number; ",
+    ),
+    broken(
+        "params latin-1",
+        encoded("params.yaml", "latin-1"),
+        r"params\.yaml: not UTF-8 text \(byte 0xe9 at offset [\d,]+\); save it as UTF-8$",
+    ),
+    broken(
+        "params utf-16",
+        encoded("params.yaml", "utf-16"),
+        r"params\.yaml: not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8$",
+    ),
+    broken(
+        "params a folder",
+        make_folder("params.yaml"),
+        r"params\.yaml: is a folder, not a file; remove or rename it$",
+    ),
+    broken(
+        "not a mapping",
+        params_text("generate:", "- generate:"),
+        r"params\.yaml: (invalid YAML|expected sections)",
+    ),
+]
+
+
+@pytest.mark.parametrize(("breaks", "message"), BROKEN_FILES)
+def test_a_broken_params_file_is_one_line(tmp_path: Path, monkeypatch, breaks, message):
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    breaks(tmp_path)
+    monkeypatch.chdir(tmp_path)  # where a stage runs: the message names params.yaml so
+    with pytest.raises((PipelineError, OSError)) as error:
+        load_params("params.yaml")
+    # an OSError is one line too: the entry point's (cli.run) words for it
+    line = os_error_line(error.value) if isinstance(error.value, OSError) else str(error.value)
+    assert line is not None
+    assert re.match(f"{message}", line), line
+    assert "\n" not in line
+    assert len(line) <= 300, line

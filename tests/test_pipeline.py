@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import (
+from .helpers import (
     ARTIFACTS,
     LESSON_BIAS,
     LESSON_LOSS_TOLERANCE,

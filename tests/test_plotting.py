@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
 from linreg.artifacts import Predictions, TrainLog
@@ -11,6 +9,8 @@ from linreg.dataset import Dataset
 from linreg.experiments.figures import loss_comparison_figure, predictions_comparison_figure
 from linreg.params import PlotParams
 from linreg.plotting import loss_curve_figure, predictions_figure, render_png, spread_sample
+
+from .helpers import png_size
 
 
 def plot_params(dpi: int = 50, max_points: int = 5000, seed: int = 0) -> PlotParams:
@@ -23,11 +23,6 @@ def predicted(data: Dataset, shift: float = 0.0) -> Predictions:
 
 def predictions_png(line: Dataset, params: PlotParams, shift: float = 0.0) -> bytes:
     return render_png(predictions_figure(line, predicted(line, shift), params), params.dpi)
-
-
-def png_size(png: bytes) -> tuple[int, int]:
-    assert png[:8] == b"\x89PNG\r\n\x1a\n"
-    return struct.unpack(">II", png[16:24])  # IHDR width, height
 
 
 def test_predictions_png_is_stable_and_sized_by_dpi(line):

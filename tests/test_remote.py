@@ -8,9 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from bench.project import ROOT, copy_project, project_env
-
-from .conftest import ARTIFACTS, artifact_bytes, run, set_param, stages_run
+from .helpers import (
+    ARTIFACTS,
+    ROOT,
+    artifact_bytes,
+    copy_project,
+    project_env,
+    run,
+    set_param,
+    stages_run,
+)
 
 pytestmark = pytest.mark.slow
 

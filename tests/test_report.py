@@ -18,7 +18,7 @@ from linreg.experiments.report import (
     render_report,
 )
 
-from .conftest import ROOT
+from .helpers import ROOT
 
 # What `dvc params diff BASE --json` and `dvc metrics diff BASE --all --json` print.
 PARAMS_DIFF = {

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.project import project_env, run_stage
-
-from .conftest import STAGE_COMMANDS, set_param
+from .helpers import STAGE_COMMANDS, project_env, run_stage, set_param
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ from linreg.model import build_model
 from linreg.synthetic import generate_dataset
 from linreg.training import fit
 
-from .conftest import (
+from .helpers import (
     LESSON_BIAS,
     LESSON_LINEAR_BIAS,
     LESSON_LINEAR_EPOCH0,

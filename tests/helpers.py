@@ -1,0 +1,183 @@
+"""What the tests share besides fixtures: the lesson's numbers, the pipeline's artifacts, and
+running commands in a test project (a real git repo with DVC, made by bench.project)."""
+
+from __future__ import annotations
+
+import shlex
+import struct
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from bench.project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
+
+__all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
+
+ARTIFACTS = [
+    "data/raw.csv",
+    "data/train.csv",
+    "data/test.csv",
+    "models/model.pt",
+    "reports/train_log.csv",
+    "reports/metrics.json",
+    "reports/predictions.csv",
+    "reports/predictions.png",
+    "reports/loss_curve.png",
+]
+
+
+def artifact_bytes(project: Path) -> dict[str, bytes]:
+    """Every artifact of the pipeline in `project`, by path."""
+    return {name: (project / name).read_bytes() for name in ARTIFACTS}
+
+
+# The lesson's printed outputs (mrdbourke/pytorch-deep-learning, 01_pytorch_workflow.ipynb):
+# model_0 (two nn.Parameters, L1 loss, SGD lr=0.01), epochs 0, 10, ..., 90.
+LESSON_TRAIN_LOSS = [
+    0.31288138031959534, 0.1976713240146637, 0.08908725529909134, 0.053148526698350906,
+    0.04543796554207802, 0.04167863354086876, 0.03818932920694351, 0.03476089984178543,
+    0.03132382780313492, 0.02788739837706089,
+]  # fmt: skip
+LESSON_TEST_LOSS = [
+    0.48106518387794495, 0.3463551998138428, 0.21729660034179688, 0.14464017748832703,
+    0.11360953003168106, 0.09919948130846024, 0.08886633068323135, 0.0805937647819519,
+    0.07232122868299484, 0.06473556160926819,
+]  # fmt: skip
+LESSON_WEIGHT, LESSON_BIAS = 0.5784, 0.3513  # model_0.state_dict() after 100 epochs
+# model_1 (nn.Linear(1, 1)), 1000 epochs: its state_dict, and its epoch 0 losses
+LESSON_LINEAR_WEIGHT, LESSON_LINEAR_BIAS = 0.6968, 0.3025
+LESSON_LINEAR_EPOCH0 = (0.5551779866218567, 0.5739762187004089)
+# The lesson prints 4 decimals of weights; its losses are float32 values printed in full.
+LESSON_LOSS_TOLERANCE = 1e-7
+
+
+# Tests that compare exact numbers or bytes train on the cpu, whatever this machine has: a GPU
+# rounds differently (tests/test_gpu.py checks it on its own).
+TEST_DEVICE = "cpu"
+
+
+def run(
+    project: Path, *args: str, check: bool = True, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run a command in `project` (with `env` added to project_env's), capturing its output; fail
+    loudly if it fails and `check`."""
+    result = subprocess.run(
+        args,
+        cwd=project,
+        env=project_env() | (env or {}),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
+        )
+    return result
+
+
+# Each stage's own command, from dvc.yaml.
+STAGE_COMMANDS = stage_commands()
+
+
+def start_training(project: Path) -> subprocess.Popen[str]:
+    """The train stage's own command, started without a shell (env execs python, so a signal
+    reaches it) and returned once it has printed its first epoch line."""
+    process = subprocess.Popen(
+        ["env", *shlex.split(STAGE_COMMANDS["train"])],
+        cwd=project,
+        env=project_env() | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("epoch")
+    return process
+
+
+def stages_run(output: str) -> list[str]:
+    """The stages DVC says it ran, in order, from its "Running stage 'x':" lines."""
+    return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
+
+
+def set_param(project: Path, key: str, value: object) -> None:
+    """Set one dotted key of the project's params.yaml (None deletes it)."""
+    path = project / "params.yaml"
+    data = yaml.safe_load(path.read_text())
+    *sections, name = key.split(".")
+    node = data
+    for section in sections:
+        node = node[section]
+    if value is None:
+        del node[name]
+    else:
+        node[name] = value
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+
+
+def png_size(png: bytes) -> tuple[int, int]:
+    """A PNG's width and height in pixels, from its header."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = struct.unpack(">II", png[16:24])  # IHDR
+    return width, height
+
+
+# ---- ways to break a project: each returns an edit of the project folder it is given ----
+
+
+def param(key: str, value: object) -> Callable[[Path], None]:
+    return lambda project: set_param(project, key, value)
+
+
+def params_text(old: str, new: str) -> Callable[[Path], None]:
+    """Edit params.yaml as text (for what YAML values cannot say: .nan, syntax errors)."""
+
+    def edit(project: Path) -> None:
+        path = project / "params.yaml"
+        text = path.read_text()
+        assert old in text
+        path.write_text(text.replace(old, new, 1))
+
+    return edit
+
+
+def write(name: str, data: str | bytes) -> Callable[[Path], None]:
+    def overwrite(project: Path) -> None:
+        path = project / name
+        path.unlink()  # DVC links outputs from its cache: never write through the link
+        path.write_bytes(data.encode() if isinstance(data, str) else data)
+
+    return overwrite
+
+
+def delete(name: str) -> Callable[[Path], None]:
+    return lambda project: (project / name).unlink()
+
+
+def link_to(target: str, name: str) -> Callable[[Path], None]:
+    def replace(project: Path) -> None:
+        (project / name).unlink()
+        (project / name).symlink_to(target)
+
+    return replace
+
+
+def make_folder(name: str) -> Callable[[Path], None]:
+    def replace(project: Path) -> None:
+        (project / name).unlink()
+        (project / name).mkdir()
+
+    return replace
+
+
+def encoded(name: str, encoding: str) -> Callable[[Path], None]:
+    """The file re-saved in another encoding (with a non-ASCII comment where it can hold one)."""
+
+    def reencode(project: Path) -> None:
+        text = (project / name).read_text() + ("# café\n" if name.endswith(".yaml") else "")
+        write(name, text.encode(encoding))(project)
+
+    return reencode
