@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from linreg.errors import PipelineError
-from linreg.experiments.pipeline import output_path
+from linreg.pipeline import output_path
 
 from .helpers import ROOT
 

@@ -17,7 +17,6 @@ from linreg.artifacts import read_predictions, read_train_log
 from linreg.cli import run
 from linreg.errors import PipelineError
 from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
-from linreg.experiments.pipeline import output_path
 from linreg.experiments.report import (
     check_gates,
     metric_changes,
@@ -35,6 +34,7 @@ from linreg.experiments.revisions import (
 )
 from linreg.files import write_bytes_atomic
 from linreg.params import PlotParams, load_params
+from linreg.pipeline import output_path
 
 LOCK = "dvc.lock"  # DVC's record of each revision's outputs: git holds it
 
@@ -52,7 +52,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
     parser.add_argument(
-        "--fail-if", default="", help="exit 1 when a metric moves past a bound: test_mae>+5%%"
+        "--fail-if",
+        default="",
+        help=f"exit 1 when a metric moves past a bound: {VERDICT_METRICS[0]}>+5%%",
     )
     parser.add_argument(
         "--metrics", default=",".join(VERDICT_METRICS), help="metrics to give a verdict on"

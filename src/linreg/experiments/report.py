@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS
+from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
 
 
 @dataclass(frozen=True)
@@ -117,7 +117,7 @@ def parse_gates(text: str, metrics: Iterable[str]) -> list[Gate]:
         if match is None:
             raise PipelineError(
                 f"FAIL_IF = {part!r}: expected METRIC>+AMOUNT or METRIC<-AMOUNT, "
-                "with % for a change relative to the base, e.g. test_mae>+5%"
+                f"with % for a change relative to the base, e.g. {VERDICT_METRICS[0]}>+5%"
             )
         require_metric("FAIL_IF", part, match["metric"], known)
         rises, amount, percent = match["op"] == ">", float(match["amount"]), bool(match["percent"])

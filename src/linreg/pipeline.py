@@ -1,5 +1,5 @@
-"""What the tooling needs to know of the pipeline, read from dvc.yaml where it is written once:
-the path each stage's command passes for an output."""
+"""The pipeline as dvc.yaml writes it, once: the path each stage's command passes for an
+output, for the commands that read those outputs (predict, the experiment tooling)."""
 
 from __future__ import annotations
 
