@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench bench-scale bench-distributed gpu-check compare sweep push pull install-s3 clean
+.PHONY: repro test test-fast lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull install-s3 clean
 
 repro: $(STAMP)
 	dvc repro
@@ -38,6 +38,9 @@ bench: $(STAMP)
 
 bench-scale: $(STAMP)
 	python bench/scale.py
+
+bench-resume: $(STAMP)
+	python bench/resume.py
 
 bench-distributed: $(STAMP)
 	python bench/distributed.py

@@ -7,12 +7,18 @@ Usage: python bench/distributed.py [ROUNDS]
 
 from __future__ import annotations
 
-import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from project import make_project, project_env, run_stage, set_params, set_rows, stage_commands
+from project import (
+    make_project,
+    project_env,
+    run_stage,
+    set_rows,
+    stage_commands,
+    train_seconds_by,
+)
 
 
 def main() -> None:
@@ -29,12 +35,8 @@ def main() -> None:
                 set_rows(project, power)
             for stage in ("generate", "split"):
                 run_stage(commands[stage], project, env)
-            seconds: dict[int, list[float]] = {1: [], 2: []}
-            for _ in range(rounds):
-                for nproc in seconds:  # alternate, so that both see the same machine
-                    set_params(project, "train", nproc=nproc)
-                    seconds[nproc].append(run_stage(commands["train"], project, env)[0])
-            one, two = (statistics.median(seconds[n]) for n in (1, 2))
+            seconds = train_seconds_by(project, env, "nproc", [1, 2], rounds)
+            one, two = seconds[1], seconds[2]
             print(f"{label:<30}{one:>9.2f}s{two:>9.2f}s{two / one:>8.2f}")
     print("at 50 rows the difference is the launcher's cost; nproc 1 pays none (no launcher)")
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
@@ -131,3 +133,17 @@ def set_params(project: Path, section: str, **values: object) -> None:
 def set_rows(project: Path, power: int) -> None:
     """generate.step = 10^-power on [0, 1): 10^power rows."""
     set_params(project, "generate", start=0.0, end=1.0, step=float(f"1e-{power}"))
+
+
+def train_seconds_by(
+    project: Path, env: dict[str, str], key: str, values: Sequence[object], rounds: int
+) -> dict[object, float]:
+    """The median wall seconds of the train stage with train.`key` set to each of `values`,
+    alternating between them every round so that all see the same machine."""
+    command = stage_commands()["train"]
+    seconds: dict[object, list[float]] = {value: [] for value in values}
+    for _ in range(rounds):
+        for value in values:
+            set_params(project, "train", **{key: value})
+            seconds[value].append(run_stage(command, project, env)[0])
+    return {value: statistics.median(times) for value, times in seconds.items()}

@@ -2,9 +2,11 @@
 
 train.nproc > 1 starts that many processes training together (DistributedDataParallel);
 under torchrun, which starts them itself, every process joins the group torchrun describes.
+A stopped or killed run continues from its resume point, in .resume/ (README: Long runs).
 """
 
 from functools import partial
+from pathlib import Path
 
 from linreg.artifacts import write_train_log
 from linreg.checkpoint import save_checkpoint
@@ -13,6 +15,7 @@ from linreg.dataset import read_dataset
 from linreg.distributed import placement, run_ranks
 from linreg.files import all_or_none
 from linreg.params import TrainParams, load_params
+from linreg.resume import RESUME_FOLDER, Checkpoints, run_fingerprint
 from linreg.training import fit
 
 
@@ -24,18 +27,30 @@ def main(argv: list[str] | None = None) -> None:
         argv=argv,
     )
     params = load_params(args.params).train
-    work = partial(train, params, args.train, args.test, args.model, args.train_log)
+    work = partial(train, params, Path(args.train), Path(args.test), args.model, args.train_log)
     run_ranks(params.nproc, params.device, work)
 
 
-def train(params: TrainParams, train_csv: str, test_csv: str, model: str, log: str) -> None:
-    """Fit on the data; the writing rank (or the only process) writes both outputs."""
+def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log: str) -> None:
+    """Fit on the data, from this run's resume point if there is one; the writing rank (or the
+    only process) writes both outputs, then removes the resume point."""
+    where = placement(params.device)
+    world_size = where.ranks.world_size if where.ranks else 1
+    checkpoints = Checkpoints(
+        path=RESUME_FOLDER / "train.pt",
+        fingerprint=run_fingerprint(params, [train_csv, test_csv], world_size),
+        every=params.checkpoint_seconds,
+        live_log=Path(log),
+    )
     train_set, test_set = read_dataset(train_csv), read_dataset(test_csv)
-    result = fit(params, train_set, test_set, verbose=True, progress=show_progress())
-    if placement(params.device).writes:
+    result = fit(
+        params, train_set, test_set, verbose=True, progress=show_progress(), checkpoints=checkpoints
+    )
+    if where.writes:
         with all_or_none():
             save_checkpoint(model, result.model)
             write_train_log(log, result.history)
+        checkpoints.clear()
 
 
 if __name__ == "__main__":

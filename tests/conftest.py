@@ -4,6 +4,7 @@ The helpers they use, and the tests too, are in helpers.py."""
 from __future__ import annotations
 
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,14 @@ from linreg.dataset import Dataset
 from linreg.params import Params, load_params, with_overrides
 
 from .helpers import ROOT, TEST_DEVICE, make_project, project_env, run
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """A shell that starts `make test &` without job control has SIGINT ignored, and every
+    process started from here would inherit that: the Ctrl-C tests would send SIGINT to stages
+    that cannot hear it. Ctrl-C works as at a terminal."""
+    if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(scope="session")

@@ -1,7 +1,7 @@
 """Fuzzing the stages' inputs: seeded mutations of params.yaml, the CSVs and the checkpoint,
 each run through the stage's own command line from dvc.yaml, under a time and a memory cap.
 Each run is a process of its own, forked from a launcher that has imported the stages' modules
-once (tests/zygote.py): the stage's script, entry point and exit as `python stages/...`, without
+once (tests/stage_launcher.py): the stage's script, entry point and exit as `python stages/...`, without
 ~1.6 s of imports a run. test_faults runs the stages' real commands.
 
 Every run must end in one of three ways: exit 0 with every output whole and readable; exit 1
@@ -90,11 +90,11 @@ def fuzzed(
 
 
 class Launcher:
-    """tests/zygote.py, running in `project`: it starts stage runs and reports how they end."""
+    """tests/stage_launcher.py, running in `project`: it starts stage runs and reports how they end."""
 
     def __init__(self, project: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/zygote.py")],
+            [sys.executable, str(ROOT / "tests/stage_launcher.py")],
             cwd=project,
             env=project_env() | {"PYTHONPATH": "src"},  # the project's library, as its cmds
             stdin=subprocess.PIPE,

@@ -4,6 +4,7 @@ the experiment tooling read them without torch."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,15 @@ class TrainLog:
     epoch: np.ndarray  # (epochs,) int64
     train_loss: np.ndarray  # (epochs,) float32, computed before that epoch's update
     test_loss: np.ndarray  # (epochs,) float32, computed after it
+
+    @classmethod
+    def of(cls, train_loss: Sequence[float], test_loss: Sequence[float]) -> TrainLog:
+        """The log of the epochs recorded so far, from their losses (float32 values)."""
+        return cls(
+            epoch=np.arange(len(train_loss), dtype=np.int64),
+            train_loss=np.array(train_loss, dtype=np.float32),
+            test_loss=np.array(test_loss, dtype=np.float32),
+        )
 
 
 @dataclass(frozen=True)

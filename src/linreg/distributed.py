@@ -96,6 +96,14 @@ class Placement:
         dist.all_reduce(total)
         return total[0] / self.ranks.world_size
 
+    def gather(self, value: torch.Tensor) -> list[torch.Tensor]:
+        """Every rank's `value`, by rank (on the cpu), which every rank gets."""
+        if self.ranks is None:
+            return [value.cpu()]
+        values: list[Any] = [None] * self.ranks.world_size
+        dist.all_gather_object(values, value.cpu())
+        return values
+
 
 def placement(device: str) -> Placement:
     """train.device resolved, and this process's rank when it is in a process group: each

@@ -129,6 +129,7 @@ class TrainParams(_Section):
     device: Literal["auto", "cpu", "cuda", "mps"]
     log_every: int = Field(ge=1)
     nproc: int = Field(ge=1)
+    checkpoint_seconds: float = Field(ge=0)
 
     @model_validator(mode="after")
     def _a_core_per_rank(self) -> TrainParams:

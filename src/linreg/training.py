@@ -18,6 +18,7 @@ from linreg.distributed import placement
 from linreg.errors import PipelineError
 from linreg.model import LineModel, build_model
 from linreg.params import TrainParams
+from linreg.resume import Checkpoints, TrainingState, held_stops
 
 LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber": nn.HuberLoss}
 
@@ -46,13 +47,16 @@ def fit(
     *,
     verbose: bool = False,
     progress: bool = False,
+    checkpoints: Checkpoints | None = None,
 ) -> FitResult:
     """Train a fresh model on `train`, recording train and test loss every epoch.
 
     verbose prints a line every log_every epochs; progress shows a tqdm bar. In a process
     group (distributed.run_ranks), this process trains on its shard of `train` under
     DistributedDataParallel; the recorded train loss is the mean over the ranks, and only
-    the writing rank prints.
+    the writing rank prints. With `checkpoints`, it continues from this run's resume point
+    when there is one, saves new ones as they fall due, keeps the live log, and a single
+    process stopped by SIGINT or SIGTERM saves one at the end of that epoch before it stops.
     """
     where = placement(params.device)
     train = where.shard(train)
@@ -77,36 +81,76 @@ def fit(
         run_epoch = partial(_step, trained, loss_fn, optimizer, x_train, y_train)
     # float32 arrays that grow with the epochs actually run: nothing is allocated up front
     train_losses, test_losses = array("f"), array("f")
-
     shows = where.writes
-    for epoch in tqdm(
-        range(params.epochs), desc="train", unit="epoch", disable=not progress or not shows
-    ):
-        trained.train()
-        # every rank sees the same mean loss, so that all stop together if it diverges
-        train_loss = where.mean(run_epoch())
-        model.eval()
-        with torch.inference_mode():
-            test_loss = loss_fn(model(x_test), y_test)
-        # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
-        # and exact again in array("f")
-        losses = torch.stack([train_loss, test_loss]).tolist()
-        train_losses.append(losses[0])
-        test_losses.append(losses[1])
-        _stop_if_diverged(params, epoch, train_losses[-1], test_losses[-1])
-        if verbose and shows and epoch % params.log_every == 0:
-            # tqdm.write prints above the bar when there is one, plainly when there is not
-            tqdm.write(
-                f"epoch {epoch:>5} | train_loss {train_losses[-1]:.8f}"
-                f" | test_loss {test_losses[-1]:.8f}"
-            )
 
-    history = TrainLog(
-        epoch=np.arange(len(train_losses), dtype=np.int64),
-        train_loss=np.frombuffer(train_losses, dtype=np.float32).copy(),
-        test_loss=np.frombuffer(test_losses, dtype=np.float32).copy(),
+    resumed = checkpoints.load(removes_stale=shows) if checkpoints else None
+    if resumed:
+        _restore(resumed, model, optimizer, batch_order, where.rank)
+        train_losses.extend(resumed.train_loss)
+        test_losses.extend(resumed.test_loss)
+        if verbose and shows:
+            tqdm.write(f"resumed from epoch {resumed.epoch} of {params.epochs}")
+    start = len(train_losses)
+    epochs = tqdm(
+        range(start, params.epochs),
+        initial=start,
+        total=params.epochs,
+        desc="train",
+        unit="epoch",
+        disable=not progress or not shows,
     )
-    return FitResult(model=model.cpu(), history=history)
+    holds = checkpoints is not None and checkpoints.saving and where.ranks is None
+    with held_stops(hold=holds) as stop:
+        for epoch in epochs:
+            trained.train()
+            # every rank sees the same mean loss, so that all stop together if it diverges
+            train_loss = where.mean(run_epoch())
+            model.eval()
+            with torch.inference_mode():
+                test_loss = loss_fn(model(x_test), y_test)
+            # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
+            # and exact again in array("f")
+            losses = torch.stack([train_loss, test_loss]).tolist()
+            train_losses.append(losses[0])
+            test_losses.append(losses[1])
+            _stop_if_diverged(params, epoch, train_losses[-1], test_losses[-1])
+            if verbose and shows and epoch % params.log_every == 0:
+                # tqdm.write prints above the bar when there is one, plainly when there is not
+                tqdm.write(
+                    f"epoch {epoch:>5} | train_loss {train_losses[-1]:.8f}"
+                    f" | test_loss {test_losses[-1]:.8f}"
+                )
+            if checkpoints is None:
+                continue
+            if checkpoints.due(stop.signum is not None, where):
+                state = TrainingState(
+                    epoch=epoch + 1,
+                    model=model.state_dict(),
+                    optimizer=optimizer.state_dict(),
+                    batch_orders=where.gather(batch_order.get_state()),
+                    train_loss=train_losses.tolist(),
+                    test_loss=test_losses.tolist(),
+                )
+                checkpoints.save(state, writes=shows)
+            if shows:
+                checkpoints.log_so_far(train_losses, test_losses)
+            if stop.signum is not None:
+                raise stop.now()
+
+    return FitResult(model=model.cpu(), history=TrainLog.of(train_losses, test_losses))
+
+
+def _restore(
+    state: TrainingState,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_order: torch.Generator,
+    rank: int,
+) -> None:
+    """Put the model, the optimizer and this rank's batch order where `state` left them."""
+    model.load_state_dict(state.model)
+    optimizer.load_state_dict(state.optimizer)
+    batch_order.set_state(state.batch_orders[rank])
 
 
 def _stop_if_diverged(params: TrainParams, epoch: int, train_loss: float, test_loss: float) -> None:

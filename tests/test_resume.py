@@ -1,0 +1,216 @@
+"""Long runs: a run killed or stopped at a random epoch and rerun with `dvc repro` ends with the
+bytes of an uninterrupted run; a resume point of another run is never used; the train log can
+be watched while the stage runs. Real `dvc repro` in temporary git repos."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+import pytest
+
+from linreg.artifacts import read_train_log
+from linreg.params import TrainParams
+from linreg.resume import Checkpoints, TrainingState, run_fingerprint
+
+from .helpers import STAGE_COMMANDS, project_env, run, set_param
+
+# what the promise covers: the trained model, its log and the metrics computed from it
+RESULTS = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
+RESUME_POINT = ".resume/train.pt"
+SEED = random.randrange(2**32)  # where the kills land; printed by a failing test's id
+
+
+def long_run(project: Path, nproc: int = 1, batch_size: int = 0) -> None:
+    """Params for a run of a few seconds that saves a resume point every 0.2 s."""
+    set_param(project, "train.epochs", 2_000 if nproc == 1 else 600)
+    set_param(project, "train.log_every", 500)
+    set_param(project, "train.checkpoint_seconds", 0.2)
+    set_param(project, "train.nproc", nproc)
+    set_param(project, "train.batch_size", batch_size)
+
+
+def repro(project: Path) -> str:
+    """`dvc repro` up to the evaluate stage (the plots are not part of the promise); its output."""
+    return run(project, "dvc", "repro", "evaluate").stdout
+
+
+def start_repro(project: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        ["dvc", "repro", "evaluate"],
+        cwd=project,
+        env=project_env() | {"PYTHONUNBUFFERED": "1"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,  # a group of its own: the kill takes dvc, the stage and ranks
+    )
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def kill(project: Path, rng: random.Random) -> None:
+    """Start `dvc repro`; once the run has saved a resume point, after a random moment, SIGKILL
+    every process of the run (dvc, the stage, its ranks), as when the machine goes away."""
+    resume_point = project / RESUME_POINT
+    before = resume_point.stat().st_mtime_ns if resume_point.exists() else None
+    process = start_repro(project)
+    wait_for(lambda: resume_point.exists() and resume_point.stat().st_mtime_ns != before)
+    time.sleep(rng.uniform(0, 0.5))
+    os.killpg(process.pid, signal.SIGKILL)
+    output = process.communicate(timeout=120)[0]
+    assert process.returncode != 0, output  # it did not get to finish
+    assert not (project / "models/model.pt").exists()
+    assert resume_point.exists()
+
+
+def train_processes(dvc_pid: int) -> list[psutil.Process]:
+    return [
+        p
+        for p in psutil.Process(dvc_pid).children(recursive=True)
+        if p.name().startswith("python") and "stages/train.py" in " ".join(p.cmdline())
+    ]
+
+
+def results(project: Path) -> dict[str, bytes]:
+    return {name: (project / name).read_bytes() for name in RESULTS}
+
+
+def uninterrupted(project: Path) -> dict[str, bytes]:
+    """The results of the same params run from scratch, in the same project: the train and
+    evaluate stages' own commands (the data stages' outputs are the same)."""
+    assert not (project / RESUME_POINT).exists()
+    for stage in ("train", "evaluate"):
+        run(project, "sh", "-c", STAGE_COMMANDS[stage])
+    assert not (project / RESUME_POINT).exists()
+    return results(project)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project, nproc):
+    rng = random.Random(SEED)
+    long_run(project, nproc)
+    kill(project, rng)
+
+    resumed = repro(project)
+    assert "resumed from epoch" in resumed, resumed
+    assert not (project / RESUME_POINT).exists()  # a finished run leaves none
+    assert results(project) == uninterrupted(project), f"seed {SEED}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_mini_batches_killed_twice_still_resume_exactly(project, nproc):
+    """Each rank's batch order continues where it was, through two kills."""
+    rng = random.Random(SEED)
+    long_run(project, nproc, batch_size=20 // nproc)
+    kill(project, rng)
+    kill(project, rng)
+    assert repro(project).count("resumed from epoch") == 1
+    assert results(project) == uninterrupted(project), f"seed {SEED}"
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(project):
+    rng = random.Random(SEED)
+    long_run(project)
+    set_param(project, "train.checkpoint_seconds", 3600)  # only the stop saves one
+    process = start_repro(project)
+    assert process.stdout is not None
+    for line in process.stdout:
+        if line.startswith("epoch   500"):
+            break
+    time.sleep(rng.uniform(0, 0.3))
+    (stage,) = train_processes(process.pid)
+    stage.send_signal(signal.SIGTERM)
+    rest = process.communicate(timeout=60)[0]
+    assert "interrupted by SIGTERM" in rest, rest
+    assert (project / RESUME_POINT).exists()
+
+    output = repro(project)
+    epoch = int(output.split("resumed from epoch ")[1].split()[0])
+    assert epoch > 500
+    assert results(project) == uninterrupted(project), f"seed {SEED}"
+
+
+@pytest.mark.slow
+def test_a_resume_point_of_other_params_is_removed_not_used(project):
+    long_run(project)
+    set_param(project, "train.lr", 0.02)
+    kill(project, random.Random(SEED))
+
+    set_param(project, "train.lr", 0.03)
+    output = repro(project)
+    assert "resumed" not in output
+    assert "a resume point of another run (params, data or code): removed" in output
+    assert results(project) == uninterrupted(project)
+
+
+@pytest.mark.slow
+def test_the_train_log_grows_while_the_stage_runs(project):
+    long_run(project)
+    set_param(project, "train.epochs", 1_000_000)
+    log = project / "reports/train_log.csv"
+    process = start_repro(project)
+    wait_for((project / RESUME_POINT).exists)  # training: DVC has removed the old log
+    wait_for(log.exists)
+    seen = read_train_log(log)
+    wait_for(lambda: len(read_train_log(log).epoch) > len(seen.epoch))
+    # `dvc plots show` draws it while `dvc repro` holds its locks
+    shown = run(project, "dvc", "plots", "show", "reports/train_log.csv", check=False)
+    os.killpg(process.pid, signal.SIGTERM)
+    process.communicate(timeout=60)
+    assert shown.returncode == 0, shown.stderr
+    assert len(seen.epoch) > 0
+    np.testing.assert_array_equal(seen.epoch, np.arange(len(seen.epoch)))
+
+
+# ---- in-process -------------------------------------------------------------------------
+
+
+def train_params(**changes) -> TrainParams:
+    base = dict(
+        model="parameters", loss="l1", optimizer="sgd", lr=0.01, momentum=0.0, epochs=100,
+        batch_size=0, seed=42, device="cpu", log_every=10, nproc=1, checkpoint_seconds=60.0,
+    )  # fmt: skip
+    return TrainParams(**(base | changes))
+
+
+def test_the_fingerprint_is_the_run(tmp_path):
+    data = tmp_path / "train.csv"
+    data.write_text("x,y\n0,1\n")
+    base = run_fingerprint(train_params(), [data], 1)
+    assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), [data], 1) == base
+    assert run_fingerprint(train_params(lr=0.02), [data], 1) != base
+    assert run_fingerprint(train_params(), [data], 2) != base
+    data.write_text("x,y\n0,2\n")
+    assert run_fingerprint(train_params(), [data], 1) != base
+
+
+def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, capsys):
+    path = tmp_path / ".resume/train.pt"
+    state = TrainingState(3, {}, {"state": {}}, [], [0.5, 0.25, 0.125], [1.0, 0.5, 0.25])
+    Checkpoints(path, "run-a", every=1.0).save(state, writes=True)
+    assert Checkpoints(path, "run-a", every=1.0).load(removes_stale=True) == state
+    assert Checkpoints(path, "run-b", every=1.0).load(removes_stale=False) is None
+    assert path.exists()  # only the writing rank removes it
+    assert Checkpoints(path, "run-b", every=1.0).load(removes_stale=True) is None
+    assert not path.exists()
+    assert "removed" in capsys.readouterr().out
+
+
+def test_the_lessons_run_leaves_no_resume_point(project):
+    """The reproduced project, at the lesson's size: trained in milliseconds, nothing saved."""
+    assert not (project / ".resume").exists()
