@@ -43,9 +43,18 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
         live_log=Path(log),
     )
     train_set, test_set = read_dataset(train_csv), read_dataset(test_csv)
-    result = fit(
-        params, train_set, test_set, verbose=True, progress=show_progress(), checkpoints=checkpoints
-    )
+    try:
+        result = fit(
+            params,
+            train_set,
+            test_set,
+            verbose=True,
+            progress=show_progress(),
+            checkpoints=checkpoints,
+        )
+    except BaseException:
+        checkpoints.discard_live_log()
+        raise
     if where.writes:
         with all_or_none():
             save_checkpoint(model, result.model)

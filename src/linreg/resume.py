@@ -82,6 +82,7 @@ class Checkpoints:
     live_every: float = 2.0
     _saved_at: float = field(default_factory=time.monotonic)
     _logged_at: float = field(default_factory=time.monotonic)
+    _logged: bool = False  # whether the live log holds this run's epochs so far
 
     @property
     def saving(self) -> bool:
@@ -131,6 +132,14 @@ class Checkpoints:
             return
         self._logged_at = time.monotonic()
         write_train_log(self.live_log, TrainLog.of(train_loss, test_loss))
+        self._logged = True
+
+    def discard_live_log(self) -> None:
+        """Remove the live log this run wrote: a run that stops or fails leaves its output
+        missing, as DVC left it, not partial (its history is in the resume point)."""
+        if self._logged and self.live_log is not None:
+            self.live_log.unlink(missing_ok=True)
+            self._logged = False
 
     def clear(self) -> None:
         self.path.unlink(missing_ok=True)
