@@ -1,12 +1,11 @@
 """Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv."""
 
-from linreg.artifacts import write_predictions
+from linreg.artifacts import read_truth, write_predictions
 from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_dataset
 from linreg.evaluation import evaluate
 from linreg.files import all_or_none, write_json
-from linreg.params import load_params
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -16,15 +15,15 @@ def main(argv: list[str] | None = None) -> None:
             "model": "checkpoint to evaluate",
             "train": "train CSV (for the least-squares floor)",
             "test": "test CSV",
+            "truth": "the true weight and bias (nulls when unknown)",
         },
         outputs={"metrics": "metrics JSON to write", "predictions": "predictions CSV to write"},
         argv=argv,
     )
 
-    truth = load_params(args.params).generate  # only generate.weight and generate.bias are read
     model = load_model(args.model)
     train, test = read_dataset(args.train), read_dataset(args.test)
-    metrics, predictions = evaluate(model, train, test, truth.weight, truth.bias)
+    metrics, predictions = evaluate(model, train, test, read_truth(args.truth))
     with all_or_none():
         write_json(args.metrics, metrics.as_json())
         write_predictions(args.predictions, predictions, progress=show_progress())

@@ -36,7 +36,7 @@ def params() -> Params:
 def line() -> Dataset:
     """A small clean line y = 2x - 1 on [0, 1)."""
     x = np.arange(20, dtype=np.float32) / 20
-    return Dataset(x, (2 * x - 1).astype(np.float32))
+    return Dataset(x.reshape(-1, 1), (2 * x - 1).astype(np.float32))
 
 
 @pytest.fixture(scope="session")

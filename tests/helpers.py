@@ -56,6 +56,8 @@ LESSON_LOSS_TOLERANCE = 1e-7
 # Tests that compare exact numbers or bytes train on the cpu, whatever this machine has: a GPU
 # rounds differently (tests/test_gpu.py checks it on its own).
 TEST_DEVICE = "cpu"
+# The most characters an error line may have: the key, the value (shortened), what is allowed.
+ERROR_LINE_LIMIT = 400
 
 
 def run(

@@ -60,11 +60,13 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path):
     path = tmp_path / "model.pt"
     buffer = io.BytesIO()
     torch.save(
-        {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(1)}},
+        {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(2)}},
         buffer,
     )
     path.write_bytes(buffer.getvalue())
-    with pytest.raises(PipelineError, match="weights do not fit model 'parameters'"):
+    with pytest.raises(
+        PipelineError, match=r"weights do not fit model 'parameters': bias has shape \(2,\)"
+    ):
         load_model(path)
 
 

@@ -12,15 +12,19 @@ from linreg.synthetic import generate_dataset
 def test_generate_is_the_lessons_line(params):
     data = generate_dataset(params.generate)
     assert data.x.dtype == data.y.dtype == np.float32
-    assert data.x.shape == data.y.shape == (50,)
-    assert data.x[0] == 0.0
-    np.testing.assert_allclose(data.x, np.arange(50) * 0.02, rtol=0, atol=1e-7)
-    np.testing.assert_array_equal(data.y, np.float32(0.7) * data.x + np.float32(0.3))
+    assert data.x.shape == (50, 1)
+    assert data.y.shape == (50,)
+    assert data.features == ("x",)
+    assert data.target == "y"
+    x = data.x[:, 0]
+    assert x[0] == 0.0
+    np.testing.assert_allclose(x, np.arange(50) * 0.02, rtol=0, atol=1e-7)
+    np.testing.assert_array_equal(data.y, np.float32(0.7) * x + np.float32(0.3))
 
 
 def test_generate_grid_is_torch_arange_within_one_float32_step(params):
     expected = torch.arange(0.0, 1.0, 0.02).numpy()
-    actual = generate_dataset(params.generate).x
+    actual = generate_dataset(params.generate).x[:, 0]
     assert len(actual) == len(expected)
     assert np.all(np.abs(actual.view(np.int32) - expected.view(np.int32)) <= 1)  # at most 1 ulp
 
@@ -50,7 +54,9 @@ def test_split_is_in_order_by_default(params):
 
 
 def test_shuffled_split_is_a_seeded_permutation(params):
-    data = Dataset(np.arange(50, dtype=np.float32), np.arange(50, dtype=np.float32) * 2)
+    data = Dataset(
+        np.arange(50, dtype=np.float32).reshape(-1, 1), np.arange(50, dtype=np.float32) * 2
+    )
     shuffle = params.split.model_copy(update={"shuffle": True})
     train, test = split_dataset(data, shuffle)
     again, _ = split_dataset(data, shuffle)
@@ -59,5 +65,5 @@ def test_shuffled_split_is_a_seeded_permutation(params):
     np.testing.assert_array_equal(train.x, again.x)
     assert not np.array_equal(train.x, other.x)
     assert not np.array_equal(train.x, data.x[:40])
-    np.testing.assert_array_equal(np.sort(np.concatenate([train.x, test.x])), data.x)
-    np.testing.assert_array_equal(train.y, train.x * 2)  # rows stay whole
+    np.testing.assert_array_equal(np.sort(np.concatenate([train.x, test.x]), axis=0), data.x)
+    np.testing.assert_array_equal(train.y, train.x[:, 0] * 2)  # rows stay whole

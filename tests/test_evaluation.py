@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from linreg.artifacts import Truth
 from linreg.dataset import Dataset
 from linreg.evaluation import (
     METRIC_GOALS,
@@ -34,7 +35,8 @@ def test_r2_is_undefined_for_a_constant_target():
 
 
 def test_least_squares_recovers_a_clean_line(line):
-    assert least_squares_line(line) == pytest.approx((2.0, -1.0), abs=1e-6)
+    (weight,), bias = least_squares_line(line)
+    assert (weight, bias) == pytest.approx((2.0, -1.0), abs=1e-6)
 
 
 def test_least_squares_matches_torch_lstsq():
@@ -43,9 +45,8 @@ def test_least_squares_matches_torch_lstsq():
     y = (3 * x + rng.normal(size=100)).astype(np.float32)
     design = torch.stack([torch.from_numpy(x), torch.ones(100)], dim=1).double()
     reference = torch.linalg.lstsq(design, torch.from_numpy(y).double().unsqueeze(1)).solution
-    assert least_squares_line(Dataset(x, y)) == pytest.approx(
-        reference.squeeze(1).tolist(), abs=1e-9
-    )
+    (weight,), bias = least_squares_line(Dataset(x.reshape(-1, 1), y))
+    assert (weight, bias) == pytest.approx(reference.squeeze(1).tolist(), abs=1e-9)
 
 
 def test_evaluate_reports_every_metric(line):
@@ -53,7 +54,7 @@ def test_evaluate_reports_every_metric(line):
     with torch.no_grad():
         model.weight.fill_(1.5)
         model.bias.fill_(-0.5)
-    result, predictions = evaluate(model, line, line, true_weight=2.0, true_bias=-1.0)
+    result, predictions = evaluate(model, line, line, Truth(weight=2.0, bias=-1.0))
     metrics = result.as_json()
     assert list(metrics) == list(METRIC_GOALS)  # every metric has its goal, in the file's order
     assert list(metrics) == [
@@ -61,9 +62,8 @@ def test_evaluate_reports_every_metric(line):
         "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
     ]  # fmt: skip
     y_pred = predictions.y_pred
-    np.testing.assert_allclose(y_pred, 1.5 * line.x - 0.5, rtol=1e-6)
-    assert predictions.x is line.x
-    assert predictions.y is line.y
+    np.testing.assert_allclose(y_pred, 1.5 * line.x[:, 0] - 0.5, rtol=1e-6)
+    assert predictions.data is line
     assert metrics["weight_error"] == pytest.approx(0.5)
     assert metrics["bias_error"] == pytest.approx(0.5)
     assert metrics["test_mae"] == pytest.approx(np.mean(np.abs(line.y - y_pred)), rel=1e-6)
@@ -73,4 +73,4 @@ def test_evaluate_reports_every_metric(line):
 def test_predict_builds_no_graph(line):
     y_pred = predict(ParameterModel(), line.x)
     assert y_pred.dtype == np.float32
-    assert y_pred.shape == line.x.shape
+    assert y_pred.shape == line.y.shape

@@ -25,6 +25,7 @@ from linreg.model import build_model
 
 from .helpers import (
     ARTIFACTS,
+    ERROR_LINE_LIMIT,
     STAGE_COMMANDS,
     artifact_bytes,
     delete,
@@ -294,7 +295,7 @@ def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
 
     assert result.returncode == 1, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr[:1000]
-    assert len(result.stderr) <= 300, result.stderr[:1000]
+    assert len(result.stderr) <= ERROR_LINE_LIMIT, result.stderr[:1000]
     assert re.match(f"error: {case.message}", result.stderr), result.stderr
     # What the stage writes is as it was: the good artifacts, or the broken input we planted.
     now = {name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).is_file()}

@@ -18,7 +18,7 @@ from linreg.cli import os_error_line
 from linreg.errors import PipelineError
 from linreg.params import load_params, params_from_dict, parse_value, with_overrides
 
-from .helpers import ROOT, delete, encoded, make_folder, param, params_text
+from .helpers import ERROR_LINE_LIMIT, ROOT, delete, encoded, make_folder, param, params_text
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ def test_a_long_list_of_problems_stays_one_short_line(raw):
     with pytest.raises(PipelineError) as error:
         params_from_dict(raw)
     message = str(error.value)
-    assert len(message) < 300
+    assert len(message) <= ERROR_LINE_LIMIT
     assert message.startswith(f"params.yaml: train.lr = '{'x' * 59}... (10,002 characters): ")
     assert message.endswith("; and 49 more")
 
@@ -403,4 +403,4 @@ def test_a_broken_params_file_is_one_line(tmp_path: Path, monkeypatch, breaks, m
     assert line is not None
     assert re.match(f"{message}", line), line
     assert "\n" not in line
-    assert len(line) <= 300, line
+    assert len(line) <= ERROR_LINE_LIMIT, line

@@ -18,7 +18,7 @@ def plot_params(dpi: int = 50, max_points: int = 5000, seed: int = 0) -> PlotPar
 
 
 def predicted(data: Dataset, shift: float = 0.0) -> Predictions:
-    return Predictions(data.x, data.y, data.y + np.float32(shift))
+    return Predictions(data, data.y + np.float32(shift))
 
 
 def predictions_png(line: Dataset, params: PlotParams, shift: float = 0.0) -> bytes:
@@ -85,7 +85,7 @@ def test_predictions_comparison_draws_shared_test_data_once(line):
 
 
 def test_predictions_comparison_draws_each_sides_test_data_when_they_differ(line):
-    moved = Predictions(line.x, line.y + 1, line.y)
+    moved = Predictions(Dataset(line.x, line.y + 1), line.y)
     figure = predictions_comparison_figure(
         {"main": predicted(line, 0.1), "workspace": moved}, plot_params()
     )
@@ -108,7 +108,7 @@ def test_spread_sample_keeps_every_row_of_a_small_set():
 
 def test_a_big_data_set_is_drawn_as_a_sample_and_the_figure_says_so():
     x = np.arange(100_000, dtype=np.float32) / 100_000
-    big = Dataset(x, 2 * x)
+    big = Dataset(x.reshape(-1, 1), 2 * x)
     (axes,) = predictions_figure(big, predicted(big), plot_params(max_points=500)).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [500, 500, 500]
     assert axes.get_title() == "Seeded subsample: 500 of 100,000 train, 500 of 100,000 test points"

@@ -41,7 +41,7 @@ def test_defaults_reproduce_the_lessons_losses_and_weights(params, lesson_data):
     np.testing.assert_allclose(
         history.test_loss[::10], LESSON_TEST_LOSS, rtol=0, atol=LESSON_LOSS_TOLERANCE
     )
-    weight, bias = result.model.line()
+    (weight,), bias = result.model.coefficients()
     assert round(weight, 4) == LESSON_WEIGHT
     assert round(bias, 4) == LESSON_BIAS
 
@@ -51,7 +51,7 @@ def test_linear_model_reproduces_the_lessons_second_model(params, lesson_data):
     result = fit(linear, *lesson_data)
     first = (result.history.train_loss[0], result.history.test_loss[0])
     np.testing.assert_allclose(first, LESSON_LINEAR_EPOCH0, rtol=0, atol=LESSON_LOSS_TOLERANCE)
-    weight, bias = result.model.line()
+    (weight,), bias = result.model.coefficients()
     assert round(weight, 4) == LESSON_LINEAR_WEIGHT
     assert round(bias, 4) == LESSON_LINEAR_BIAS
 
@@ -64,12 +64,12 @@ def test_fit_recovers_the_closed_form_line(params, loss, optimizer, lr, epochs):
     rng = np.random.default_rng(0)
     x = rng.uniform(-1, 1, 200).astype(np.float32)
     y = (0.7 * x + 0.3 + rng.normal(0, 0.01, 200)).astype(np.float32)
-    train = Dataset(x, y)
+    train = Dataset(x.reshape(-1, 1), y)
     settings = params.train.model_copy(
         update={"loss": loss, "optimizer": optimizer, "lr": lr, "epochs": epochs}
     )
-    weight, bias = fit(settings, train, train).model.line()
-    lstsq_weight, lstsq_bias = least_squares_line(train)
+    (weight,), bias = fit(settings, train, train).model.coefficients()
+    (lstsq_weight,), lstsq_bias = least_squares_line(train)
     # least squares is the optimum of mse; l1 and huber land within the noise of it
     tolerance = 1e-4 if loss == "mse" else 5e-3
     assert weight == pytest.approx(lstsq_weight, abs=tolerance)
@@ -105,7 +105,7 @@ def test_minibatches_match_the_textbook_loop_bit_for_bit(params, lesson_data):
     optimizer = torch.optim.SGD(model.parameters(), lr=settings.lr, momentum=settings.momentum)
     loss_fn = torch.nn.L1Loss()
     order_generator = torch.Generator().manual_seed(settings.seed)
-    x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
+    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y).unsqueeze(1)
     for _ in range(settings.epochs):
         order = torch.randperm(len(x), generator=order_generator)
         for start in range(0, len(x), settings.batch_size):

@@ -1,9 +1,10 @@
-"""The pipeline's two tabular outputs besides the data, each with its columns written once: the
-train log (loss per epoch) and the predictions on the test set. numpy only: the plot stage and
-the experiment tooling read them without torch."""
+"""The pipeline's outputs besides the data, each with its format written once: the truth the
+data was drawn from, the train log (loss per epoch) and the predictions on the test set. numpy
+only: the plot stage and the experiment tooling read them without torch."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -11,7 +12,45 @@ from typing import Any
 
 import numpy as np
 
-from linreg.files import read_csv, write_csv
+from linreg.dataset import Dataset, as_features
+from linreg.errors import PipelineError
+from linreg.files import read_csv, require_file, write_csv, write_json
+from linreg.params import PREDICTION_SUFFIX
+
+
+@dataclass(frozen=True)
+class Truth:
+    """The line synthetic data was drawn from: a weight per feature and the bias."""
+
+    weight: float | list[float]  # as generate.weight gives it: a number for one feature
+    bias: float
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        return tuple(self.weight) if isinstance(self.weight, list) else (self.weight,)
+
+
+def write_truth(path: str | Path, truth: Truth | None) -> None:
+    """data/truth.json: the true weight and bias, or nulls when they are not known (a CSV)."""
+    write_json(
+        path, {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
+    )
+
+
+_TRUTH_KEYS = tuple(field.name for field in fields(Truth))
+
+
+def read_truth(path: str | Path) -> Truth | None:
+    path = require_file(path, "run the generate stage first")
+    try:
+        data = json.loads(path.read_bytes())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise PipelineError(f"{path}: not JSON ({error})") from None
+    if not isinstance(data, dict) or sorted(data) != sorted(_TRUTH_KEYS):
+        raise PipelineError(f"{path}: expected an object with keys {', '.join(_TRUTH_KEYS)}")
+    if data["weight"] is None and data["bias"] is None:
+        return None
+    return Truth(data["weight"], data["bias"])
 
 
 @dataclass(frozen=True)
@@ -32,9 +71,22 @@ class TrainLog:
 
 @dataclass(frozen=True)
 class Predictions:
-    x: np.ndarray  # (n,) float32, the test inputs
-    y: np.ndarray  # (n,) float32, their targets
-    y_pred: np.ndarray  # (n,) float32, the model's predictions
+    """The test set and the model's predictions of its target; as CSV, the test set's columns
+    and then the predictions (the lesson's x, y, y_pred)."""
+
+    data: Dataset  # the test set
+    y_pred: np.ndarray  # (n,) float32
+
+    @property
+    def x(self) -> np.ndarray:
+        return self.data.x
+
+    @property
+    def y(self) -> np.ndarray:
+        return self.data.y
+
+    def rows(self, selection: np.ndarray) -> Predictions:
+        return Predictions(self.data.rows(selection), self.y_pred[selection])
 
 
 def _columns(artifact: type[Any]) -> tuple[str, ...]:
@@ -42,7 +94,6 @@ def _columns(artifact: type[Any]) -> tuple[str, ...]:
 
 
 TRAIN_LOG_COLUMNS = _columns(TrainLog)
-PREDICTION_COLUMNS = _columns(Predictions)
 
 
 def write_train_log(path: str | Path, log: TrainLog) -> None:
@@ -54,9 +105,20 @@ def read_train_log(path: str | Path) -> TrainLog:
 
 
 def write_predictions(path: str | Path, predictions: Predictions, progress: bool = False) -> None:
-    columns = {name: getattr(predictions, name) for name in PREDICTION_COLUMNS}
+    test = predictions.data
+    columns = {name: test.x[:, i] for i, name in enumerate(test.features)}
+    columns |= {test.target: test.y, test.target + PREDICTION_SUFFIX: predictions.y_pred}
     write_csv(path, columns, progress=progress)
 
 
 def read_predictions(path: str | Path) -> Predictions:
-    return Predictions(**read_csv(path, PREDICTION_COLUMNS))
+    columns = read_csv(path)
+    names = list(columns)
+    if len(names) < 3 or names[-1] != names[-2] + PREDICTION_SUFFIX:
+        raise PipelineError(
+            f"{path}: expected the feature columns, the target and its predictions (named "
+            f"after it, with {PREDICTION_SUFFIX}), last; found {', '.join(names)}"
+        )
+    *features, target, predicted = names
+    x = as_features([columns[name] for name in features])
+    return Predictions(Dataset(x, columns[target], tuple(features), target), columns[predicted])

@@ -11,26 +11,34 @@ import torch
 
 from linreg.errors import PipelineError, shorten
 from linreg.files import require_file, write_bytes_atomic
-from linreg.model import MODELS, LineModel
+from linreg.model import MODELS, Model, Scaling, Standardized, input_features
+from linreg.params import MAX_FEATURES
+
+# What a standardised model's checkpoint adds: the train set's statistics (tensors).
+_SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 
 
-def save_checkpoint(path: str | Path, model: LineModel) -> None:
-    """Save the model's kind and cpu weights.
+def save_checkpoint(path: str | Path, model: Model) -> None:
+    """Save the model's kind and cpu weights, and a standardised model's statistics.
 
     Into a BytesIO first: torch.save names the zip's inner folder after the file it writes,
     so saving to a temporary file and renaming it would change the bytes.
     """
-    state = {
-        "model": model.kind,
-        "state_dict": {name: value.detach().cpu() for name, value in model.state_dict().items()},
+    line = model.model if isinstance(model, Standardized) else model
+    state: dict[str, object] = {
+        "model": line.kind,
+        "state_dict": {name: value.detach().cpu() for name, value in line.state_dict().items()},
     }
+    if isinstance(model, Standardized):
+        state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes_atomic(path, buffer.getvalue())
 
 
-def load_model(path: str | Path) -> LineModel:
-    """A fresh model of the checkpoint's kind with its weights, in eval mode."""
+def load_model(path: str | Path) -> Model:
+    """A fresh model of the checkpoint's kind with its weights (standardised as it was
+    trained), in eval mode."""
     path = require_file(path, "run the train stage first")
     if not zipfile.is_zipfile(path):  # torch.save always writes a zip archive
         raise PipelineError(f"{path}: not a readable checkpoint (not a torch.save zip archive)")
@@ -47,12 +55,18 @@ def load_model(path: str | Path) -> LineModel:
             f"{path}: not a linreg checkpoint (no 'model' entry naming one of {', '.join(MODELS)})"
         )
     kind, weights = state["model"], state.get("state_dict")
-    model = MODELS[kind]()
-    expected = model.state_dict()
     if not isinstance(weights, dict) or not all(
         isinstance(value, torch.Tensor) for value in weights.values()
     ):
         raise PipelineError(f"{path}: not a linreg checkpoint (its state_dict is not tensors)")
+    features = input_features(kind, weights)
+    if not 1 <= features <= MAX_FEATURES:
+        raise PipelineError(
+            f"{path}: not a linreg checkpoint (its weights take {features} features; "
+            f"1 to {MAX_FEATURES} are allowed)"
+        )
+    model = MODELS[kind](features)
+    expected = model.state_dict()
     missing = [name for name in expected if name not in weights]
     unexpected = [name for name in weights if name not in expected]
     if missing or unexpected:
@@ -71,7 +85,30 @@ def load_model(path: str | Path) -> LineModel:
                 f"{path}: {name} holds NaN or infinite values; not a usable trained model"
             )
     model.load_state_dict(weights)
-    return model.eval()
+    if "standardize" not in state:
+        return model.eval()
+    return Standardized(model, _scaling(path, state["standardize"], features)).eval()
+
+
+def _scaling(path: Path, stats: object, features: int) -> Scaling:
+    """The statistics a standardised checkpoint holds, checked."""
+    shapes = {"x_mean": (features,), "x_std": (features,), "y_mean": (1,), "y_std": (1,)}
+    if not isinstance(stats, dict) or sorted(stats) != sorted(shapes):
+        raise PipelineError(f"{path}: its standardize entry is not {', '.join(_SCALING)}")
+    for name, shape in shapes.items():
+        value = stats[name]
+        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
+            raise PipelineError(f"{path}: standardize.{name} is not a tensor of shape {shape}")
+        positive = not name.endswith("std") or bool((value > 0).all())
+        if not torch.isfinite(value).all() or not positive:
+            allowed = "finite positive numbers" if name.endswith("std") else "finite numbers"
+            raise PipelineError(f"{path}: standardize.{name} holds other values than {allowed}")
+    return Scaling(
+        x_mean=stats["x_mean"].float().numpy(),
+        x_std=stats["x_std"].float().numpy(),
+        y_mean=stats["y_mean"].item(),
+        y_std=stats["y_std"].item(),
+    )
 
 
 def _refuse_inflation(path: Path) -> None:

@@ -1,4 +1,5 @@
-"""The (x, y) dataset and the train/test split. numpy only: the split stage never imports torch."""
+"""The dataset (feature columns and a target column) and the train/test split. numpy only: the
+split stage never imports torch."""
 
 from __future__ import annotations
 
@@ -7,34 +8,68 @@ from pathlib import Path
 
 import numpy as np
 
+from linreg.errors import PipelineError
 from linreg.files import read_csv, write_csv
 from linreg.params import SplitParams
 
 
 @dataclass(frozen=True)
 class Dataset:
-    x: np.ndarray  # (n,) float32
+    """Rows of k features and a target. The lesson's data is k = 1: columns x and y."""
+
+    x: np.ndarray  # (n, k) float32
     y: np.ndarray  # (n,) float32
+    features: tuple[str, ...] = ("x",)  # the k feature columns' names
+    target: str = "y"  # the target column's name
+
+    def __post_init__(self) -> None:
+        if self.x.ndim != 2 or self.x.shape != (len(self.y), len(self.features)):
+            raise ValueError(
+                f"x of shape {self.x.shape} does not hold {len(self.y)} rows of features "
+                f"{self.features}"
+            )
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(self.y)
+
+    def rows(self, selection: np.ndarray | slice) -> Dataset:
+        """The dataset of the selected rows (an index array or a slice)."""
+        return Dataset(self.x[selection], self.y[selection], self.features, self.target)
+
+
+def as_features(columns: list[np.ndarray]) -> np.ndarray:
+    """k (n,) columns -> (n, k); one column is viewed, not copied (the lesson's 10^7 rows)."""
+    if len(columns) == 1:
+        return columns[0].reshape(-1, 1)
+    return np.stack(columns, axis=1)
 
 
 def read_dataset(path: str | Path) -> Dataset:
-    """Read a CSV file with columns x and y."""
-    columns = read_csv(path, ("x", "y"))
-    return Dataset(columns["x"], columns["y"])
+    """Read a data CSV: the feature columns, then the target column, last."""
+    columns = read_csv(path)
+    if len(columns) < 2:
+        raise PipelineError(
+            f"{path}: {len(columns)} column(s); expected feature columns and the target, last"
+        )
+    *features, target = columns
+    return Dataset(
+        as_features([columns[name] for name in features]), columns[target], tuple(features), target
+    )
 
 
 def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:
-    write_csv(path, {"x": dataset.x, "y": dataset.y}, progress)
+    columns = {name: dataset.x[:, i] for i, name in enumerate(dataset.features)}
+    write_csv(path, columns | {dataset.target: dataset.y}, progress)
 
 
 def split_dataset(dataset: Dataset, params: SplitParams) -> tuple[Dataset, Dataset]:
     """The first train_fraction of the rows train, the rest test; shuffled first if asked."""
-    x, y = dataset.x, dataset.y
-    if params.shuffle:
-        order = np.random.default_rng(params.seed).permutation(len(dataset))
-        x, y = x[order], y[order]
     cut = params.train_rows(len(dataset))
-    return Dataset(x[:cut], y[:cut]), Dataset(x[cut:], y[cut:])
+    if not 1 <= cut < len(dataset):
+        raise PipelineError(
+            f"split.train_fraction = {params.train_fraction!r}: leaves {cut} train and "
+            f"{len(dataset) - cut} test rows of {len(dataset)}; each set needs at least 1 row"
+        )
+    if params.shuffle:
+        dataset = dataset.rows(np.random.default_rng(params.seed).permutation(len(dataset)))
+    return dataset.rows(slice(None, cut)), dataset.rows(slice(cut, None))

@@ -80,8 +80,7 @@ class Placement:
         """This rank's share of `data`; all of it for a single process."""
         if self.ranks is None:
             return data
-        rows = shard_rows(len(data), self.ranks)
-        return Dataset(data.x[rows], data.y[rows])
+        return data.rows(shard_rows(len(data), self.ranks))
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module to train: under DistributedDataParallel (which averages the gradients

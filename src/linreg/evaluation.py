@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from linreg.artifacts import Predictions
+from linreg.artifacts import Predictions, Truth
 from linreg.dataset import Dataset
 from linreg.errors import PipelineError
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from linreg.model import LineModel
+    from linreg.model import Model
 
 Goal = Literal["lower", "higher"] | None
 
@@ -35,10 +35,12 @@ class Metrics:
     test_mse: float = _metric("lower")
     test_rmse: float = _metric("lower", verdict=True)
     test_r2: float | None = _metric("higher", verdict=True)  # None when test y is constant
-    weight: float = _metric(None)
+    weight: float | None = _metric(None)  # the fitted weight; None for k > 1 features
     bias: float = _metric(None)
-    weight_error: float = _metric("lower")
-    bias_error: float = _metric("lower")
+    # distance to the true line, when it is known (synthetic data; else None): the largest
+    # error over the k weights (|weight - true weight| for one feature)
+    weight_error: float | None = _metric("lower")
+    bias_error: float | None = _metric("lower")
     lstsq_test_mae: float = _metric("lower")  # the closed-form line's: the floor to reach
 
     def as_json(self) -> dict[str, float | None]:
@@ -50,12 +52,12 @@ VERDICT_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["verdict"]
 
 
 def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """(n,) float32 inputs -> (n,) float32 predictions, with no autograd graph."""
+    """(n, k) float32 inputs -> (n,) float32 predictions, with no autograd graph."""
     import torch
 
     model.eval()
     with torch.inference_mode():
-        predicted: np.ndarray = model(torch.from_numpy(x).unsqueeze(1)).squeeze(1).numpy()
+        predicted: np.ndarray = model(torch.from_numpy(x)).squeeze(1).numpy()
     return predicted
 
 
@@ -82,36 +84,71 @@ def regression_errors(y: np.ndarray, y_pred: np.ndarray) -> Errors:
     )
 
 
-def least_squares_line(train: Dataset) -> tuple[float, float]:
-    """The closed-form least-squares (weight, bias) of the train set, in float64."""
-    design = np.stack([train.x, np.ones_like(train.x)], axis=1).astype(np.float64)  # (n, 2)
-    (weight, bias), *_ = np.linalg.lstsq(design, train.y.astype(np.float64), rcond=None)
-    return float(weight), float(bias)
+def least_squares_line(train: Dataset) -> tuple[np.ndarray, float]:
+    """The closed-form least-squares weights (k,) and bias of the train set, in float64."""
+    design = np.column_stack([train.x, np.ones(len(train), dtype=np.float32)])  # (n, k + 1)
+    solution, *_ = np.linalg.lstsq(
+        design.astype(np.float64), train.y.astype(np.float64), rcond=None
+    )
+    return solution[:-1], float(solution[-1])
+
+
+def line_values(weights: np.ndarray, bias: float, x: np.ndarray) -> np.ndarray:
+    """weights . x + bias for (n, k) x, in float64, a feature at a time: the same bits on any CPU
+    (a matrix product's sums depend on the BLAS)."""
+    total = np.full(len(x), bias)
+    for j, weight in enumerate(weights):
+        total += weight * x[:, j].astype(np.float64)
+    return total
 
 
 def evaluate(
-    model: LineModel, train: Dataset, test: Dataset, true_weight: float, true_bias: float
+    model: Model, train: Dataset, test: Dataset, truth: Truth | None
 ) -> tuple[Metrics, Predictions]:
     """The metrics of reports/metrics.json, and the test predictions."""
+    if model_features(model) != test.x.shape[1]:
+        raise PipelineError(
+            f"the model takes {model_features(model)} feature(s), the data has "
+            f"{test.x.shape[1]} ({', '.join(test.features)}): retrain it on this data"
+        )
     y_pred = predict(model, test.x)
-    weight, bias = model.line()
+    weights, bias = model.coefficients()
     if not np.isfinite(y_pred).all():
         raise PipelineError(
-            f"the model's predictions overflow float32 (weight {weight:g}, bias {bias:g}); "
-            "no metrics written: retrain it"
+            f"the model's predictions overflow float32 (weights {_numbers(weights)}, bias "
+            f"{bias:g}); no metrics written: retrain it"
         )
-    lstsq_weight, lstsq_bias = least_squares_line(train)
-    lstsq_pred = lstsq_weight * test.x.astype(np.float64) + lstsq_bias
+    lstsq_weights, lstsq_bias = least_squares_line(train)
     errors = regression_errors(test.y, y_pred)
     metrics = Metrics(
         test_mae=errors.mae,
         test_mse=errors.mse,
         test_rmse=errors.rmse,
         test_r2=errors.r2,
-        weight=weight,
+        weight=float(weights[0]) if len(weights) == 1 else None,
         bias=bias,
-        weight_error=abs(weight - true_weight),
-        bias_error=abs(bias - true_bias),
-        lstsq_test_mae=regression_errors(test.y, lstsq_pred).mae,
+        weight_error=_largest_error(weights, truth.weights) if truth else None,
+        bias_error=abs(bias - truth.bias) if truth else None,
+        lstsq_test_mae=regression_errors(
+            test.y, line_values(lstsq_weights, lstsq_bias, test.x)
+        ).mae,
     )
-    return metrics, Predictions(test.x, test.y, y_pred)
+    return metrics, Predictions(test, y_pred)
+
+
+def model_features(model: Model) -> int:
+    """How many features the model takes."""
+    return len(model.coefficients()[0])
+
+
+def _largest_error(weights: np.ndarray, true_weights: tuple[float, ...]) -> float:
+    if len(true_weights) != len(weights):
+        raise PipelineError(
+            f"the data was drawn with {len(true_weights)} weight(s), the model has "
+            f"{len(weights)}: retrain it"
+        )
+    return max(abs(float(w) - t) for w, t in zip(weights, true_weights, strict=True))
+
+
+def _numbers(values: np.ndarray) -> str:
+    return ", ".join(f"{value:g}" for value in values[:5]) + (" ..." if len(values) > 5 else "")

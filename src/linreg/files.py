@@ -155,22 +155,31 @@ def _progress(total: int, description: str, show: bool) -> Iterator[Callable[[in
         yield bar.update
 
 
-def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
-    """Read the named columns of a CSV file as float32 arrays, refusing empty or non-finite data."""
+def read_csv(path: str | Path, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
+    """Read the named columns of a CSV file (all of them, in order, when `names` is None) as
+    float32 arrays, refusing empty or non-finite data and repeated column names."""
     path = require_file(path, "run the stage that writes it first")
-    options = pacsv.ConvertOptions(
-        column_types={name: pa.float32() for name in names},
-        null_values=[],  # an empty cell is an error, not a silent null
-        quoted_strings_can_be_null=False,
-    )
     try:
+        if names is None:
+            names = _header(path)
+        options = pacsv.ConvertOptions(
+            column_types={name: pa.float32() for name in names},
+            null_values=[],  # an empty cell is an error, not a silent null
+            quoted_strings_can_be_null=False,
+        )
         table = pacsv.read_csv(path, convert_options=options)
         found = table.column_names  # decodes the header: a Latin-1 name fails here
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
         # pyarrow names neither the line nor the column: find them (a slow pass, errors only)
         check_utf8(path)
-        reason = _diagnose(path, names) or shorten(str(error).splitlines()[0])
+        reason = _diagnose(path, names or ()) or shorten(str(error).splitlines()[0])
         raise PipelineError(f"{path}: {reason}") from None
+    repeated = [name for name in dict.fromkeys(found) if found.count(name) > 1]
+    if repeated:
+        raise PipelineError(
+            f"{path}: line 1: column {shown(repeated[0])} appears {found.count(repeated[0])} "
+            "times; give each column its own name"
+        )
     missing = [name for name in names if name not in found]
     if missing:
         check_utf8(path)  # a UTF-16 header reads as one strange column name
@@ -194,6 +203,13 @@ def read_csv(path: str | Path, names: Sequence[str]) -> dict[str, np.ndarray]:
     return columns
 
 
+def _header(path: Path) -> list[str]:
+    """The column names on a CSV file's first line (none for an empty file)."""
+    csv.field_size_limit(sys.maxsize)  # a 50 MB line is one field too
+    with path.open(newline="", encoding="utf-8") as file:
+        return next(csv.reader(file), [])
+
+
 def _diagnose(path: Path, names: Sequence[str]) -> str | None:
     """The first problem in a CSV file that pyarrow refused, with its line and column."""
     # a 50 MB line is one field too: the csv module's default limit (128 KiB) would refuse it
@@ -202,7 +218,8 @@ def _diagnose(path: Path, names: Sequence[str]) -> str | None:
         rows = csv.reader(file)
         header = next(rows, None)
         if header is None:
-            return f"empty file; expected a header line {','.join(names)} and data rows"
+            expected = f"a header line {','.join(names)}" if names else "a header line"
+            return f"empty file; expected {expected} and data rows"
         data_rows = 0
         for row in rows:
             if not row:

@@ -6,11 +6,19 @@ import difflib
 import math
 import os
 import re
-from pathlib import Path
-from typing import Any, Literal
+from pathlib import Path, PurePosixPath
+from typing import Annotated, Any, Literal, cast
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from linreg.errors import PipelineError, not_utf8, shorten, shown
 
@@ -30,8 +38,18 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-class GenerateParams(_Section):
-    weight: float
+# A weight per feature: past a thousand, the weights are not typed by hand any more.
+MAX_FEATURES = 1000
+_FEATURE_COUNT = Field(
+    min_length=1, max_length=MAX_FEATURES, description="a weight, or a column name, per feature"
+)
+
+
+class SyntheticParams(_Section):
+    """The lesson's data: y = weight . x + bias, plus seeded noise."""
+
+    source: Literal["synthetic"] = "synthetic"
+    weight: float | Annotated[list[float], _FEATURE_COUNT]  # a number: one feature, the lesson
     bias: float
     start: float
     end: float
@@ -39,8 +57,14 @@ class GenerateParams(_Section):
     noise_std: float = Field(ge=0)
     seed: int = _SEED
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_csv_keys(cls, data: Any) -> Any:
+        _refuse_keys(data, CSV_KEYS, "a CSV source (generate.source: data/external/NAME.csv)")
+        return data
+
     @model_validator(mode="after")
-    def _end_after_start(self) -> GenerateParams:
+    def _end_after_start(self) -> SyntheticParams:
         if self.end <= self.start:
             raise ValueError(
                 f"generate.end = {self.end!r}: must be greater than generate.start ({self.start!r})"
@@ -48,23 +72,24 @@ class GenerateParams(_Section):
         return self
 
     @model_validator(mode="after")
-    def _fits_in_memory(self) -> GenerateParams:
+    def _fits_in_memory(self) -> SyntheticParams:
         # Estimated before any work: a step typed one digit short must not start a job that
         # dies of memory an hour later (or takes the machine with it).
         span = self.span
-        needed, available = span * BYTES_PER_ROW, _physical_memory()
+        row = BYTES_PER_VALUE * (len(self.weights) + 1)  # the features and y
+        needed, available = span * row, _physical_memory()
         if not needed <= available:
             raise ValueError(
                 f"generate.step = {self.step!r}: makes {_count(span)} rows, about "
-                f"{_gib(needed)} in memory ({BYTES_PER_ROW} bytes a row); this machine has "
+                f"{_gib(needed)} in memory ({row} bytes a row); this machine has "
                 f"{_gib(available)}: use a larger step or a shorter start..end range"
             )
         return self
 
     @model_validator(mode="after")
-    def _fits_float32(self) -> GenerateParams:
+    def _fits_float32(self) -> SyntheticParams:
         # The data is float32: a line that leaves its range would be written as inf or nan.
-        reach = abs(self.weight) * max(abs(self.start), abs(self.end)) + abs(self.bias)
+        reach = sum(map(abs, self.weights)) * max(abs(self.start), abs(self.end)) + abs(self.bias)
         reach += 10 * self.noise_std  # noise beyond ten standard deviations never happens
         if not reach <= FLOAT32_REACH:
             raise ValueError(
@@ -72,6 +97,17 @@ class GenerateParams(_Section):
                 f"range (about 3.4e38); use smaller weight, bias, start, end or noise_std"
             )
         return self
+
+    @property
+    def weights(self) -> tuple[float, ...]:
+        """One weight per feature."""
+        return tuple(self.weight) if isinstance(self.weight, list) else (self.weight,)
+
+    @property
+    def features(self) -> tuple[str, ...]:
+        """The feature columns' names: x for one feature (the lesson), else x1, x2, ..."""
+        k = len(self.weights)
+        return ("x",) if k == 1 else tuple(f"x{i}" for i in range(1, k + 1))
 
     @property
     def span(self) -> float:
@@ -84,12 +120,93 @@ class GenerateParams(_Section):
         return math.ceil(self.span)
 
 
+# Where a CSV source must live: inside the repository, so that DVC tracks it (dvc.yaml's
+# generate stage depends on this folder).
+EXTERNAL_DATA = PurePosixPath("data/external")
+# The target column as the pipeline names it; a feature may not take the predictions' name.
+PREDICTION_SUFFIX = "_pred"
+
+
+class CsvParams(_Section):
+    """A user's table: feature columns and a target column of a CSV file under data/external/."""
+
+    source: str
+    features: Annotated[list[str], _FEATURE_COUNT]
+    target: str
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_synthetic_keys(cls, data: Any) -> Any:
+        _refuse_keys(data, SYNTHETIC_KEYS, "generate.source: synthetic")
+        return data
+
+    @model_validator(mode="after")
+    def _inside_external_data(self) -> CsvParams:
+        path = PurePosixPath(self.source)
+        inside = path.parts[:2] == EXTERNAL_DATA.parts and len(path.parts) > 2
+        if path.is_absolute() or ".." in path.parts or not inside or "\\" in self.source:
+            raise ValueError(
+                f"generate.source = {shown(self.source)}: expected synthetic or the path of a "
+                f"CSV file under {EXTERNAL_DATA}/ (e.g. {EXTERNAL_DATA}/houses.csv), relative "
+                "to the project root"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _distinct_columns(self) -> CsvParams:
+        repeated = sorted({name for name in self.features if self.features.count(name) > 1})
+        if repeated:
+            raise ValueError(f"generate.features: {shown(repeated[0])} is listed twice")
+        if self.target in self.features:
+            raise ValueError(
+                f"generate.features: includes the target {shown(self.target)}; a column is "
+                "either a feature or the target"
+            )
+        taken = self.target + PREDICTION_SUFFIX
+        if taken in self.features:
+            raise ValueError(
+                f"generate.features: {shown(taken)} is the name reports/predictions.csv gives "
+                f"the predictions of {shown(self.target)}; rename that column"
+            )
+        return self
+
+
+SYNTHETIC_KEYS = frozenset(SyntheticParams.model_fields) - {"source"}
+CSV_KEYS = frozenset(CsvParams.model_fields) - {"source"}
+
+
+def _refuse_keys(data: Any, keys: frozenset[str], belong_to: str) -> None:
+    if not isinstance(data, dict):
+        return
+    present = [key for key in data if key in keys]
+    if present:
+        source = data.get("source", "synthetic")
+        raise ValueError(
+            f"generate.{present[0]}: not allowed with generate.source = {shown(source)}; "
+            f"{', '.join(sorted(keys))} belong to {belong_to}"
+        )
+
+
+def _source_kind(data: Any) -> str:
+    """Which model reads the generate section: the synthetic one unless source names a file."""
+    source = data.get("source", "synthetic") if isinstance(data, dict) else "synthetic"
+    return "synthetic" if source == "synthetic" else "csv"
+
+
+GenerateParams = Annotated[
+    Annotated[SyntheticParams, Tag("synthetic")] | Annotated[CsvParams, Tag("csv")],
+    Discriminator(_source_kind),
+]
+# The tags of the generate union: error locations name the key, not the tag.
+_UNION_TAGS = {"synthetic": SyntheticParams, "csv": CsvParams}
+
 # Largest |y| the data may hold: float32's largest finite value is about 3.4e38.
 FLOAT32_REACH = 1e38
 
-# Peak memory of the hungriest stage per row of data, rounded up: bench/scale.py measures
-# train at 10^7 rows ~700 MiB above torch's own ~350 MiB, about 73 bytes a row.
-BYTES_PER_ROW = 128
+# Peak memory of the hungriest stage per value of data (a row holds the features and y),
+# rounded up: bench/scale.py measures train at 10^7 rows of (x, y) ~700 MiB above torch's own
+# ~350 MiB, about 73 bytes a row.
+BYTES_PER_VALUE = 64
 
 
 def _physical_memory() -> int:
@@ -130,6 +247,7 @@ class TrainParams(_Section):
     log_every: int = Field(ge=1)
     nproc: int = Field(ge=1)
     checkpoint_seconds: float = Field(ge=0)
+    standardize: bool = False
 
     @model_validator(mode="after")
     def _a_core_per_rank(self) -> TrainParams:
@@ -160,6 +278,8 @@ class Params(_Section):
 
     @model_validator(mode="after")
     def _split_leaves_both_sets(self) -> Params:
+        if not isinstance(self.generate, SyntheticParams):
+            return self  # a CSV's rows are counted when the split stage reads them
         rows = self.generate.rows
         train_rows = self.split.train_rows(rows)
         if not 1 <= train_rows < rows:
@@ -232,28 +352,50 @@ def params_from_dict(data: Any, source: str = "params.yaml") -> Params:
     try:
         return Params.model_validate(data)
     except ValidationError as error:
-        problems = [_describe(e) for e in error.errors()]
+        problems = list(dict.fromkeys(_describe(e) for e in error.errors()))
         # one line: the first problems, and how many more a fix will show next
         more = f"; and {len(problems) - 2} more" if len(problems) > 2 else ""
         raise PipelineError(f"{source}: {'; '.join(problems[:2])}{more}") from None
 
 
+# The members of generate.weight's union (a number, or a list of them) as pydantic names them
+_WEIGHT_FORMS = ("float", "list[float]")
+
+
 def _describe(error: Any) -> str:
-    loc = tuple(shorten(str(part)) for part in error["loc"])
+    raw = tuple(shorten(str(part)) for part in error["loc"])
+    loc = _spelled(raw)
     key = ".".join(loc)
     kind = error["type"]
     if kind == "value_error":
         return str(error["ctx"]["error"])
+    if loc == ("generate", "weight") and len(raw) > 3 and raw[3] in _WEIGHT_FORMS:
+        # either form failed: say what both allow, once
+        return (
+            f"generate.weight: expected a number, or a list of 1 to {MAX_FEATURES:,} numbers "
+            "(a weight per feature)"
+        )
     if kind == "extra_forbidden":
-        known = list(_section_model(loc[:-1]).model_fields)
+        known = list(_section_model(raw[:-1]).model_fields)
         what = "section" if len(loc) == 1 else "key"
         return f"unknown {what} {key}: {_suggest(loc[-1], known)}allowed: {', '.join(known)}"
     if kind == "missing":
         return f"missing {'section' if len(loc) == 1 else 'key'} {key}"
     message = error["msg"][0].lower() + error["msg"][1:]
-    reason = _bound_reason(loc) if kind in ("less_than_equal", "less_than") else None
+    reason = _bound_reason(raw) if kind in ("less_than_equal", "less_than") else None
     because = f" ({reason})" if reason else ""
     return f"{key} = {shown(error['input'])}: {message}{because}"
+
+
+def _spelled(loc: tuple[str, ...]) -> tuple[str, ...]:
+    """An error's location as params.yaml spells it: without the name pydantic gives the
+    generate section's form (synthetic or csv), nor the form of generate.weight."""
+    parts = list(loc)
+    if parts[:1] == ["generate"] and len(parts) > 1 and parts[1] in _UNION_TAGS:
+        del parts[1]
+    if parts[:2] == ["generate", "weight"] and len(parts) > 2 and parts[2] in _WEIGHT_FORMS:
+        del parts[2:]  # the item of a list, too: the message says what the key takes
+    return tuple(parts)
 
 
 def _bound_reason(loc: tuple[str, ...]) -> str | None:
@@ -284,10 +426,14 @@ def _suggest(unknown: str, known: list[str]) -> str:
 
 
 def _section_model(loc: tuple[str, ...]) -> type[BaseModel]:
-    model: type[BaseModel] = Params
+    """The model of the section at pydantic's error location `loc`."""
+    model: Any = Params
     for part in loc:
-        model = model.model_fields[part].annotation  # type: ignore[assignment]
-    return model
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            model = model.model_fields[part].annotation
+        else:  # a union of sections: pydantic's location names the member
+            model = _UNION_TAGS[part]
+    return cast(type[BaseModel], model)
 
 
 def _names(model: type[BaseModel]) -> str:

@@ -1,5 +1,5 @@
-"""The pipeline's two pictures (the lesson's predictions picture, the loss curves) as matplotlib
-Figures, and the PNG bytes of a figure. No pyplot, no torch."""
+"""The pipeline's two pictures (the predictions, the loss curves) as matplotlib Figures, and the
+PNG bytes of a figure. No pyplot, no torch."""
 
 from __future__ import annotations
 
@@ -46,22 +46,51 @@ def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
 
 
 def predictions_figure(train: Dataset, predicted: Predictions, params: PlotParams) -> Figure:
-    """Train data in blue, test data in green, predictions in red, as the lesson draws them;
-    at most plot.max_points of each set, evenly spread, and the figure says so."""
+    """The lesson's picture for one feature (train data in blue, test data in green, predictions
+    in red, against x); for several, predicted against actual with the diagonal, and the
+    residuals. At most plot.max_points of each set, evenly spread, and the figure says so."""
+    if predicted.x.shape[1] > 1:
+        return _predicted_against_actual(predicted, params)
     train_rows = spread_sample(len(train), params.max_points, params.seed)
-    test_rows = spread_sample(len(predicted.x), params.max_points, params.seed)
-    test_x = predicted.x[test_rows]
+    test_rows = spread_sample(len(predicted.y), params.max_points, params.seed)
+    test_x = predicted.x[test_rows, 0]
     figure = Figure(figsize=(10, 7))
     axes = figure.add_subplot()
-    axes.scatter(train.x[train_rows], train.y[train_rows], c="b", s=4, label="Training data")
+    axes.scatter(train.x[train_rows, 0], train.y[train_rows], c="b", s=4, label="Training data")
     axes.scatter(test_x, predicted.y[test_rows], c="g", s=4, label="Testing data")
     axes.scatter(test_x, predicted.y_pred[test_rows], c="r", s=4, label="Predictions")
     note = sample_note(
-        {"train": (len(train_rows), len(train)), "test": (len(test_rows), len(predicted.x))}
+        {"train": (len(train_rows), len(train)), "test": (len(test_rows), len(predicted.y))}
     )
     if note:
         axes.set_title(note)
     axes.legend(prop={"size": 14})
+    return figure
+
+
+def _predicted_against_actual(predicted: Predictions, params: PlotParams) -> Figure:
+    """Left: each test row's prediction against its target, on the diagonal when exact. Right:
+    the residuals (target - prediction) against the prediction, around zero when unbiased."""
+    shown = predicted.rows(spread_sample(len(predicted.y), params.max_points, params.seed))
+    target = predicted.data.target
+    y, y_pred = shown.y.astype(np.float64), shown.y_pred.astype(np.float64)
+    figure = Figure(figsize=(14, 6))
+    left, right = figure.subplots(1, 2)
+    left.scatter(y, y_pred, c="r", s=6, label="Predictions")
+    ends = [min(y.min(), y_pred.min()), max(y.max(), y_pred.max())]
+    left.plot(ends, ends, c="k", linewidth=1, label="Exact (predicted = actual)")
+    left.set_xlabel(f"actual {target}")
+    left.set_ylabel(f"predicted {target}")
+    left.set_title(f"Test set: predicted against actual {target}")
+    left.legend()
+    right.scatter(y_pred, y - y_pred, c="g", s=6)
+    right.axhline(0, c="k", linewidth=1)
+    right.set_xlabel(f"predicted {target}")
+    right.set_ylabel("residual (actual - predicted)")
+    right.set_title("Residuals")
+    note = sample_note({"test": (len(shown.y), len(predicted.y))})
+    if note:
+        figure.suptitle(note)
     return figure
 
 

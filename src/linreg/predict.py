@@ -1,4 +1,5 @@
-"""Use the trained model: `python -m linreg.predict 0.1 0.5` prints a prediction for each x."""
+"""Use the trained model: `python -m linreg.predict 0.1 0.5` prints a prediction for each x;
+with k features, each row is k comma-separated values: `python -m linreg.predict 1,2,3 4,5,6`."""
 
 from __future__ import annotations
 
@@ -8,20 +9,40 @@ import numpy as np
 
 from linreg.checkpoint import load_model
 from linreg.cli import run
-from linreg.evaluation import predict
+from linreg.errors import PipelineError, shown
+from linreg.evaluation import model_features, predict
 from linreg.pipeline import output_path
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m linreg.predict", description=__doc__)
-    parser.add_argument("x", nargs="+", type=float, help="inputs to predict")
+    parser.add_argument(
+        "rows", nargs="+", metavar="x", help="an input row: k comma-separated numbers"
+    )
     parser.add_argument("--model", help="checkpoint to load (default: the train stage's)")
     args = parser.parse_args(argv)
 
     model = load_model(args.model or output_path("train", "model"))
-    x = np.asarray(args.x, dtype=np.float32)
-    for x_value, y_value in zip(x.tolist(), predict(model, x).tolist(), strict=True):
-        print(f"{x_value:g}\t{y_value:.6f}")
+    x = parse_rows(args.rows, model_features(model))
+    for row, y_value in zip(args.rows, predict(model, x).tolist(), strict=True):
+        print(f"{row}\t{y_value:.6f}")
+
+
+def parse_rows(rows: list[str], features: int) -> np.ndarray:
+    """Command-line rows of comma-separated numbers -> (n, features) float32."""
+    values = []
+    for row in rows:
+        try:
+            numbers = [float(value) for value in row.split(",")]
+        except ValueError:
+            raise PipelineError(f"input {shown(row)}: not comma-separated numbers") from None
+        if len(numbers) != features or not np.isfinite(numbers).all():
+            raise PipelineError(
+                f"input {shown(row)}: {len(numbers)} value(s); the model takes {features} "
+                f"finite number(s) per row, separated by commas"
+            )
+        values.append(numbers)
+    return np.asarray(values, dtype=np.float32)
 
 
 def entry_point() -> None:

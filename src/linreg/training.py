@@ -16,7 +16,7 @@ from linreg.artifacts import TrainLog
 from linreg.dataset import Dataset
 from linreg.distributed import placement
 from linreg.errors import PipelineError
-from linreg.model import LineModel, build_model
+from linreg.model import Model, Scaling, Standardized, build_model
 from linreg.params import TrainParams
 from linreg.resume import Checkpoints, TrainingState, held_stops
 
@@ -25,8 +25,8 @@ LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber
 
 @dataclass(frozen=True)
 class FitResult:
-    model: LineModel  # on the cpu
-    history: TrainLog
+    model: Model  # on the cpu; Standardized when train.standardize is on
+    history: TrainLog  # the losses the optimizer saw (standardised units, when standardised)
 
 
 def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimizer:
@@ -38,6 +38,26 @@ def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimiz
 def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
     """(n,) numpy float32 -> (n, 1) tensor on `device`, without a copy on the cpu."""
     return torch.from_numpy(values).unsqueeze(1).to(device)
+
+
+def standard_scaling(train: Dataset) -> Scaling:
+    """The train set's feature and target means and standard deviations (computed in float64,
+    kept as float32); a constant column cannot be standardised and is an error."""
+    x, y = train.x.astype(np.float64), train.y.astype(np.float64)
+    x_std, y_std = x.std(axis=0), float(y.std())
+    for name, std in [*zip(train.features, x_std, strict=True), (train.target, y_std)]:
+        if not np.float32(std) > 0:
+            raise PipelineError(
+                f"train.standardize = true: column {name!r} is constant in the train set "
+                "(standard deviation 0): standardising it would divide by zero; drop the "
+                "column or set train.standardize: false"
+            )
+    return Scaling(
+        x_mean=x.mean(axis=0).astype(np.float32),
+        x_std=x_std.astype(np.float32),
+        y_mean=float(np.float32(y.mean())),
+        y_std=float(np.float32(y_std)),
+    )
 
 
 def fit(
@@ -59,9 +79,11 @@ def fit(
     process stopped by SIGINT or SIGTERM saves one at the end of that epoch before it stops.
     """
     where = placement(params.device)
+    # every rank scales by the whole train set's statistics
+    scaling = standard_scaling(train) if params.standardize else None
     train = where.shard(train)
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
-    model = build_model(params.model).to(where.device)
+    model = build_model(params.model, features=train.x.shape[1]).to(where.device)
     trained = where.wrap(model)  # the test loss uses the plain module
     loss_fn = LOSSES[params.loss]()
     optimizer = make_optimizer(params, model)
@@ -69,10 +91,14 @@ def fit(
     # drawn on the cpu and copied to a GPU every epoch would cost more than the epoch itself
     batch_order = torch.Generator(where.device).manual_seed(params.seed + where.rank)
 
-    x_train, y_train = as_column(train.x, where.device), as_column(train.y, where.device)
-    x_test, y_test = as_column(test.x, where.device), as_column(test.y, where.device)
+    x_train, y_train = torch.from_numpy(train.x).to(where.device), as_column(train.y, where.device)
+    x_test, y_test = torch.from_numpy(test.x).to(where.device), as_column(test.y, where.device)
+    if scaling:
+        standardized = Standardized(model, scaling).to(where.device)
+        x_train, x_test = standardized.scale_x(x_train), standardized.scale_x(x_test)
+        y_train, y_test = standardized.scale_y(y_train), standardized.scale_y(y_test)
     if params.batch_size:
-        # (n, 2): mini-batches shuffle x and y together in one gather
+        # (n, k + 1): mini-batches shuffle x and y together in one gather
         xy_train = torch.cat([x_train, y_train], dim=1)
         run_epoch = partial(
             _minibatch_epoch, trained, loss_fn, optimizer, xy_train, params.batch_size, batch_order
@@ -137,7 +163,8 @@ def fit(
             if stop.signum is not None:
                 raise stop.now()
 
-    return FitResult(model=model.cpu(), history=TrainLog.of(train_losses, test_losses))
+    fitted: Model = Standardized(model.cpu(), scaling) if scaling else model.cpu()
+    return FitResult(model=fitted, history=TrainLog.of(train_losses, test_losses))
 
 
 def _restore(
@@ -187,8 +214,8 @@ def _minibatch_epoch(
     batch_size: int,
     generator: torch.Generator,
 ) -> torch.Tensor:
-    """One seeded pass over xy (n, 2: x then y) in mini-batches; returns the row-weighted mean
-    of the batch losses."""
+    """One seeded pass over xy (n, k + 1: the features, then y) in mini-batches; returns the
+    row-weighted mean of the batch losses."""
     # One gather per epoch, then contiguous slices: far faster than gathering every batch.
     # On the cpu, int32 indices: the same permutation as int64 from the same generator, at
     # half the cost. Each device draws its own permutation: cpu and cuda see other batches.
@@ -198,7 +225,7 @@ def _minibatch_epoch(
     losses = []
     for start in range(0, len(xy), batch_size):
         batch = shuffled[start : start + batch_size]
-        losses.append(_step(model, loss_fn, optimizer, batch[:, :1], batch[:, 1:]))
+        losses.append(_step(model, loss_fn, optimizer, batch[:, :-1], batch[:, -1:]))
     # weighted by rows once per epoch, not with two more small kernels per batch: every batch
     # has batch_size rows but the last
     rows = torch.full((len(losses),), float(batch_size), device=xy.device)

@@ -34,8 +34,10 @@ def predictions_comparison_figure(
     plot.max_points of each revision, evenly spread."""
     sampled = {}
     for label, predicted in predictions.items():
-        rows = spread_sample(len(predicted.x), params.max_points, params.seed)
-        sampled[label] = Predictions(predicted.x[rows], predicted.y[rows], predicted.y_pred[rows])
+        sampled[label] = predicted.rows(
+            spread_sample(len(predicted.y), params.max_points, params.seed)
+        )
+    one_feature = all(predicted.x.shape[1] == 1 for predicted in predictions.values())
     figure = Figure(figsize=(10, 7))
     axes = figure.add_subplot()
     drawn: list[Predictions] = []
@@ -43,20 +45,26 @@ def predictions_comparison_figure(
         if not any(_same_data(predicted, other) for other in drawn):
             name = "Testing data" if not drawn else f"Testing data ({label})"
             marker = "o" if not drawn else "x"
-            axes.scatter(predicted.x, predicted.y, c="g", s=16, marker=marker, label=name)
+            if one_feature:
+                axes.scatter(predicted.x[:, 0], predicted.y, c="g", s=16, marker=marker, label=name)
             drawn.append(predicted)
+    if not one_feature:  # several features: predicted against actual, exact on the diagonal
+        ends = [min(p.y.min() for p in drawn), max(p.y.max() for p in drawn)]
+        axes.plot(ends, ends, c="g", linewidth=1, label="Exact (predicted = actual)")
     for (label, predicted), colour in zip(sampled.items(), _REVISION_COLOURS, strict=True):
-        axes.scatter(predicted.x, predicted.y_pred, c=colour, s=16, label=f"{label}: predictions")
+        across = predicted.x[:, 0] if one_feature else predicted.y
+        axes.scatter(across, predicted.y_pred, c=colour, s=16, label=f"{label}: predictions")
     counts = {
-        f"{label} test": (len(sampled[label].x), len(predicted.x))
+        f"{label} test": (len(sampled[label].y), len(predicted.y))
         for label, predicted in predictions.items()
     }
     axes.set_title(sample_note(counts) or "Predictions on the test data")
-    axes.set_xlabel("x")
-    axes.set_ylabel("y")
+    target = next(iter(predictions.values())).data.target
+    axes.set_xlabel("x" if one_feature else f"actual {target}")
+    axes.set_ylabel(target if one_feature else f"predicted {target}")
     axes.legend(prop={"size": 14})
     return figure
 
 
 def _same_data(a: Predictions, b: Predictions) -> bool:
-    return np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
+    return a.x.shape == b.x.shape and np.array_equal(a.x, b.x) and np.array_equal(a.y, b.y)
