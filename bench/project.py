@@ -23,6 +23,7 @@ PROJECT_FILES = (
     "params.yaml",
     "stages",
     "src",
+    "data/external/README.md",  # the folder the generate stage depends on (not its CSV files)
     ".dvc/.gitignore",
     ".dvcignore",
     ".gitignore",

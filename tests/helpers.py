@@ -19,6 +19,7 @@ ARTIFACTS = [
     "data/raw.csv",
     "data/train.csv",
     "data/test.csv",
+    "data/truth.json",
     "models/model.pt",
     "reports/train_log.csv",
     "reports/metrics.json",

@@ -73,6 +73,7 @@ def test_second_repro_runs_nothing(project: Path):
         ("generate.seed", 7, ["generate"]),
         ("split.train_fraction", 0.7, ["split", "train", "evaluate", "plot"]),
         ("train.lr", 0.02, ["train", "evaluate", "plot"]),
+        ("train.standardize", True, ["train", "evaluate", "plot"]),
         ("train.log_every", 5, ["train"]),
         ("plot.dpi", 80, ["plot"]),
     ],
