@@ -78,7 +78,7 @@ def throughput(rows: int, epochs: int) -> None:
     train, test = split_dataset(generate_dataset(params.generate), params.split)
     samples = len(train) * epochs
 
-    x, y = torch.from_numpy(train.x).unsqueeze(1), torch.from_numpy(train.y).unsqueeze(1)
+    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y).unsqueeze(1)  # (n, 1) each
 
     def bare(batch_size: int) -> None:
         bare_loop(x, y, batch_size, epochs, params.train.lr, params.train.seed)

@@ -3,7 +3,7 @@
 from linreg.artifacts import read_truth, write_predictions
 from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress
-from linreg.dataset import read_dataset
+from linreg.dataset import read_split
 from linreg.evaluation import evaluate
 from linreg.files import all_or_none, write_json
 
@@ -22,7 +22,7 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     model = load_model(args.model)
-    train, test = read_dataset(args.train), read_dataset(args.test)
+    train, test = read_split(args.train, args.test)
     metrics, predictions = evaluate(model, train, test, read_truth(args.truth))
     with all_or_none():
         write_json(args.metrics, metrics.as_json())

@@ -11,7 +11,7 @@ from pathlib import Path
 from linreg.artifacts import write_train_log
 from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
-from linreg.dataset import read_dataset
+from linreg.dataset import read_split
 from linreg.distributed import placement, run_ranks
 from linreg.files import all_or_none
 from linreg.params import TrainParams, load_params
@@ -42,7 +42,7 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
         every=params.checkpoint_seconds,
         live_log=Path(log),
     )
-    train_set, test_set = read_dataset(train_csv), read_dataset(test_csv)
+    train_set, test_set = read_split(train_csv, test_csv)
     try:
         result = fit(
             params,

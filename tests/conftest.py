@@ -3,7 +3,6 @@ The helpers they use, and the tests too, are in helpers.py."""
 
 from __future__ import annotations
 
-import shutil
 import signal
 from pathlib import Path
 
@@ -13,7 +12,14 @@ import pytest
 from linreg.dataset import Dataset
 from linreg.params import Params, load_params, with_overrides
 
-from .helpers import ROOT, TEST_DEVICE, make_project, project_env, run
+from .helpers import (
+    ROOT,
+    TEST_DEVICE,
+    commit_reproduced,
+    make_project,
+    private_copy,
+    project_env,
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -46,15 +52,10 @@ def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     project = make_project(tmp_path_factory.mktemp("template"), project_env())
     params = project / "params.yaml"  # edited as text: the comments stay
     params.write_text(params.read_text().replace("device: auto", f"device: {TEST_DEVICE}", 1))
-    run(project, "dvc", "repro")
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-q", "-m", "dvc repro")
-    return project
+    return commit_reproduced(project, "dvc repro")
 
 
 @pytest.fixture
 def project(reproduced_template: Path, tmp_path: Path) -> Path:
     """A private copy of the reproduced project (git history and DVC cache included)."""
-    target = tmp_path / "project"
-    shutil.copytree(reproduced_template, target, symlinks=True)
-    return target
+    return private_copy(reproduced_template, tmp_path)

@@ -4,6 +4,7 @@ running commands in a test project (a real git repo with DVC, made by bench.proj
 from __future__ import annotations
 
 import shlex
+import shutil
 import struct
 import subprocess
 from collections.abc import Callable
@@ -79,6 +80,21 @@ def run(
             f"{' '.join(args)} exited {result.returncode}\n{result.stdout}\n{result.stderr}"
         )
     return result
+
+
+def commit_reproduced(project: Path, message: str) -> Path:
+    """`dvc repro` in `project`, then everything committed: a template for private_copy."""
+    run(project, "dvc", "repro")
+    run(project, "git", "add", "-A")
+    run(project, "git", "commit", "-q", "-m", message)
+    return project
+
+
+def private_copy(template: Path, folder: Path) -> Path:
+    """A copy of a template project in `folder` (git history and DVC cache included)."""
+    target = folder / "project"
+    shutil.copytree(template, target, symlinks=True)
+    return target
 
 
 # Each stage's own command, from dvc.yaml.

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
-from linreg.dataset import Dataset, split_dataset
+from linreg.dataset import Dataset, read_split, split_dataset, write_dataset
+from linreg.errors import PipelineError
 from linreg.synthetic import generate_dataset
 
 
@@ -67,3 +69,19 @@ def test_shuffled_split_is_a_seeded_permutation(params):
     assert not np.array_equal(train.x, data.x[:40])
     np.testing.assert_array_equal(np.sort(np.concatenate([train.x, test.x]), axis=0), data.x)
     np.testing.assert_array_equal(train.y, train.x[:, 0] * 2)  # rows stay whole
+
+
+def test_train_and_test_sets_must_share_their_columns(tmp_path):
+    data = Dataset(np.ones((3, 2), np.float32), np.arange(3, dtype=np.float32), ("a", "b"), "t")
+    write_dataset(tmp_path / "train.csv", data)
+    write_dataset(tmp_path / "test.csv", Dataset(data.x, data.y, ("a", "c"), "t"))
+    train, _ = read_split(tmp_path / "train.csv", tmp_path / "train.csv")
+    assert (train.features, train.target) == (("a", "b"), "t")
+    with pytest.raises(PipelineError, match=r"test\.csv: columns a, c, t differ from .*a, b, t"):
+        read_split(tmp_path / "train.csv", tmp_path / "test.csv")
+
+
+def test_a_split_that_leaves_a_set_empty_is_refused(params):
+    two = Dataset(np.zeros((2, 1), np.float32), np.zeros(2, np.float32))
+    with pytest.raises(PipelineError, match=r"split\.train_fraction = 0\.4: leaves 0 train"):
+        split_dataset(two, params.split.model_copy(update={"train_fraction": 0.4}))

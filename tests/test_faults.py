@@ -66,6 +66,9 @@ class RunsCode:
 
 MALICIOUS = checkpoint({"model": "parameters", "state_dict": {}, "payload": RunsCode()})
 OTHER_SHAPE = checkpoint(
+    {"model": "parameters", "state_dict": {"weight": torch.ones(1), "bias": torch.ones(2)}}
+)
+THREE_FEATURES = checkpoint(
     {"model": "parameters", "state_dict": {"weight": torch.ones(3), "bias": torch.ones(1)}}
 )
 OTHER_TYPE = checkpoint({"model": "linear", "state_dict": build_model("parameters").state_dict()})
@@ -108,10 +111,10 @@ CASES = [
     # data files: split reads data/raw.csv, train reads data/train.csv
     Case("csv missing", "split", delete("data/raw.csv"), r"data/raw\.csv: file not found"),
     Case(
-        "column renamed",
+        "one column",
         "split",
-        write("data/raw.csv", "x,z\n0,0.3\n0.02,0.314\n"),
-        r"data/raw\.csv: missing column\(s\) y; found: x, z; expected: x, y",
+        write("data/raw.csv", "x\n0\n0.02\n"),
+        r"data/raw\.csv: 1 column\(s\); expected feature columns and the target, last",
     ),
     Case(
         "non-numeric cell",
@@ -148,7 +151,7 @@ CASES = [
         "wrong delimiter",
         "split",
         write("data/raw.csv", "x;y\n0;0.3\n"),
-        r"data/raw\.csv: missing column\(s\) x, y; found: x;y \(separated by ';'\?",
+        r"data/raw\.csv: one column 'x;y' \(separated by ';'\? columns are separated by ','\)",
     ),
     Case(
         "csv utf-16",
@@ -211,8 +214,14 @@ CASES = [
         "checkpoint of another shape",
         "evaluate",
         write("models/model.pt", OTHER_SHAPE),
-        r"models/model\.pt: weights do not fit model 'parameters': weight has shape \(3,\), "
+        r"models/model\.pt: weights do not fit model 'parameters': bias has shape \(2,\), "
         r"expected \(1,\)$",
+    ),
+    Case(
+        "checkpoint for other features",
+        "evaluate",
+        write("models/model.pt", THREE_FEATURES),
+        r"the model takes 3 feature\(s\), the data has 1 \(x\): retrain it on this data$",
     ),
     Case(
         "checkpoint of another type",
@@ -269,7 +278,7 @@ CASES = [
 
 def stray_files(project: Path) -> list[str]:
     """Temporary files of atomic writes, and anything else unknown, next to the artifacts."""
-    known = {Path(name).name for name in ARTIFACTS} | {".gitignore"}
+    known = {Path(name).name for name in ARTIFACTS} | {".gitignore", "external"}
     return sorted(
         str(path.relative_to(project))
         for folder in ("data", "models", "reports")

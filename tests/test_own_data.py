@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
 from pathlib import Path
 
@@ -33,8 +32,10 @@ from .helpers import (
     ERROR_LINE_LIMIT,
     ROOT,
     STAGE_COMMANDS,
+    commit_reproduced,
     make_project,
     png_size,
+    private_copy,
     project_env,
     run,
     set_param,
@@ -223,17 +224,13 @@ def diabetes_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     run(project, "dvc", "add", DIABETES)
     use_readme_params(project)
     set_param(project, "train.device", "cpu")  # exact numbers below
-    run(project, "dvc", "repro")
-    run(project, "git", "add", "-A")
-    run(project, "git", "commit", "-qm", "diabetes")
-    return project
+    return commit_reproduced(project, "diabetes")
 
 
 @pytest.fixture
 def diabetes(diabetes_template: Path, tmp_path: Path) -> Path:
-    target = tmp_path / "project"
-    shutil.copytree(diabetes_template, target, symlinks=True)
-    return target
+    """A private copy of the diabetes project."""
+    return private_copy(diabetes_template, tmp_path)
 
 
 @pytest.mark.slow
@@ -304,34 +301,73 @@ def csv_text(header: str, *rows: str) -> str:
 GOOD_ROWS = ("1,10,5", "2,30,7", "3,20,8")
 
 
+CSV_SOURCE = {"source": "data/external/t.csv", "features": ["a", "b"], "target": "t"}
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
-    ("text", "message"),
+    ("text", "message", "generate"),
     [
-        (csv_text("a,c,t", *GOOD_ROWS), r"missing column\(s\) b; found: a, c, t"),
-        (csv_text("a,b,t", "1,10,5", "2,oops,7"), r"line 3, column b: 'oops' is not a number"),
-        (csv_text("a,b,t", "1,10,5", "2,,7"), r"line 3, column b: '' is not a number"),
-        (csv_text("a,b,t", "1,10,5"), r"1 data row; at least 2 are needed"),
-        (csv_text("a,b,t", "1,4,5", "2,4,7"), r"column 'b' is constant \(every row 4\)"),
-        (csv_text("a,b,b,t", "1,2,3,4", "5,6,7,8"), r"line 1: column 'b' appears 2 times"),
-        (csv_text("a,b,t", "1,10,5", "2,inf,7"), r"line 3, column b: inf is not a finite number"),
+        (
+            csv_text("a,b,t", *GOOD_ROWS),
+            r"params\.yaml: generate\.source = '\.\./t\.csv': expected synthetic or the path",
+            CSV_SOURCE | {"source": "../t.csv"},
+        ),
+        (
+            csv_text("a,b,t", *GOOD_ROWS),
+            r"params\.yaml: generate\.features: includes the target 't'",
+            CSV_SOURCE | {"features": ["a", "t"]},
+        ),
+        (csv_text("a,c,t", *GOOD_ROWS), r"missing column\(s\) b; found: a, c, t", CSV_SOURCE),
+        (
+            csv_text("a,b,t", "1,10,5", "2,oops,7"),
+            r"line 3, column b: 'oops' is not a number",
+            CSV_SOURCE,
+        ),
+        (csv_text("a,b,t", "1,10,5", "2,,7"), r"line 3, column b: '' is not a number", CSV_SOURCE),
+        (csv_text("a,b,t", "1,10,5"), r"1 data row; at least 2 are needed", CSV_SOURCE),
+        (
+            csv_text("a,b,t", "1,4,5", "2,4,7"),
+            r"column 'b' is constant \(every row 4\)",
+            CSV_SOURCE,
+        ),
+        (
+            csv_text("a,b,b,t", "1,2,3,4", "5,6,7,8"),
+            r"line 1: column 'b' appears 2 times",
+            CSV_SOURCE,
+        ),
+        (
+            csv_text("a,b,t", "1,10,5", "2,inf,7"),
+            r"line 3, column b: inf is not a finite number",
+            CSV_SOURCE,
+        ),
     ],
-    ids=["missing column", "text", "empty cell", "one row", "constant", "duplicate", "inf"],
+    ids=[
+        "outside data/external",
+        "target as a feature",
+        "missing column",
+        "text",
+        "empty cell",
+        "one row",
+        "constant",
+        "duplicate",
+        "inf",
+    ],
 )
-def test_a_bad_csv_is_one_line_and_writes_nothing(tmp_path: Path, text: str, message: str):
+def test_a_bad_csv_is_one_line_and_writes_nothing(
+    tmp_path: Path, text: str, message: str, generate: dict
+):
     project = make_project(tmp_path, project_env())
     (project / "data/external/t.csv").write_text(text)
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    params["generate"] = {"source": "data/external/t.csv", "features": ["a", "b"], "target": "t"}
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    set_param(project, "generate", generate)
 
     result = run(project, "sh", "-c", STAGE_COMMANDS["generate"], check=False)
 
     assert result.returncode == 1, result.stderr
     assert len(result.stderr.splitlines()) == 1, result.stderr
     assert len(result.stderr) <= ERROR_LINE_LIMIT
-    assert re.match(rf"error: data/external/t\.csv: {message}", result.stderr), result.stderr
+    where = "" if message.startswith("params") else r"data/external/t\.csv: "
+    assert re.match(f"error: {where}{message}", result.stderr), result.stderr
     assert not (project / "data/raw.csv").exists()
     assert not (project / "data/truth.json").exists()
 

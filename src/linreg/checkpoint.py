@@ -59,21 +59,22 @@ def load_model(path: str | Path) -> Model:
         isinstance(value, torch.Tensor) for value in weights.values()
     ):
         raise PipelineError(f"{path}: not a linreg checkpoint (its state_dict is not tensors)")
-    features = input_features(kind, weights)
-    if not 1 <= features <= MAX_FEATURES:
-        raise PipelineError(
-            f"{path}: not a linreg checkpoint (its weights take {features} features; "
-            f"1 to {MAX_FEATURES} are allowed)"
-        )
-    model = MODELS[kind](features)
-    expected = model.state_dict()
-    missing = [name for name in expected if name not in weights]
-    unexpected = [name for name in weights if name not in expected]
+    names = list(MODELS[kind]().state_dict())  # the same for any number of features
+    missing = [name for name in names if name not in weights]
+    unexpected = [name for name in weights if name not in names]
     if missing or unexpected:
         raise PipelineError(
             f"{path}: weights do not fit model {kind!r}: missing {', '.join(missing) or 'none'}; "
             f"unexpected {', '.join(unexpected) or 'none'} (a checkpoint of another model?)"
         )
+    features = input_features(kind, weights)
+    if features > MAX_FEATURES:
+        raise PipelineError(
+            f"{path}: weights do not fit model {kind!r}: they take {features:,} features, "
+            f"at most {MAX_FEATURES:,} are allowed"
+        )
+    model = MODELS[kind](max(features, 1))  # 0: a weight without a feature axis, refused below
+    expected = model.state_dict()
     for name, value in weights.items():
         if value.shape != expected[name].shape:
             raise PipelineError(

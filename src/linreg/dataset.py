@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from linreg.errors import PipelineError
+from linreg.errors import PipelineError, shorten
 from linreg.files import read_csv, write_csv
 from linreg.params import SplitParams
 
@@ -55,6 +55,18 @@ def read_dataset(path: str | Path) -> Dataset:
     return Dataset(
         as_features([columns[name] for name in features]), columns[target], tuple(features), target
     )
+
+
+def read_split(train_path: str | Path, test_path: str | Path) -> tuple[Dataset, Dataset]:
+    """Read the train and test sets, which must have the same columns in the same order."""
+    train, test = read_dataset(train_path), read_dataset(test_path)
+    if (train.features, train.target) != (test.features, test.target):
+        raise PipelineError(
+            f"{test_path}: columns {shorten(', '.join((*test.features, test.target)))} differ "
+            f"from {train_path}'s {shorten(', '.join((*train.features, train.target)))}; rerun "
+            "the split stage"
+        )
+    return train, test
 
 
 def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:

@@ -162,6 +162,8 @@ def read_csv(path: str | Path, names: Sequence[str] | None = None) -> dict[str, 
     try:
         if names is None:
             names = _header(path)
+            if len(names) == 1:  # data files have two columns at the least: another separator?
+                _refuse_other_separator(path, names[0])
         options = pacsv.ConvertOptions(
             column_types={name: pa.float32() for name in names},
             null_values=[],  # an empty cell is an error, not a silent null
@@ -201,6 +203,15 @@ def read_csv(path: str | Path, names: Sequence[str] | None = None) -> dict[str, 
                 f"{path}: line {bad[0] + 2}, column {name}: {values[bad[0]]} is not a finite number"
             )
     return columns
+
+
+def _refuse_other_separator(path: Path, header: str) -> None:
+    other = [d for d in ";\t|" if d in header]
+    if other:
+        raise PipelineError(
+            f"{path}: one column {shown(header)} (separated by {other[0]!r}? columns are "
+            "separated by ',')"
+        )
 
 
 def _header(path: Path) -> list[str]:
