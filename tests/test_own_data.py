@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 from pathlib import Path
 
@@ -284,6 +285,15 @@ def test_compare_and_sweep_work_on_a_csv_source(diabetes: Path):
     report = (diabetes / "comparison/report.md").read_text()
     assert "| train.lr | 0.1 | 0.05 |" in report
     assert png_size((diabetes / "comparison/predictions.png").read_bytes())[0] > 0
+
+    # As in CI: a clone whose cache holds the CSV (`dvc pull`) and no pipeline output, so the
+    # base is reproduced in a worktree, which takes the CSV from this cache.
+    shutil.rmtree(diabetes / ".dvc/cache")
+    run(diabetes, "dvc", "add", DIABETES)
+    run(diabetes, sys.executable, "-m", "linreg.experiments.compare", "--base", "main")
+    report = (diabetes / "comparison/report.md").read_text()
+    assert "_Base artifacts reproduced in a temporary git worktree" in report
+    assert "| train.lr | 0.1 | 0.05 |" in report
 
     table = run(
         diabetes, sys.executable, "-m", "linreg.experiments.sweep", "train.epochs=200,400"

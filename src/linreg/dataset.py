@@ -3,6 +3,7 @@ split stage never imports torch."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +36,15 @@ class Dataset:
     def rows(self, selection: np.ndarray | slice) -> Dataset:
         """The dataset of the selected rows (an index array or a slice)."""
         return Dataset(self.x[selection], self.y[selection], self.features, self.target)
+
+
+def line_values(weights: Sequence[float] | np.ndarray, bias: float, x: np.ndarray) -> np.ndarray:
+    """weights . x + bias for (n, k) x, in float64, a feature at a time: the same bits on any CPU
+    (a matrix product's sums depend on the BLAS)."""
+    total = np.full(len(x), bias, dtype=np.float64)
+    for j, weight in enumerate(weights):
+        total += weight * x[:, j].astype(np.float64)
+    return total
 
 
 def as_features(columns: list[np.ndarray]) -> np.ndarray:

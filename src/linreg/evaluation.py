@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from linreg.artifacts import Predictions, Truth
-from linreg.dataset import Dataset
-from linreg.errors import PipelineError
+from linreg.dataset import Dataset, line_values
+from linreg.errors import PipelineError, shorten
 
 if TYPE_CHECKING:
     from torch import nn
@@ -93,15 +93,6 @@ def least_squares_line(train: Dataset) -> tuple[np.ndarray, float]:
     return solution[:-1], float(solution[-1])
 
 
-def line_values(weights: np.ndarray, bias: float, x: np.ndarray) -> np.ndarray:
-    """weights . x + bias for (n, k) x, in float64, a feature at a time: the same bits on any CPU
-    (a matrix product's sums depend on the BLAS)."""
-    total = np.full(len(x), bias)
-    for j, weight in enumerate(weights):
-        total += weight * x[:, j].astype(np.float64)
-    return total
-
-
 def evaluate(
     model: Model, train: Dataset, test: Dataset, truth: Truth | None
 ) -> tuple[Metrics, Predictions]:
@@ -109,7 +100,7 @@ def evaluate(
     if model_features(model) != test.x.shape[1]:
         raise PipelineError(
             f"the model takes {model_features(model)} feature(s), the data has "
-            f"{test.x.shape[1]} ({', '.join(test.features)}): retrain it on this data"
+            f"{test.x.shape[1]} ({shorten(', '.join(test.features))}): retrain it on this data"
         )
     y_pred = predict(model, test.x)
     weights, bias = model.coefficients()

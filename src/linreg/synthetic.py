@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from linreg.dataset import Dataset
+from linreg.dataset import Dataset, line_values
 from linreg.params import SyntheticParams
 
 
@@ -31,12 +31,7 @@ def generate_dataset(params: SyntheticParams) -> Dataset:
     else:
         shape = (params.rows, len(weights))
         features = draws.uniform(params.start, params.end, shape).astype(np.float32)
-        # in float64, one feature at a time: elementwise, so the same bits on every CPU (a
-        # matrix product's summation order depends on the BLAS)
-        total = np.full(params.rows, params.bias)
-        for j, weight in enumerate(weights):
-            total += weight * features[:, j].astype(np.float64)
-        y = total.astype(np.float32)
+        y = line_values(weights, params.bias, features).astype(np.float32)
     if params.noise_std > 0:
         noise = draws.standard_normal(len(y), dtype=np.float32)
         y = y + np.float32(params.noise_std) * noise

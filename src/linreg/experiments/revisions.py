@@ -161,11 +161,30 @@ def _remote_config() -> dict[str, Any] | None:
         return {"core": {"remote": default}, "remote": {default: repo.config["remote"][default]}}
 
 
+def _pull_sources(worktree: Path) -> None:
+    """Into the worktree, the files that `dvc add` tracks there (a CSV source): the pipeline
+    reads them and cannot rebuild them. From this workspace's cache (it holds the ones the
+    workspace uses), else from the worktree's default remote."""
+    sources = _run(["git", "ls-files", "*.dvc"], cwd=worktree).stdout.split()
+    if not sources:
+        return
+    from dvc.repo import Repo
+
+    with Repo() as repo:
+        cache = repo.cache.local_cache_dir  # laid out as a local remote is
+    remote = "linreg-workspace-cache"
+    _show(["dvc", "remote", "add", "--local", remote, cache], cwd=worktree)
+    pulled = _run(["dvc", "pull", "--quiet", "--remote", remote, *sources], cwd=worktree)
+    if pulled.returncode != 0:
+        _show(["dvc", "pull", "--quiet", *sources], cwd=worktree)
+
+
 def _reproduce_in_worktree(rev: str, paths: Sequence[str], into: Path) -> None:
     parent = Path(tempfile.mkdtemp(prefix="linreg-base-"))
     worktree = parent / "base"
     try:
         _show(["git", "worktree", "add", "--quiet", "--detach", str(worktree), rev])
+        _pull_sources(worktree)
         _show(["dvc", "repro", "--quiet"], cwd=worktree)
         for path in paths:
             target = into / path
