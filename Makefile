@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull install-s3 clean
+.PHONY: repro test test-fast lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull clean
 
 repro: $(STAMP)
 	dvc repro
@@ -55,10 +55,6 @@ push: $(STAMP)
 
 pull: $(STAMP)
 	dvc pull --run-cache
-
-# The S3 plugin (AWS S3, MinIO): an optional extra, not needed for a local or folder remote.
-install-s3: $(STAMP)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -e '.[s3]'
 
 compare: $(STAMP)
 	python -m linreg.experiments.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
