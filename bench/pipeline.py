@@ -17,7 +17,9 @@ from pathlib import Path
 
 from project import ROOT, make_project, project_env
 
-OUTPUTS = ("data", "models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")
+# What a run makes: every output folder (but data/external/, a dependency that git holds)
+OUTPUTS = ("models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")
+KEPT_DATA = "external"
 
 
 def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
@@ -27,6 +29,9 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 
 def clean(project: Path) -> None:
+    for path in (project / "data").iterdir():
+        if path.name != KEPT_DATA:
+            path.unlink()
     for name in OUTPUTS:
         path = project / name
         if path.is_dir():
