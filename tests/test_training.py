@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
 
+from linreg import training
 from linreg.dataset import Dataset, split_dataset
 from linreg.distributed import resolve_device
 from linreg.errors import PipelineError
@@ -23,6 +28,7 @@ from .helpers import (
     LESSON_TEST_LOSS,
     LESSON_TRAIN_LOSS,
     LESSON_WEIGHT,
+    ROOT,
 )
 
 
@@ -147,3 +153,54 @@ def test_missing_device_fails_fast_naming_what_is_available():
         PipelineError, match=r"train.device = 'cuda': not available .*available: cpu"
     ):
         resolve_device("cuda")
+
+
+@pytest.mark.parametrize(("loss", "batch_size"), [("l1", 0), ("mse", 0), ("huber", 0), ("l1", 16)])
+def test_steps_in_chunks_equal_steps_at_once_to_rounding(
+    params, lesson_data, monkeypatch, loss, batch_size
+):
+    settings = params.train.model_copy(
+        update={"loss": loss, "batch_size": batch_size, "epochs": 30}
+    )
+    at_once = fit(settings, *lesson_data)
+    monkeypatch.setattr(training, "CHUNK_ROWS", 7)  # 40 train rows: 6 chunks, the last short
+    in_chunks = fit(settings, *lesson_data)
+
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(
+            getattr(in_chunks.history, name), getattr(at_once.history, name), rtol=1e-6
+        )
+    for name, value in at_once.model.state_dict().items():
+        torch.testing.assert_close(in_chunks.model.state_dict()[name], value, rtol=1e-6, atol=0)
+
+
+# Two forked ranks training the lesson in chunks of 7 rows (each rank holds 20): the fork comes
+# first in a fresh process, as in the train stage.
+CHUNKED_RANKS = """
+import sys
+import numpy as np
+from linreg import training
+from linreg.dataset import split_dataset
+from linreg.distributed import placement, run_ranks
+from linreg.params import load_params, with_overrides
+from linreg.synthetic import generate_dataset
+
+training.CHUNK_ROWS = 7
+params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 30}, "test")
+train, test = split_dataset(generate_dataset(params.generate), params.split)
+
+def work():
+    result = training.fit(params.train, train, test)
+    if placement("cpu").writes:
+        np.save(sys.argv[1], result.history.train_loss)
+
+run_ranks(2, "cpu", work)
+"""
+
+
+def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path):
+    one = fit(params.train.model_copy(update={"epochs": 30}), *lesson_data)
+    out = tmp_path / "two.npy"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-c", CHUNKED_RANKS, str(out)], cwd=ROOT, env=env, check=True)
+    np.testing.assert_allclose(np.load(out), one.history.train_loss, rtol=1e-5)
