@@ -1,10 +1,11 @@
-"""Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv."""
+"""Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv.
+The data is read a block of rows at a time: memory does not grow with the train set."""
 
-from linreg.artifacts import read_truth, write_predictions
+from linreg.artifacts import predictions_writer, read_truth
 from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress
-from linreg.dataset import read_split
-from linreg.evaluation import evaluate
+from linreg.dataset import read_blocks
+from linreg.evaluation import evaluate_blocks
 from linreg.files import all_or_none, write_json
 
 
@@ -21,12 +22,11 @@ def main(argv: list[str] | None = None) -> None:
         argv=argv,
     )
 
-    model = load_model(args.model)
-    train, test = read_split(args.train, args.test)
-    metrics, predictions = evaluate(model, train, test, read_truth(args.truth))
-    with all_or_none():
+    model, truth = load_model(args.model), read_truth(args.truth)
+    train, test = read_blocks(args.train), read_blocks(args.test)
+    with all_or_none(), predictions_writer(args.predictions, show_progress()) as write:
+        metrics = evaluate_blocks(model, train, test, truth, write)
         write_json(args.metrics, metrics.as_json())
-        write_predictions(args.predictions, predictions, progress=show_progress())
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@ then the target) and data/truth.json (the line synthetic data was drawn from).""
 
 from linreg.artifacts import Truth, write_truth
 from linreg.cli import parse_args, run, show_progress
-from linreg.dataset import write_dataset
+from linreg.dataset import write_blocks, write_dataset
 from linreg.external import read_external_csv
 from linreg.files import all_or_none
 from linreg.params import SyntheticParams, load_params
-from linreg.synthetic import generate_dataset
+from linreg.synthetic import generate_blocks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -19,13 +19,13 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     params = load_params(args.params).generate
-    if isinstance(params, SyntheticParams):
-        data, truth = generate_dataset(params), Truth(params.weight, params.bias)
-    else:
-        data, truth = read_external_csv(params), None
     with all_or_none():
-        write_dataset(args.out, data, progress=show_progress())
-        write_truth(args.truth, truth)
+        if isinstance(params, SyntheticParams):  # made and written a block at a time
+            write_blocks(args.out, generate_blocks(params), params.rows, show_progress())
+            write_truth(args.truth, Truth(params.weight, params.bias))
+        else:
+            write_dataset(args.out, read_external_csv(params), show_progress())
+            write_truth(args.truth, None)
 
 
 if __name__ == "__main__":

@@ -1,11 +1,12 @@
-"""Stage plot: data, predictions and loss log -> reports/predictions.png, reports/loss_curve.png."""
+"""Stage plot: data, predictions and loss log -> reports/predictions.png, reports/loss_curve.png.
+The data is read a block of rows at a time, keeping only the points drawn."""
 
-from linreg.artifacts import read_predictions, read_train_log
+from linreg.artifacts import Predictions, read_prediction_blocks, read_train_log
 from linreg.cli import parse_args, run
-from linreg.dataset import read_dataset
+from linreg.dataset import Dataset, read_blocks
 from linreg.files import all_or_none, write_bytes_atomic
 from linreg.params import load_params
-from linreg.plotting import loss_curve_figure, predictions_figure, render_png
+from linreg.plotting import loss_curve_figure, predictions_figure, render_png, sample_of_blocks
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,9 +22,14 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     params = load_params(args.params).plot
-    predictions = predictions_figure(
-        read_dataset(args.train), read_predictions(args.predictions), params
+    size, seed = params.max_points, params.seed
+    train, train_rows = sample_of_blocks(
+        lambda: read_blocks(args.train), Dataset.joined, size, seed
     )
+    predicted, test_rows = sample_of_blocks(
+        lambda: read_prediction_blocks(args.predictions), Predictions.joined, size, seed
+    )
+    predictions = predictions_figure(train, predicted, params, (train_rows, test_rows))
     loss_curve = loss_curve_figure(read_train_log(args.train_log))
     with all_or_none():
         write_bytes_atomic(args.predictions_png, render_png(predictions, params.dpi))

@@ -6,9 +6,18 @@ import numpy as np
 import pytest
 import torch
 
-from linreg.dataset import Dataset, read_split, split_dataset, write_dataset
+from linreg import files
+from linreg.dataset import (
+    Dataset,
+    read_blocks,
+    read_split,
+    split_dataset,
+    split_file,
+    write_blocks,
+    write_dataset,
+)
 from linreg.errors import PipelineError
-from linreg.synthetic import generate_dataset
+from linreg.synthetic import generate_blocks, generate_dataset
 
 
 def test_generate_is_the_lessons_line(params):
@@ -85,3 +94,49 @@ def test_a_split_that_leaves_a_set_empty_is_refused(params):
     two = Dataset(np.zeros((2, 1), np.float32), np.zeros(2, np.float32))
     with pytest.raises(PipelineError, match=r"split\.train_fraction = 0\.4: leaves 0 train"):
         split_dataset(two, params.split.model_copy(update={"train_fraction": 0.4}))
+
+
+@pytest.mark.parametrize("weight", [0.7, [1.5, -2.0, 0.5]], ids=["lesson", "three features"])
+def test_blocks_do_not_depend_on_their_size_and_write_the_whole(params, tmp_path, weight):
+    noisy = params.generate.model_copy(update={"weight": weight, "noise_std": 0.1})
+    whole = generate_dataset(noisy)
+    for size in (7, 1000):
+        blocks = list(generate_blocks(noisy, rows=size))
+        assert len(blocks) == -(-len(whole) // size)
+        assert np.concatenate([b.x for b in blocks]).tobytes() == whole.x.tobytes()
+        assert np.concatenate([b.y for b in blocks]).tobytes() == whole.y.tobytes()
+    write_dataset(tmp_path / "whole.csv", whole)
+    write_blocks(tmp_path / "blocks.csv", generate_blocks(noisy, rows=7), noisy.rows)
+    assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
+
+
+@pytest.mark.parametrize("shuffle", [False, True])
+def test_split_file_writes_what_split_dataset_makes(params, tmp_path, monkeypatch, shuffle):
+    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 64)  # a few rows a block: many blocks
+    data = generate_dataset(params.generate.model_copy(update={"noise_std": 0.1}))
+    write_dataset(tmp_path / "raw.csv", data)
+    split = params.split.model_copy(update={"shuffle": shuffle})
+    blocks = list(read_blocks(tmp_path / "raw.csv"))
+    assert len(blocks) > 5
+    assert np.concatenate([b.y for b in blocks]).tobytes() == data.y.tobytes()
+
+    split_file(tmp_path / "raw.csv", tmp_path / "train.csv", tmp_path / "test.csv", split)
+
+    train, test = split_dataset(data, split)
+    write_dataset(tmp_path / "expected_train.csv", train)
+    write_dataset(tmp_path / "expected_test.csv", test)
+    for name in ("train", "test"):
+        written = (tmp_path / f"{name}.csv").read_bytes()
+        assert written == (tmp_path / f"expected_{name}.csv").read_bytes()
+
+
+def test_a_bad_row_in_a_late_block_names_its_line_and_writes_nothing(params, tmp_path, monkeypatch):
+    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 64)
+    lines = [f"{i / 50},{i / 100}" for i in range(50)]
+    lines[44] = "0.88,inf"
+    (tmp_path / "raw.csv").write_text("x,y\n" + "\n".join(lines) + "\n")
+    with pytest.raises(PipelineError, match=r"raw\.csv: line 46, column y: inf is not a finite"):
+        split_file(
+            tmp_path / "raw.csv", tmp_path / "train.csv", tmp_path / "test.csv", params.split
+        )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["raw.csv"]

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 import torch
 
-from linreg.artifacts import Truth
+from linreg.artifacts import Truth, predictions_writer, write_predictions
 from linreg.dataset import Dataset
+from linreg.errors import PipelineError
 from linreg.evaluation import (
     METRIC_GOALS,
     evaluate,
+    evaluate_blocks,
     least_squares_line,
     predict,
     regression_errors,
@@ -74,3 +77,36 @@ def test_predict_builds_no_graph(line):
     y_pred = predict(ParameterModel(), line.x)
     assert y_pred.dtype == np.float32
     assert y_pred.shape == line.y.shape
+
+
+def blocks_of(data: Dataset, size: int) -> list[Dataset]:
+    return [data.rows(slice(start, start + size)) for start in range(0, len(data), size)]
+
+
+def test_evaluation_in_blocks_equals_it_at_once(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (300, 3)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5]) + 0.3 + rng.normal(0, 0.1, 300)).astype(np.float32)
+    train = Dataset(x[:200], y[:200], ("a", "b", "c"), "t")
+    test = Dataset(x[200:], y[200:], ("a", "b", "c"), "t")
+    model = ParameterModel(features=3)
+    truth = Truth(weight=[1.0, -2.0, 0.5], bias=0.3)
+    at_once, predictions = evaluate(model, train, test, truth)
+
+    with predictions_writer(tmp_path / "blocks.csv") as write:
+        in_blocks = evaluate_blocks(model, blocks_of(train, 7), blocks_of(test, 9), truth, write)
+
+    # the normal equations summed by block against numpy's lstsq: equal to rounding
+    assert in_blocks.lstsq_test_mae == pytest.approx(at_once.lstsq_test_mae, rel=1e-9)
+    assert replace(in_blocks, lstsq_test_mae=0.0) == replace(at_once, lstsq_test_mae=0.0)
+    write_predictions(tmp_path / "at_once.csv", predictions)
+    assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "at_once.csv").read_bytes()
+
+
+def test_test_columns_must_be_the_train_columns():
+    train = Dataset(np.ones((3, 1), np.float32), np.arange(3, dtype=np.float32))
+    test = Dataset(train.x, train.y, ("z",), "y")
+    with pytest.raises(
+        PipelineError, match=r"the test set's columns z, y differ from the train set's x, y"
+    ):
+        evaluate(ParameterModel(), train, test, None)

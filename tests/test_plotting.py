@@ -8,7 +8,13 @@ from linreg.artifacts import Predictions, TrainLog
 from linreg.dataset import Dataset
 from linreg.experiments.figures import loss_comparison_figure, predictions_comparison_figure
 from linreg.params import PlotParams
-from linreg.plotting import loss_curve_figure, predictions_figure, render_png, spread_sample
+from linreg.plotting import (
+    loss_curve_figure,
+    predictions_figure,
+    render_png,
+    sample_of_blocks,
+    spread_sample,
+)
 
 from .helpers import png_size
 
@@ -118,3 +124,28 @@ def test_a_small_data_set_is_drawn_whole_with_no_note(line):
     (axes,) = predictions_figure(line, predicted(line), plot_params()).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [len(line)] * 3
     assert axes.get_title() == ""
+
+
+def test_a_sample_of_blocks_is_the_sample_of_the_whole():
+    x = np.arange(10_007, dtype=np.float32) / 10_007
+    data = Dataset(x.reshape(-1, 1), 2 * x)
+    blocks = [data.rows(slice(start, start + 333)) for start in range(0, len(data), 333)]
+    sample, total = sample_of_blocks(lambda: iter(blocks), Dataset.joined, 500, seed=3)
+    rows = spread_sample(len(data), 500, seed=3)
+    assert total == len(data)
+    assert sample.x.tobytes() == data.x[rows].tobytes()
+    assert sample.y.tobytes() == data.y[rows].tobytes()
+
+
+def test_the_picture_of_samples_is_the_picture_of_the_whole():
+    x = np.arange(20_000, dtype=np.float32) / 20_000
+    big = Dataset(x.reshape(-1, 1), 2 * x)
+    params = plot_params(max_points=500)
+    whole = render_png(predictions_figure(big, predicted(big), params), params.dpi)
+    blocks = [big.rows(slice(start, start + 999)) for start in range(0, len(big), 999)]
+    train, rows = sample_of_blocks(lambda: iter(blocks), Dataset.joined, 500, 0)
+    test, test_rows = sample_of_blocks(
+        lambda: (predicted(block) for block in blocks), Predictions.joined, 500, 0
+    )
+    sampled = predictions_figure(train, test, params, (rows, test_rows))
+    assert render_png(sampled, params.dpi) == whole

@@ -5,7 +5,8 @@ only: the plot stage and the experiment tooling read them without torch."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,14 @@ import numpy as np
 
 from linreg.dataset import Dataset, as_features
 from linreg.errors import PipelineError
-from linreg.files import read_csv, require_file, write_csv, write_json
+from linreg.files import (
+    csv_writer,
+    read_csv,
+    read_csv_blocks,
+    require_file,
+    write_csv,
+    write_json,
+)
 from linreg.params import PREDICTION_SUFFIX
 
 
@@ -85,8 +93,17 @@ class Predictions:
     def y(self) -> np.ndarray:
         return self.data.y
 
-    def rows(self, selection: np.ndarray) -> Predictions:
+    def __len__(self) -> int:
+        return len(self.y_pred)
+
+    def rows(self, selection: np.ndarray | slice) -> Predictions:
         return Predictions(self.data.rows(selection), self.y_pred[selection])
+
+    @staticmethod
+    def joined(blocks: Sequence[Predictions]) -> Predictions:
+        """Blocks of rows as one."""
+        data = Dataset.joined([b.data for b in blocks])
+        return Predictions(data, np.concatenate([b.y_pred for b in blocks]))
 
 
 def _columns(artifact: type[Any]) -> tuple[str, ...]:
@@ -105,14 +122,44 @@ def read_train_log(path: str | Path) -> TrainLog:
 
 
 def write_predictions(path: str | Path, predictions: Predictions, progress: bool = False) -> None:
+    write_csv(path, _prediction_columns(predictions), progress=progress)
+
+
+@contextmanager
+def predictions_writer(
+    path: str | Path, progress: bool = False
+) -> Iterator[Callable[[Predictions], None]]:
+    """A function that appends predictions, a block of rows at a time, to a new predictions CSV
+    at `path`, written atomically when the block ends (inside all_or_none: at its end)."""
+    with ExitStack() as stack:
+        write_rows: Callable[[Mapping[str, np.ndarray]], None] | None = None
+
+        def write(predictions: Predictions) -> None:
+            nonlocal write_rows
+            columns = _prediction_columns(predictions)
+            if write_rows is None:  # the columns are known with the first block
+                write_rows = stack.enter_context(csv_writer(path, list(columns), None, progress))
+            write_rows(columns)
+
+        yield write
+
+
+def _prediction_columns(predictions: Predictions) -> dict[str, np.ndarray]:
     test = predictions.data
     columns = {name: test.x[:, i] for i, name in enumerate(test.features)}
-    columns |= {test.target: test.y, test.target + PREDICTION_SUFFIX: predictions.y_pred}
-    write_csv(path, columns, progress=progress)
+    return columns | {test.target: test.y, test.target + PREDICTION_SUFFIX: predictions.y_pred}
 
 
 def read_predictions(path: str | Path) -> Predictions:
-    columns = read_csv(path)
+    return _as_predictions(path, read_csv(path))
+
+
+def read_prediction_blocks(path: str | Path) -> Iterator[Predictions]:
+    """read_predictions a block of rows at a time (files.read_csv_blocks)."""
+    return (_as_predictions(path, columns) for columns in read_csv_blocks(path))
+
+
+def _as_predictions(path: str | Path, columns: dict[str, np.ndarray]) -> Predictions:
     names = list(columns)
     if len(names) < 3 or names[-1] != names[-2] + PREDICTION_SUFFIX:
         raise PipelineError(

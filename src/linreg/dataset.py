@@ -3,14 +3,22 @@ split stage never imports torch."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from linreg.errors import PipelineError, shorten
-from linreg.files import read_csv, write_csv
+from linreg.files import (
+    all_or_none,
+    csv_writer,
+    read_csv,
+    read_csv_blocks,
+    write_csv,
+    write_csv_chunks,
+)
 from linreg.params import SplitParams
 
 
@@ -37,6 +45,12 @@ class Dataset:
         """The dataset of the selected rows (an index array or a slice)."""
         return Dataset(self.x[selection], self.y[selection], self.features, self.target)
 
+    @staticmethod
+    def joined(blocks: Sequence[Dataset]) -> Dataset:
+        """Blocks of rows (of the same columns) as one dataset."""
+        x, y = np.concatenate([b.x for b in blocks]), np.concatenate([b.y for b in blocks])
+        return Dataset(x, y, blocks[0].features, blocks[0].target)
+
 
 def line_values(weights: Sequence[float] | np.ndarray, bias: float, x: np.ndarray) -> np.ndarray:
     """weights . x + bias for (n, k) x, in float64, a feature at a time: the same bits on any CPU
@@ -56,15 +70,22 @@ def as_features(columns: list[np.ndarray]) -> np.ndarray:
 
 def read_dataset(path: str | Path) -> Dataset:
     """Read a data CSV: the feature columns, then the target column, last."""
-    columns = read_csv(path)
+    return _as_dataset(path, read_csv(path))
+
+
+def read_blocks(path: str | Path) -> Iterator[Dataset]:
+    """read_dataset a block of rows at a time (files.read_csv_blocks)."""
+    return (_as_dataset(path, columns) for columns in read_csv_blocks(path))
+
+
+def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
     if len(columns) < 2:
         raise PipelineError(
             f"{path}: {len(columns)} column(s); expected feature columns and the target, last"
         )
     *features, target = columns
-    return Dataset(
-        as_features([columns[name] for name in features]), columns[target], tuple(features), target
-    )
+    x = as_features([columns[name] for name in features])
+    return Dataset(x, columns[target], tuple(features), target)
 
 
 def read_split(train_path: str | Path, test_path: str | Path) -> tuple[Dataset, Dataset]:
@@ -80,18 +101,74 @@ def read_split(train_path: str | Path, test_path: str | Path) -> tuple[Dataset, 
 
 
 def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:
+    write_csv(path, _columns(dataset), progress)
+
+
+def write_blocks(
+    path: str | Path, blocks: Iterable[Dataset], rows: int, progress: bool = False
+) -> None:
+    """Write a dataset made a block at a time, as it comes (`rows` in all, at least one)."""
+    blocks = iter(blocks)
+    first = next(blocks)
+    chunks = (_columns(block) for block in itertools.chain([first], blocks))
+    write_csv_chunks(path, [*first.features, first.target], chunks, rows, progress)
+
+
+def _columns(dataset: Dataset) -> dict[str, np.ndarray]:
     columns = {name: dataset.x[:, i] for i, name in enumerate(dataset.features)}
-    write_csv(path, columns | {dataset.target: dataset.y}, progress)
+    return columns | {dataset.target: dataset.y}
 
 
 def split_dataset(dataset: Dataset, params: SplitParams) -> tuple[Dataset, Dataset]:
     """The first train_fraction of the rows train, the rest test; shuffled first if asked."""
-    cut = params.train_rows(len(dataset))
-    if not 1 <= cut < len(dataset):
-        raise PipelineError(
-            f"split.train_fraction = {params.train_fraction!r}: leaves {cut} train and "
-            f"{len(dataset) - cut} test rows of {len(dataset)}; each set needs at least 1 row"
-        )
+    cut = _train_rows(params, len(dataset))
     if params.shuffle:
         dataset = dataset.rows(np.random.default_rng(params.seed).permutation(len(dataset)))
     return dataset.rows(slice(None, cut)), dataset.rows(slice(cut, None))
+
+
+def _train_rows(params: SplitParams, rows: int) -> int:
+    cut = params.train_rows(rows)
+    if not 1 <= cut < rows:
+        raise PipelineError(
+            f"split.train_fraction = {params.train_fraction!r}: leaves {cut} train and "
+            f"{rows - cut} test rows of {rows}; each set needs at least 1 row"
+        )
+    return cut
+
+
+def split_file(
+    raw: str | Path,
+    train: str | Path,
+    test: str | Path,
+    params: SplitParams,
+    progress: bool = False,
+) -> None:
+    """split_dataset from file to files, both written or neither. In order, a block of rows at a
+    time in two passes (count, then copy): memory holds a block whatever the rows. Shuffled,
+    all the rows are held: a permutation needs them."""
+    if params.shuffle:
+        train_set, test_set = split_dataset(read_dataset(raw), params)
+        with all_or_none():
+            write_dataset(train, train_set, progress)
+            write_dataset(test, test_set, progress)
+        return
+    rows, first = 0, None
+    for block in read_blocks(raw):
+        rows, first = rows + len(block), block if first is None else first
+    assert first is not None  # read_blocks refuses a file with no rows
+    cut = _train_rows(params, rows)
+    names = [*first.features, first.target]
+    with (
+        all_or_none(),
+        csv_writer(train, names, cut, progress) as to_train,
+        csv_writer(test, names, rows - cut, progress) as to_test,
+    ):
+        done = 0
+        for block in read_blocks(raw):
+            head = min(max(cut - done, 0), len(block))  # this block's rows that go to train
+            if head:
+                to_train(_columns(block.rows(slice(None, head))))
+            if head < len(block):
+                to_test(_columns(block.rows(slice(head, None))))
+            done += len(block)

@@ -3,7 +3,9 @@ torch is imported only to predict: the experiment tooling reads the metrics with
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, fields
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -86,32 +88,75 @@ def regression_errors(y: np.ndarray, y_pred: np.ndarray) -> Errors:
 
 def least_squares_line(train: Dataset) -> tuple[np.ndarray, float]:
     """The closed-form least-squares weights (k,) and bias of the train set, in float64."""
-    design = np.column_stack([train.x, np.ones(len(train), dtype=np.float32)])  # (n, k + 1)
-    solution, *_ = np.linalg.lstsq(
-        design.astype(np.float64), train.y.astype(np.float64), rcond=None
-    )
+    solution, *_ = np.linalg.lstsq(_design(train), train.y.astype(np.float64), rcond=None)
     return solution[:-1], float(solution[-1])
+
+
+def least_squares_line_of_blocks(blocks: Iterable[Dataset]) -> tuple[np.ndarray, float]:
+    """least_squares_line of a train set that comes a block of rows at a time. One block:
+    exactly least_squares_line. More: the normal equations, X^T X and X^T y summed block by
+    block in float64 and solved by lstsq, so memory holds a block, not the design matrix."""
+    blocks = iter(blocks)
+    first = next(blocks)
+    second = next(blocks, None)
+    if second is None:
+        return least_squares_line(first)
+    columns = first.x.shape[1] + 1
+    gram, moment = np.zeros((columns, columns)), np.zeros(columns)  # X^T X, X^T y
+    for block in itertools.chain([first, second], blocks):
+        design = _design(block)  # (n, k + 1)
+        gram += design.T @ design
+        moment += design.T @ block.y.astype(np.float64)
+    solution, *_ = np.linalg.lstsq(gram, moment, rcond=None)
+    return solution[:-1], float(solution[-1])
+
+
+def _design(data: Dataset) -> np.ndarray:
+    """(n, k + 1) float64: the features and a column of ones."""
+    ones = np.ones(len(data), dtype=np.float32)
+    return np.column_stack([data.x, ones]).astype(np.float64)
 
 
 def evaluate(
     model: Model, train: Dataset, test: Dataset, truth: Truth | None
 ) -> tuple[Metrics, Predictions]:
     """The metrics of reports/metrics.json, and the test predictions."""
-    if model_features(model) != test.x.shape[1]:
-        raise PipelineError(
-            f"the model takes {model_features(model)} feature(s), the data has "
-            f"{test.x.shape[1]} ({shorten(', '.join(test.features))}): retrain it on this data"
-        )
-    y_pred = predict(model, test.x)
+    predicted: list[Predictions] = []
+    metrics = evaluate_blocks(model, [train], [test], truth, predicted.append)
+    return metrics, predicted[0]
+
+
+def evaluate_blocks(
+    model: Model,
+    train: Iterable[Dataset],
+    test: Iterable[Dataset],
+    truth: Truth | None,
+    write: Callable[[Predictions], object],
+) -> Metrics:
+    """evaluate, with the train and test sets coming a block of rows at a time: each block's
+    predictions go to `write` as they are made. Memory holds a block of either set and the
+    test set's targets and predictions (the metrics need them all)."""
     weights, bias = model.coefficients()
-    if not np.isfinite(y_pred).all():
-        raise PipelineError(
-            f"the model's predictions overflow float32 (weights {_numbers(weights)}, bias "
-            f"{bias:g}); no metrics written: retrain it"
-        )
-    lstsq_weights, lstsq_bias = least_squares_line(train)
-    errors = regression_errors(test.y, y_pred)
-    metrics = Metrics(
+    train = iter(train)
+    first = next(train)
+    lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], train))
+    targets, predictions, floor = [], [], []
+    for block in test:
+        _check_columns(first, block)
+        _check_features(model, block)
+        y_pred = predict(model, block.x)
+        if not np.isfinite(y_pred).all():
+            raise PipelineError(
+                f"the model's predictions overflow float32 (weights {_numbers(weights)}, bias "
+                f"{bias:g}); no metrics written: retrain it"
+            )
+        write(Predictions(block, y_pred))
+        targets.append(block.y)
+        predictions.append(y_pred)
+        floor.append(line_values(lstsq_weights, lstsq_bias, block.x))
+    y = np.concatenate(targets)
+    errors = regression_errors(y, np.concatenate(predictions))
+    return Metrics(
         test_mae=errors.mae,
         test_mse=errors.mse,
         test_rmse=errors.rmse,
@@ -120,16 +165,30 @@ def evaluate(
         bias=bias,
         weight_error=_largest_error(weights, truth.weights) if truth else None,
         bias_error=abs(bias - truth.bias) if truth else None,
-        lstsq_test_mae=regression_errors(
-            test.y, line_values(lstsq_weights, lstsq_bias, test.x)
-        ).mae,
+        lstsq_test_mae=regression_errors(y, np.concatenate(floor)).mae,
     )
-    return metrics, Predictions(test, y_pred)
 
 
 def model_features(model: Model) -> int:
     """How many features the model takes."""
     return len(model.coefficients()[0])
+
+
+def _check_columns(train: Dataset, test: Dataset) -> None:
+    if (train.features, train.target) != (test.features, test.target):
+        raise PipelineError(
+            f"the test set's columns {shorten(', '.join((*test.features, test.target)))} differ "
+            f"from the train set's {shorten(', '.join((*train.features, train.target)))}; rerun "
+            "the split stage"
+        )
+
+
+def _check_features(model: Model, test: Dataset) -> None:
+    if model_features(model) != test.x.shape[1]:
+        raise PipelineError(
+            f"the model takes {model_features(model)} feature(s), the data has "
+            f"{test.x.shape[1]} ({shorten(', '.join(test.features))}): retrain it on this data"
+        )
 
 
 def _largest_error(weights: np.ndarray, true_weights: tuple[float, ...]) -> float:

@@ -10,7 +10,7 @@ import os
 import secrets
 import stat
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
@@ -130,21 +130,50 @@ def write_csv(path: str | Path, columns: Mapping[str, np.ndarray], progress: boo
     progress shows a bar (for a person at a terminal).
     """
     rows = len(next(iter(columns.values())))
-    options = pacsv.WriteOptions(include_header=False)
-    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}", progress) as done:
-        file.write((",".join(columns) + "\n").encode())  # unquoted, unlike pyarrow's header
-        for start in range(0, rows, CSV_CHUNK_ROWS):
-            chunk = [
-                _to_arrow(values[start : start + CSV_CHUNK_ROWS]) for values in columns.values()
-            ]
-            sink = pa.BufferOutputStream()
-            pacsv.write_csv(pa.Table.from_arrays(chunk, list(columns)), sink, options)
-            file.write(sink.getvalue())
-            done(len(chunk[0]))
+    chunks = (
+        {name: values[start : start + CSV_CHUNK_ROWS] for name, values in columns.items()}
+        for start in range(0, rows, CSV_CHUNK_ROWS)
+    )
+    write_csv_chunks(path, list(columns), chunks, rows, progress)
+
+
+def write_csv_chunks(
+    path: str | Path,
+    names: Sequence[str],
+    chunks: Iterable[Mapping[str, np.ndarray]],
+    rows: int,
+    progress: bool = False,
+) -> None:
+    """Write CSV from chunks of rows made one at a time (a generator: the whole table is never
+    in memory), each mapping the column names to equal-length arrays; `rows` in all."""
+    with csv_writer(path, names, rows, progress) as write:
+        for chunk in chunks:
+            write(chunk)
 
 
 @contextmanager
-def _progress(total: int, description: str, show: bool) -> Iterator[Callable[[int], object]]:
+def csv_writer(
+    path: str | Path, names: Sequence[str], rows: int | None, progress: bool = False
+) -> Iterator[Callable[[Mapping[str, np.ndarray]], None]]:
+    """A function that appends a chunk of rows (column name -> equal-length arrays) to a new
+    CSV file at `path`, written atomically when the block ends; `rows` in all (for the bar;
+    None when not known)."""
+    options = pacsv.WriteOptions(include_header=False)
+    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}", progress) as done:
+        file.write((",".join(names) + "\n").encode())  # unquoted, unlike pyarrow's header
+
+        def write(chunk: Mapping[str, np.ndarray]) -> None:
+            arrays = [_to_arrow(chunk[name]) for name in names]
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_arrays(arrays, list(names)), sink, options)
+            file.write(sink.getvalue())
+            done(len(arrays[0]))
+
+        yield write
+
+
+@contextmanager
+def _progress(total: int | None, description: str, show: bool) -> Iterator[Callable[[int], object]]:
     """What to call with each chunk's row count: a tqdm bar's update, or nothing."""
     if not show:
         yield lambda rows: None
@@ -160,22 +189,75 @@ def read_csv(path: str | Path, names: Sequence[str] | None = None) -> dict[str, 
     float32 arrays, refusing empty or non-finite data and repeated column names."""
     path = require_file(path, "run the stage that writes it first")
     try:
-        if names is None:
-            names = _header(path)
-            if len(names) == 1:  # data files have two columns at the least: another separator?
-                _refuse_other_separator(path, names[0])
-        options = pacsv.ConvertOptions(
-            column_types={name: pa.float32() for name in names},
-            null_values=[],  # an empty cell is an error, not a silent null
-            quoted_strings_can_be_null=False,
-        )
-        table = pacsv.read_csv(path, convert_options=options)
-        found = table.column_names  # decodes the header: a Latin-1 name fails here
+        names = _column_names(path, names)
+        table = pacsv.read_csv(path, convert_options=_float_columns(names))
+        _check_columns(path, table.column_names, names)  # decodes the header: Latin-1 fails
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
-        # pyarrow names neither the line nor the column: find them (a slow pass, errors only)
-        check_utf8(path)
-        reason = _diagnose(path, names or ()) or shorten(str(error).splitlines()[0])
-        raise PipelineError(f"{path}: {reason}") from None
+        raise _unreadable(path, names, error) from None
+    if table.num_rows == 0:
+        raise PipelineError(f"{path}: no data rows (a header line only)")
+    columns = {name: _to_numpy(table[name].combine_chunks()) for name in names}
+    _refuse_non_finite(path, columns, rows_before=0)
+    return columns
+
+
+# Bytes of a CSV file parsed at a time by read_csv_blocks: ~0.5 M rows of two columns.
+CSV_BLOCK_BYTES = 16 << 20
+
+
+def read_csv_blocks(
+    path: str | Path, names: Sequence[str] | None = None
+) -> Iterator[dict[str, np.ndarray]]:
+    """read_csv a block of rows at a time, with the same checks: memory holds a block, whatever
+    the file's size. A problem is raised when its block is reached."""
+    path = require_file(path, "run the stage that writes it first")
+    rows = 0
+    try:
+        names = _column_names(path, names)
+        blocks = pacsv.open_csv(
+            path,
+            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES),
+            convert_options=_float_columns(names),
+        )
+        _check_columns(path, blocks.schema.names, names)
+        for batch in blocks:
+            columns = {name: _to_numpy(batch.column(name)) for name in names}
+            _refuse_non_finite(path, columns, rows_before=rows)
+            rows += batch.num_rows
+            yield columns
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
+        raise _unreadable(path, names, error) from None
+    if rows == 0:
+        raise PipelineError(f"{path}: no data rows (a header line only)")
+
+
+def _column_names(path: Path, names: Sequence[str] | None) -> Sequence[str]:
+    """`names`, or all the header's when None (a one-column header with ';', tab or '|' in it
+    is refused: data files have two columns at the least)."""
+    if names is not None:
+        return names
+    header = _header(path)
+    if len(header) == 1:
+        _refuse_other_separator(path, header[0])
+    return header
+
+
+def _float_columns(names: Sequence[str]) -> pacsv.ConvertOptions:
+    return pacsv.ConvertOptions(
+        column_types={name: pa.float32() for name in names},
+        null_values=[],  # an empty cell is an error, not a silent null
+        quoted_strings_can_be_null=False,
+    )
+
+
+def _unreadable(path: Path, names: Sequence[str] | None, error: Exception) -> PipelineError:
+    """pyarrow names neither the line nor the column: find them (a slow pass, errors only)."""
+    check_utf8(path)
+    reason = _diagnose(path, names or ()) or shorten(str(error).splitlines()[0])
+    return PipelineError(f"{path}: {reason}")
+
+
+def _check_columns(path: Path, found: list[str], names: Sequence[str]) -> None:
     repeated = [name for name in dict.fromkeys(found) if found.count(name) > 1]
     if repeated:
         raise PipelineError(
@@ -192,17 +274,17 @@ def read_csv(path: str | Path, names: Sequence[str] | None = None) -> dict[str, 
             f"{path}: missing column(s) {', '.join(missing)}; "
             f"found: {listed}{hint}; expected: {', '.join(names)}"
         )
-    if table.num_rows == 0:
-        raise PipelineError(f"{path}: no data rows (a header line only)")
-    columns = {name: _to_numpy(table[name]) for name in names}
+
+
+def _refuse_non_finite(path: Path, columns: Mapping[str, np.ndarray], rows_before: int) -> None:
     for name, values in columns.items():
         bad = np.flatnonzero(~np.isfinite(values))
         if bad.size:
             # +2: one for the header line, one because lines count from 1
+            line = rows_before + bad[0] + 2
             raise PipelineError(
-                f"{path}: line {bad[0] + 2}, column {name}: {values[bad[0]]} is not a finite number"
+                f"{path}: line {line}, column {name}: {values[bad[0]]} is not a finite number"
             )
-    return columns
 
 
 def _refuse_other_separator(path: Path, header: str) -> None:
@@ -268,9 +350,8 @@ def _to_arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), buffers)
 
 
-def _to_numpy(column: pa.ChunkedArray) -> np.ndarray:
+def _to_numpy(array: pa.Array) -> np.ndarray:
     """A float32 column without nulls -> a writable numpy copy (torch wants writable memory)."""
-    array = column.combine_chunks()
     data = array.buffers()[1]
     return np.frombuffer(data, np.float32, count=len(array), offset=array.offset * 4).copy()
 

@@ -4,7 +4,8 @@ PNG bytes of a figure. No pyplot, no torch."""
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Protocol, Self, TypeVar
 
 import matplotlib
 
@@ -37,6 +38,31 @@ def spread_sample(n: int, size: int, seed: int) -> np.ndarray:
     return edges[:-1] + (offsets * np.diff(edges)).astype(np.int64)
 
 
+class _Rows(Protocol):
+    def __len__(self) -> int: ...
+
+    def rows(self, selection: np.ndarray) -> Self: ...
+
+
+R = TypeVar("R", bound=_Rows)
+
+
+def sample_of_blocks(
+    read: Callable[[], Iterable[R]], join: Callable[[list[R]], R], size: int, seed: int
+) -> tuple[R, int]:
+    """The spread_sample of a file's rows, read twice a block at a time (count, then pick), and
+    the file's row count: memory holds a block and the sample, whatever the file's size."""
+    total = sum(len(block) for block in read())
+    picks = spread_sample(total, size, seed)  # sorted
+    sampled, start = [], 0
+    for block in read():
+        stop = start + len(block)
+        lo, hi = np.searchsorted(picks, [start, stop])
+        sampled.append(block.rows(picks[lo:hi] - start))
+        start = stop
+    return join(sampled), total
+
+
 def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
     """'Seeded subsample: 5,000 of 8,000,000 train, ...' when any set was subsampled."""
     if all(shown == total for shown, total in counts.values()):
@@ -45,12 +71,20 @@ def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
     return "Seeded subsample: " + ", ".join(parts) + " points"
 
 
-def predictions_figure(train: Dataset, predicted: Predictions, params: PlotParams) -> Figure:
+def predictions_figure(
+    train: Dataset,
+    predicted: Predictions,
+    params: PlotParams,
+    totals: tuple[int, int] | None = None,
+) -> Figure:
     """The lesson's picture for one feature (train data in blue, test data in green, predictions
     in red, against x); for several, predicted against actual with the diagonal, and the
-    residuals. At most plot.max_points of each set, evenly spread, and the figure says so."""
+    residuals. At most plot.max_points of each set, evenly spread, and the figure says so.
+    `totals`: the train and test row counts, when `train` and `predicted` are their samples
+    (sample_of_blocks)."""
+    train_total, test_total = totals or (len(train), len(predicted))
     if predicted.x.shape[1] > 1:
-        return _predicted_against_actual(predicted, params)
+        return _predicted_against_actual(predicted, params, test_total)
     train_rows = spread_sample(len(train), params.max_points, params.seed)
     test_rows = spread_sample(len(predicted.y), params.max_points, params.seed)
     test_x = predicted.x[test_rows, 0]
@@ -60,7 +94,7 @@ def predictions_figure(train: Dataset, predicted: Predictions, params: PlotParam
     axes.scatter(test_x, predicted.y[test_rows], c="g", s=4, label="Testing data")
     axes.scatter(test_x, predicted.y_pred[test_rows], c="r", s=4, label="Predictions")
     note = sample_note(
-        {"train": (len(train_rows), len(train)), "test": (len(test_rows), len(predicted.y))}
+        {"train": (len(train_rows), train_total), "test": (len(test_rows), test_total)}
     )
     if note:
         axes.set_title(note)
@@ -68,7 +102,7 @@ def predictions_figure(train: Dataset, predicted: Predictions, params: PlotParam
     return figure
 
 
-def _predicted_against_actual(predicted: Predictions, params: PlotParams) -> Figure:
+def _predicted_against_actual(predicted: Predictions, params: PlotParams, total: int) -> Figure:
     """Left: each test row's prediction against its target, on the diagonal when exact. Right:
     the residuals (target - prediction) against the prediction, around zero when unbiased."""
     shown = predicted.rows(spread_sample(len(predicted.y), params.max_points, params.seed))
@@ -88,7 +122,7 @@ def _predicted_against_actual(predicted: Predictions, params: PlotParams) -> Fig
     right.set_xlabel(f"predicted {target}")
     right.set_ylabel("residual (actual - predicted)")
     right.set_title("Residuals")
-    note = sample_note({"test": (len(shown.y), len(predicted.y))})
+    note = sample_note({"test": (len(shown.y), total)})
     if note:
         figure.suptitle(note)
     return figure
