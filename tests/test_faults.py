@@ -559,9 +559,10 @@ def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) 
             "1",
             "reports/predictions.csv: no space left on the device; free some space and run it again",
         ),
-        (
+        (  # evaluate writes its predictions first, as it makes them
             "ro",
-            "reports/metrics.json: read-only file system; run from a writable copy of the project",
+            "reports/predictions.csv: read-only file system; run from a writable copy of the "
+            "project",
         ),
     ],
     ids=["disk full", "read-only"],
