@@ -153,12 +153,10 @@ def split_file(
             write_dataset(train, train_set, progress)
             write_dataset(test, test_set, progress)
         return
-    rows, first = 0, None
-    for block in read_blocks(raw):
-        rows, first = rows + len(block), block if first is None else first
-    assert first is not None  # read_blocks refuses a file with no rows
+    rows, names = 0, []
+    for block in read_blocks(raw):  # the first pass: count (and check) the rows
+        rows, names = rows + len(block), [*block.features, block.target]
     cut = _train_rows(params, rows)
-    names = [*first.features, first.target]
     with (
         all_or_none(),
         csv_writer(train, names, cut, progress) as to_train,
