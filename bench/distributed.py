@@ -1,17 +1,24 @@
-"""Benchmark: the train stage on one process and on two (train.nproc), side by side.
+"""Benchmark: ranks that read only their share, and the train stage, for train.nproc N = 1, 2, 4.
 
-At ten million rows (the scale the processes are for) and at the default size (where all that
-shows is the launcher's cost: forking the ranks and joining their process group).
-Usage: python bench/distributed.py [ROUNDS]
+At ten million rows (the scale the processes are for). First, the ranks' reads, side by side:
+N processes at once each read their part of data/train.csv and data/test.csv (as the ranks do
+now) or both whole files (as every rank did before); each rank's read time and the memory the
+read added to it, the largest over the ranks. Then the train stage's wall time for each N.
+Usage: python bench/distributed.py [ROUNDS] [POWER]
 """
 
 from __future__ import annotations
 
+import json
+import os
+import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from project import (
+    ROOT,
     make_project,
     project_env,
     run_stage,
@@ -20,25 +27,91 @@ from project import (
     train_seconds_by,
 )
 
+NPROCS = (1, 2, 4)
+
+# One rank's read in a fresh process: seconds, and the growth of its peak RSS (VmHWM) over
+# its peak after the imports.
+READ = """
+import json, sys, time
+from pathlib import Path
+from linreg.dataset import read_split
+
+def peak():
+    status = Path("/proc/self/status").read_text().splitlines()
+    return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
+
+data, part, parts = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+before, start = peak(), time.perf_counter()
+train, test = read_split(data / "train.csv", data / "test.csv", part, parts)
+print(json.dumps([time.perf_counter() - start, peak() - before, len(train)]))
+"""
+
+
+def read_at_once(data: Path, nproc: int, whole: bool) -> list[float]:
+    """`nproc` ranks reading at once, each its part or (whole) both whole files: the slowest
+    rank's seconds, the largest memory growth, the most train rows a rank read."""
+    env = project_env() | {"PYTHONPATH": str(ROOT / "src")}
+    parts = [(0, 1)] * nproc if whole else [(rank, nproc) for rank in range(nproc)]
+    ranks = [
+        subprocess.Popen(
+            [sys.executable, "-c", READ, str(data), str(part), str(of)],
+            env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for part, of in parts
+    ]
+    results = []
+    for rank in ranks:
+        output = rank.communicate()[0]
+        if rank.returncode != 0:
+            raise subprocess.CalledProcessError(rank.returncode, rank.args)
+        results.append(json.loads(output))
+    return [max(column) for column in zip(*results, strict=True)]
+
+
+def median_read(data: Path, nproc: int, whole: bool, rounds: int) -> tuple[float, float, int]:
+    """read_at_once `rounds` times: the median seconds, the largest growth, the rows."""
+    runs = [read_at_once(data, nproc, whole) for _ in range(rounds)]
+    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), int(runs[0][2])
+
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    power = int(sys.argv[2]) if len(sys.argv) > 2 else 7
     env, commands = project_env(), stage_commands()
-    rows = {"50 rows (default)": None, "10^7 rows": 7}
-    print(
-        f"{'train stage, median of ' + str(rounds):<30}{'nproc 1':>10}{'nproc 2':>10}{'ratio':>8}"
-    )
     with tempfile.TemporaryDirectory() as tmp:
         project = make_project(Path(tmp), env)
-        for label, power in rows.items():
-            if power is not None:
-                set_rows(project, power)
-            for stage in ("generate", "split"):
-                run_stage(commands[stage], project, env)
-            seconds = train_seconds_by(project, env, "nproc", [1, 2], rounds)
-            one, two = seconds[1], seconds[2]
-            print(f"{label:<30}{one:>9.2f}s{two:>9.2f}s{two / one:>8.2f}")
-    print("at 50 rows the difference is the launcher's cost; nproc 1 pays none (no launcher)")
+        set_rows(project, power)
+        for stage in ("generate", "split"):
+            run_stage(commands[stage], project, env)
+        print(f"10^{power} rows; each rank's read of train.csv and test.csv, N ranks at once,")
+        print(f"median of {rounds} (memory: the most any rank's peak grew while reading)\n")
+        print(
+            "| N | train rows a rank reads | read: own part | read: whole files (before) "
+            "| part / whole | memory: own part | whole files |"
+        )
+        print("|---|---|---|---|---|---|---|")
+        for nproc in NPROCS:
+            part = median_read(project / "data", nproc, False, rounds)
+            whole = median_read(project / "data", nproc, True, rounds)
+            print(
+                f"| {nproc} | {part[2]:,} | {part[0]:.2f} s | {whole[0]:.2f} s "
+                f"| {part[0] / whole[0]:.2f} | {part[1] / 2**20:,.0f} MiB "
+                f"| {whole[1] / 2**20:,.0f} MiB |",
+                flush=True,
+            )
+        # params.yaml allows at most a process per core
+        nprocs = [nproc for nproc in NPROCS if nproc <= (os.cpu_count() or 1)]
+        seconds = train_seconds_by(project, env, "nproc", nprocs, rounds)
+        print(f"\nthe train stage (generate and split excluded), median of {rounds}:\n")
+        print("| N | train stage | against N = 1 |")
+        print("|---|---|---|")
+        for nproc in NPROCS:
+            if nproc in seconds:
+                print(f"| {nproc} | {seconds[nproc]:.2f} s | {seconds[nproc] / seconds[1]:.2f} |")
+            else:
+                print(f"| {nproc} | not run: more than this machine's {os.cpu_count()} cores | |")
 
 
 if __name__ == "__main__":

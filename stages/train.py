@@ -13,7 +13,7 @@ from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_split
 from linreg.distributed import placement, run_ranks
-from linreg.files import all_or_none
+from linreg.files import all_or_none, file_digest
 from linreg.params import TrainParams, load_params
 from linreg.resume import RESUME_FOLDER, Checkpoints, run_fingerprint
 from linreg.training import fit
@@ -35,14 +35,17 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
     """Fit on the data, from this run's resume point if there is one; the writing rank (or the
     only process) writes both outputs, then removes the resume point."""
     where = placement(params.device)
-    world_size = where.ranks.world_size if where.ranks else 1
+    part, parts = where.rank, where.world_size  # each rank reads its part of the files alone
+    read = [file_digest(path, part, parts) for path in (train_csv, test_csv)]
     checkpoints = Checkpoints(
         path=RESUME_FOLDER / "train.pt",
-        fingerprint=run_fingerprint(params, [train_csv, test_csv], world_size),
+        fingerprint=run_fingerprint(
+            params, [d for each in where.gather(read) for d in each], parts
+        ),
         every=params.checkpoint_seconds,
         live_log=Path(log),
     )
-    train_set, test_set = read_split(train_csv, test_csv)
+    train_set, test_set = read_split(train_csv, test_csv, part, parts)
     try:
         result = fit(
             params,

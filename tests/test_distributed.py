@@ -4,6 +4,8 @@ stop every rank, and torchrun."""
 from __future__ import annotations
 
 import io
+import json
+import os
 import shlex
 import signal
 import subprocess
@@ -17,27 +19,99 @@ import psutil
 import pytest
 import torch
 
-from linreg.distributed import Ranks, require_devices, shard_rows
+from linreg.dataset import Dataset, write_dataset
+from linreg.distributed import Placement, Ranks, require_devices, shard_plan, shard_size
 from linreg.errors import PipelineError
+from linreg.files import read_csv_part
 
-from .helpers import STAGE_COMMANDS, run, set_param, start_training
+from .helpers import ROOT, STAGE_COMMANDS, run, set_param, start_training
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
 
 
-@pytest.mark.parametrize(("rows", "world_size"), [(40, 2), (41, 2), (10, 3), (2, 4)])
-def test_shards_are_equal_cover_every_row_and_pad_with_the_first(rows, world_size):
-    shards = [shard_rows(rows, Ranks(rank, world_size, rank)) for rank in range(world_size)]
-    assert len({len(shard) for shard in shards}) == 1  # equal sizes
-    every = np.concatenate(shards)
-    assert set(every.tolist()) == set(range(rows))
-    padding = len(every) - rows
-    assert sorted(every.tolist()) == sorted(list(range(rows)) + list(range(padding)))
+@pytest.mark.parametrize(
+    "counts", [[20, 20], [21, 19], [0, 41], [5, 0, 5], [1, 0, 0, 0], [3, 3, 4], [7, 1, 1, 2, 9]]
+)
+def test_the_plan_makes_equal_shards_of_consecutive_rows_padded_with_the_first(counts):
+    rows, world_size = sum(counts), len(counts)
+    starts = np.cumsum([0, *counts])
+    parts = [np.arange(starts[rank], starts[rank + 1]) for rank in range(world_size)]
+    plan = shard_plan(counts)
+    size = shard_size(plan)
+    assert size == -(-rows // world_size)
+    shards = [np.full(size, -1) for _ in range(world_size)]
+    for move in plan:
+        assert 0 <= move.start < move.stop <= counts[move.source]
+        assert (shards[move.target][move.at : move.at + len(move)] == -1).all()  # no overlap
+        shards[move.target][move.at : move.at + len(move)] = parts[move.source][
+            move.start : move.stop
+        ]
+    for rank, shard in enumerate(shards):
+        assert shard.tolist() == [row % rows for row in range(rank * size, (rank + 1) * size)]
 
 
-def test_shards_take_every_world_size_th_row_as_distributed_sampler_does():
-    shards = [shard_rows(10, Ranks(rank, 3, rank)).tolist() for rank in range(3)]
-    assert shards == [[0, 3, 6, 9], [1, 4, 7, 0], [2, 5, 8, 1]]  # padded with rows 0 and 1
+def test_a_part_in_memory_is_a_run_of_consecutive_rows(line):
+    parts = [
+        Placement(torch.device("cpu"), Ranks(rank, 3, rank)).part(line).y.tolist()
+        for rank in range(3)
+    ]
+    assert [len(part) for part in parts] == [6, 7, 7]
+    assert [y for part in parts for y in part] == line.y.tolist()
+
+
+# N forked ranks, each reading its part of train.csv and test.csv in a folder (argv[1]) and
+# training together; rank 0 saves the losses and the coefficients (argv[2]). Params overrides as
+# JSON in argv[3], the ranks in argv[4]. The fork comes first in a fresh process, as in the stage.
+RANKS_ON_PARTS = """
+import json, sys
+import numpy as np
+from linreg.dataset import read_split
+from linreg.distributed import placement, run_ranks
+from linreg.params import load_params, with_overrides
+from linreg.training import fit
+
+folder, out, overrides, nproc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+params = with_overrides(load_params(), overrides, "test").train
+
+def work():
+    where = placement("cpu")
+    train, test = read_split(f"{folder}/train.csv", f"{folder}/test.csv", where.rank, where.world_size)
+    result = fit(params, train, test)
+    if where.writes:
+        weights, bias = result.model.coefficients()
+        history = result.history
+        np.savez(out, train_loss=history.train_loss, test_loss=history.test_loss,
+                 coefficients=[*weights, bias])
+
+run_ranks(nproc, "cpu", work)
+"""
+
+
+def fit_on_parts(folder: Path, overrides: dict, nproc: int, tmp_path: Path) -> dict:
+    out = tmp_path / f"nproc{nproc}.npz"
+    script = [sys.executable, "-c", RANKS_ON_PARTS, str(folder), str(out), json.dumps(overrides)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([*script, str(nproc)], cwd=ROOT, env=env, check=True)
+    return dict(np.load(out))
+
+
+@pytest.mark.parametrize("nproc", [2, 3])
+def test_ranks_reading_their_parts_learn_as_one_process(tmp_path: Path, nproc):
+    """Three features of uneven widths (the byte ranges hold unequal rows), standardised:
+    the ranks' equal shards and the statistics summed over the parts give one process's fit."""
+    rng = np.random.default_rng(7)
+    x = (rng.standard_normal((77, 3)) * [1, 100, 0.001]).astype(np.float32)
+    y = (x @ np.float32([2, -0.03, 500]) + 4).astype(np.float32)
+    features = ("a", "bb", "ccc")
+    write_dataset(tmp_path / "train.csv", Dataset(x[:60], y[:60], features))
+    write_dataset(tmp_path / "test.csv", Dataset(x[60:], y[60:], features))
+    overrides = {"train.device": "cpu", "train.epochs": 40, "train.standardize": True}
+    parts = [read_csv_part(tmp_path / "train.csv", part, nproc)["y"] for part in range(nproc)]
+    assert len({len(part) for part in parts}) > 1  # the parts differ in rows
+    one = fit_on_parts(tmp_path, overrides, 1, tmp_path)
+    many = fit_on_parts(tmp_path, overrides, nproc, tmp_path)
+    for name, values in one.items():
+        np.testing.assert_allclose(many[name], values, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
 def train_stage(
@@ -109,6 +183,23 @@ def test_a_failing_rank_fails_the_stage_in_one_line(project: Path):
     assert result.stderr.startswith("error: train rank ")
     assert "training diverged at epoch" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_a_bad_line_is_found_by_the_rank_whose_part_holds_it(project: Path):
+    """Each rank reads only its part of train.csv: a bad line near the end stops rank 1, at
+    its line number, and rank 0 never sees it."""
+    train_csv = project / "data/train.csv"
+    lines = train_csv.read_text().splitlines()
+    lines[-3] = lines[-3].split(",")[0] + ",nan"
+    train_csv.write_text("\n".join(lines) + "\n")
+    set_param(project, "train.nproc", 2)
+    result = train_stage(project, check=False)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"error: train rank 1: data/train.csv: line {len(lines) - 2}, column y: nan is not a "
+        "finite number\n"
+    )
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import signal
 import subprocess
@@ -16,7 +17,9 @@ from linreg.errors import PipelineError
 from linreg.files import (
     all_or_none,
     atomic_file,
+    file_digest,
     read_csv,
+    read_csv_part,
     write_bytes_atomic,
     write_csv,
     write_json,
@@ -222,3 +225,51 @@ def test_json_refuses_nan(tmp_path: Path):
     with pytest.raises(ValueError, match="not JSON compliant"):
         write_json(tmp_path / "m.json", {"test_mae": float("nan")})
     assert not list(tmp_path.iterdir())
+
+
+# Lines of many lengths; the last one with no newline; \r\n line ends in one of the cases.
+UNEVEN = "x,y\n" + "".join(f"{i / 7:.{i % 9}f},{-i}\n" for i in range(40)) + "1e3,2.5"
+
+
+@pytest.mark.parametrize("parts", [1, 2, 3, 5, 8, 45, 60])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_the_parts_of_a_file_hold_each_line_once_in_order(tmp_path: Path, parts, newline):
+    path = tmp_path / "data.csv"
+    path.write_bytes(UNEVEN.replace("\n", newline).encode())
+    read = [read_csv_part(path, part, parts) for part in range(parts)]
+    for name, values in read_csv(path).items():
+        joined = np.concatenate([columns[name] for columns in read])
+        np.testing.assert_array_equal(joined, values)
+
+
+def test_a_part_reads_its_own_lines_alone(tmp_path: Path):
+    """A bad line in the second half stops the part that holds it, at the right line number,
+    and not the part before it."""
+    path = tmp_path / "data.csv"
+    lines = [f"{i:03},{i:03}" for i in range(100)]  # lines of one length: 50 in each half
+    lines[80] = "080,nan"
+    path.write_text("x,y\n" + "\n".join(lines) + "\n")
+    assert read_csv_part(path, 0, 2)["y"].tolist() == list(range(50))
+    with pytest.raises(PipelineError, match=r"line 82, column y: nan is not a finite number"):
+        read_csv_part(path, 1, 2)
+
+
+def test_a_header_alone_has_no_parts(tmp_path: Path):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n")
+    with pytest.raises(PipelineError, match=r"data.csv: no data rows \(a header line only\)"):
+        read_csv_part(path, 0, 2)
+
+
+def test_the_digests_of_the_parts_cover_the_file(tmp_path: Path):
+    path = tmp_path / "data.csv"
+    path.write_text(UNEVEN)
+    whole = hashlib.sha256(path.read_bytes()).digest()
+    assert file_digest(path) == whole
+    changed = tmp_path / "changed.csv"
+    changed.write_text(UNEVEN.replace("-39", "-38"))  # in the last part
+    for parts in (2, 3):
+        digests = [file_digest(path, part, parts) for part in range(parts)]
+        assert len(set(digests)) == parts
+        assert [file_digest(changed, part, parts) for part in range(parts)][:-1] == digests[:-1]
+        assert file_digest(changed, parts - 1, parts) != digests[-1]

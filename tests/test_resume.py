@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from linreg.artifacts import read_train_log
+from linreg.files import file_digest
 from linreg.params import TrainParams
 from linreg.resume import Checkpoints, TrainingState, run_fingerprint
 
@@ -194,14 +195,15 @@ def train_params(**changes) -> TrainParams:
 
 
 def test_the_fingerprint_is_the_run(tmp_path):
-    data = tmp_path / "train.csv"
-    data.write_text("x,y\n0,1\n")
-    base = run_fingerprint(train_params(), [data], 1)
-    assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), [data], 1) == base
-    assert run_fingerprint(train_params(lr=0.02), [data], 1) != base
-    assert run_fingerprint(train_params(), [data], 2) != base
-    data.write_text("x,y\n0,2\n")
-    assert run_fingerprint(train_params(), [data], 1) != base
+    path = tmp_path / "train.csv"
+    path.write_text("x,y\n0,1\n")
+    data = [file_digest(path)]
+    base = run_fingerprint(train_params(), data, 1)
+    assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), data, 1) == base
+    assert run_fingerprint(train_params(lr=0.02), data, 1) != base
+    assert run_fingerprint(train_params(), data, 2) != base
+    path.write_text("x,y\n0,2\n")
+    assert run_fingerprint(train_params(), [file_digest(path)], 1) != base
 
 
 def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, capsys):

@@ -190,8 +190,9 @@ params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 3
 train, test = split_dataset(generate_dataset(params.generate), params.split)
 
 def work():
-    result = training.fit(params.train, train, test)
-    if placement("cpu").writes:
+    where = placement("cpu")
+    result = training.fit(params.train, where.part(train), where.part(test))
+    if where.writes:
         np.save(sys.argv[1], result.history.train_loss)
 
 run_ranks(2, "cpu", work)

@@ -16,6 +16,7 @@ from linreg.files import (
     csv_writer,
     read_csv,
     read_csv_blocks,
+    read_csv_part,
     write_csv,
     write_csv_chunks,
 )
@@ -88,9 +89,17 @@ def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
     return Dataset(x, columns[target], tuple(features), target)
 
 
-def read_split(train_path: str | Path, test_path: str | Path) -> tuple[Dataset, Dataset]:
-    """Read the train and test sets, which must have the same columns in the same order."""
-    train, test = read_dataset(train_path), read_dataset(test_path)
+def read_split(
+    train_path: str | Path, test_path: str | Path, part: int = 0, parts: int = 1
+) -> tuple[Dataset, Dataset]:
+    """Read the train and test sets, which must have the same columns in the same order; with
+    `parts` > 1, only the lines of each file's part-th of `parts` (files.line_range)."""
+    if parts == 1:
+        train, test = read_dataset(train_path), read_dataset(test_path)
+    else:
+        train, test = (
+            _as_dataset(p, read_csv_part(p, part, parts)) for p in (train_path, test_path)
+        )
     if (train.features, train.target) != (test.features, test.target):
         raise PipelineError(
             f"{test_path}: columns {shorten(', '.join((*test.features, test.target)))} differ "

@@ -1,6 +1,6 @@
 """Where training runs: the device, and with torch.distributed the ranks (who we are, the world
 size), the launcher for `train.nproc > 1` on one machine, each rank's shard of the training
-data and the DistributedDataParallel wrapper.
+data (made from the parts the ranks read) and the DistributedDataParallel wrapper.
 
 Under `torchrun` (one machine or several nodes) the launcher is torchrun's: the environment
 names our rank (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
@@ -12,9 +12,9 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -30,6 +30,13 @@ from torch.nn.parallel import DistributedDataParallel
 from linreg.cli import die_with_parent
 from linreg.dataset import Dataset
 from linreg.errors import PipelineError
+
+T = TypeVar("T")
+
+# Collectives over cpu data (row counts, the rows that make the shards, resume points): the
+# process group itself under gloo; under nccl, which moves GPU tensors only, a gloo group of
+# the same ranks beside it (join).
+_cpu_group: dist.ProcessGroup | None = None
 
 
 @dataclass(frozen=True)
@@ -76,11 +83,44 @@ class Placement:
         """Whether this process writes the outputs and prints: rank 0, or the only one."""
         return self.ranks is None or self.ranks.writes
 
-    def shard(self, data: Dataset) -> Dataset:
-        """This rank's share of `data`; all of it for a single process."""
+    @property
+    def world_size(self) -> int:
+        return self.ranks.world_size if self.ranks else 1
+
+    def part(self, data: Dataset) -> Dataset:
+        """This rank's part of `data` held in memory: the rank-th of world_size consecutive
+        runs of rows (all of it for a single process). A rank reading a file reads its part of
+        the lines instead (dataset.read_split)."""
+        rows = len(data) * np.arange(self.rank, self.rank + 2) // self.world_size
+        return data.rows(slice(*rows))
+
+    def balanced(self, part: Dataset) -> Dataset:
+        """This rank's shard, from the ranks' parts (consecutive runs of rows, rank 0's first,
+        of any sizes): rows rank * size .. (rank + 1) * size - 1 of all, size = ceil(rows /
+        world_size), so that every rank takes the same steps. The last shards are padded with
+        the first rows again, as DistributedSampler pads. The ranks send each other the rows
+        their parts hold for other shards."""
         if self.ranks is None:
-            return data
-        return data.rows(shard_rows(len(data), self.ranks))
+            return part
+        plan = shard_plan(self.gather(len(part)))
+        xy = np.column_stack([part.x, part.y])  # (n, k + 1): one message per transfer
+        shard = np.empty((shard_size(plan), xy.shape[1]), np.float32)
+        messages = []
+        for tag, move in enumerate(plan):
+            rows, into = slice(move.start, move.stop), slice(move.at, move.at + len(move))
+            if move.source == move.target == self.rank:
+                shard[into] = xy[rows]
+            elif move.source == self.rank:
+                sent = torch.from_numpy(np.ascontiguousarray(xy[rows]))
+                messages.append(dist.P2POp(dist.isend, sent, move.target, _cpu_group, tag))
+            elif move.target == self.rank:
+                received = torch.from_numpy(shard[into])
+                messages.append(dist.P2POp(dist.irecv, received, move.source, _cpu_group, tag))
+        for request in dist.batch_isend_irecv(messages) if messages else []:
+            request.wait()
+        return Dataset(
+            np.ascontiguousarray(shard[:, :-1]), shard[:, -1].copy(), part.features, part.target
+        )
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module to train: under DistributedDataParallel (which averages the gradients
@@ -95,13 +135,77 @@ class Placement:
         dist.all_reduce(total)
         return total[0] / self.ranks.world_size
 
-    def gather(self, value: torch.Tensor) -> list[torch.Tensor]:
-        """Every rank's `value`, by rank (on the cpu), which every rank gets."""
+    def pooled(self, value: torch.Tensor, share: float) -> torch.Tensor:
+        """The mean over every rank's rows of a scalar mean over this rank's part of them,
+        `share` of the rows (part_share); every rank gets it."""
         if self.ranks is None:
-            return [value.cpu()]
+            return value
+        total = (value * share if share else torch.zeros_like(value)).reshape(1)
+        dist.all_reduce(total)
+        return total[0]
+
+    def total(self, values: np.ndarray) -> np.ndarray:
+        """The float64 sum of `values` over the ranks, which every rank gets."""
+        if self.ranks is None:
+            return values
+        summed = torch.tensor(values, dtype=torch.float64)
+        dist.all_reduce(summed, group=_cpu_group)
+        return summed.numpy()
+
+    def part_share(self, rows: int) -> float:
+        """This rank's `rows` as a share of every rank's."""
+        return rows / float(self.total(np.array(rows, np.float64))) if self.ranks else 1.0
+
+    def gather(self, value: T) -> list[T]:
+        """Every rank's `value` (a picklable cpu object), by rank, which every rank gets."""
+        if self.ranks is None:
+            return [value]
         values: list[Any] = [None] * self.ranks.world_size
-        dist.all_gather_object(values, value.cpu())
+        dist.all_gather_object(values, value, group=_cpu_group)
         return values
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """Rows start .. stop - 1 of rank `source`'s part go to rank `target`'s shard, from its row
+    `at` on."""
+
+    source: int
+    target: int
+    start: int
+    stop: int
+    at: int
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+def shard_plan(counts: Sequence[int]) -> list[Transfer]:
+    """The moves that turn parts of counts[rank] consecutive rows (rank 0's first) into equal
+    shards of consecutive rows (Placement.balanced), the padding wrapping around to row 0."""
+    rows, world_size = sum(counts), len(counts)
+    if rows == 0:
+        raise PipelineError("the train set has no rows")
+    size = -(-rows // world_size)
+    starts = np.cumsum([0, *counts]).tolist()  # each part's first row of all
+    plan = []
+    for target in range(world_size):
+        at = 0
+        while at < size:  # at most twice: up to the last row, then from row 0 again
+            first = (target * size + at) % rows
+            length = min(size - at, rows - first)
+            for source in range(world_size):
+                low, high = max(first, starts[source]), min(first + length, starts[source + 1])
+                if low < high:
+                    start, stop = low - starts[source], high - starts[source]
+                    plan.append(Transfer(source, target, start, stop, at + low - first))
+            at += length
+    return plan
+
+
+def shard_size(plan: Sequence[Transfer]) -> int:
+    """The rows of each shard that `plan` makes."""
+    return sum(len(move) for move in plan if move.target == 0)
 
 
 def placement(device: str) -> Placement:
@@ -187,15 +291,19 @@ def _has_mps() -> bool:
 
 def join(device: torch.device) -> None:
     """Join the process group the environment describes: gloo on the cpu, nccl on cuda."""
+    global _cpu_group
     backend = "nccl" if device.type == "cuda" else "gloo"
     dist.init_process_group(backend, init_method="env://")
     if device.type == "cuda":
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+        _cpu_group = dist.new_group(backend="gloo")
 
 
 def leave() -> None:
+    global _cpu_group
     if dist.is_initialized():
         dist.destroy_process_group()
+    _cpu_group = None
 
 
 def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
@@ -248,11 +356,3 @@ def _free_port() -> int:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
     return port
-
-
-def shard_rows(rows: int, ranks: Ranks) -> np.ndarray:
-    """This rank's rows, as DistributedSampler(shuffle=False, drop_last=False) picks them:
-    every world_size-th row from `rank`, after padding the rows to a multiple of the world
-    size by repeating the first ones, so that every shard has the same size."""
-    padded = -(-rows // ranks.world_size) * ranks.world_size
-    return np.arange(ranks.rank, padded, ranks.world_size) % rows

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import glob
+import hashlib
 import json
 import os
 import secrets
@@ -229,6 +230,80 @@ def read_csv_blocks(
         raise _unreadable(path, names, error) from None
     if rows == 0:
         raise PipelineError(f"{path}: no data rows (a header line only)")
+
+
+def read_csv_part(path: str | Path, part: int, parts: int) -> dict[str, np.ndarray]:
+    """read_csv (all the columns) of the data lines in the part-th of `parts` byte ranges of
+    the file (line_range): each process of a group reads its part alone, not the whole file."""
+    path = require_file(path, "run the stage that writes it first")
+    names: Sequence[str] = ()
+    try:
+        names = _column_names(path, None)
+        _check_columns(path, list(names), names)
+        start, stop = line_range(path, part, parts)
+        if start == stop:
+            return {name: np.empty(0, np.float32) for name in names}
+        with pa.memory_map(str(path)) as mapped:  # the part's bytes, not a copy
+            table = pacsv.read_csv(
+                pa.BufferReader(mapped.read_at(stop - start, start)),
+                read_options=pacsv.ReadOptions(column_names=names),
+                convert_options=_float_columns(names),
+            )
+            columns = {name: _to_numpy(table[name].combine_chunks()) for name in names}
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
+        raise _unreadable(path, names, error) from None
+    if not all(np.isfinite(values).all() for values in columns.values()):
+        _refuse_non_finite(path, columns, rows_before=_lines_before(path, start) - 1)
+    return columns
+
+
+def line_range(path: Path, part: int, parts: int) -> tuple[int, int]:
+    """The bytes [start, stop) of whole data lines that are the part-th of `parts`: the body
+    (all after the header line) is cut into `parts` equal byte ranges, and each line belongs to
+    the range its first byte is in. Together the parts hold every data line once."""
+    with path.open("rb") as file:
+        body = len(file.readline())
+        size = os.fstat(file.fileno()).st_size
+        if size == body:
+            raise PipelineError(f"{path}: no data rows (a header line only)")
+
+        def line_start(cut: int) -> int:  # the first line that starts at `cut` or after it
+            file.seek(cut - 1)
+            while chunk := file.read(1 << 16):
+                newline = chunk.find(b"\n")
+                if newline >= 0:
+                    return file.tell() - len(chunk) + newline + 1
+            return size
+
+        cuts = [body + (size - body) * i // parts for i in (part, part + 1)]
+        start, stop = (cut if cut in (body, size) else line_start(cut) for cut in cuts)
+    return start, stop
+
+
+def file_digest(path: str | Path, part: int = 0, parts: int = 1) -> bytes:
+    """The sha256 of a file's bytes, or of the bytes of its part-th of `parts` (line_range; the
+    first part with the header line): the bytes a process of a group reads."""
+    path = Path(path)
+    start, stop = (0, path.stat().st_size) if parts == 1 else line_range(path, part, parts)
+    digest = hashlib.sha256()
+    with path.open("rb") as file:
+        file.seek(0 if part == 0 else start)
+        left = stop - file.tell()
+        while left:
+            chunk = file.read(min(left, 1 << 20))
+            digest.update(chunk)
+            left -= len(chunk)
+    return digest.digest()
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """The lines that end before byte `offset` (a slow pass, for an error's line number)."""
+    lines, left = 0, offset
+    with path.open("rb") as file:
+        while left:
+            chunk = file.read(min(left, 1 << 20))
+            lines, left = lines + chunk.count(b"\n"), left - len(chunk)
+    return lines
 
 
 def _column_names(path: Path, names: Sequence[str] | None) -> Sequence[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
@@ -88,11 +88,16 @@ def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(values).unsqueeze(1).to(device)
 
 
-def standard_scaling(train: Dataset) -> Scaling:
+def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) -> Scaling:
     """The train set's feature and target means and standard deviations (computed in float64,
-    kept as float32); a constant column cannot be standardised and is an error."""
+    kept as float32); a constant column cannot be standardised and is an error. In a process
+    group `train` is this rank's part, and `total` sums over the ranks (Placement.total)."""
     x, y = train.x.astype(np.float64), train.y.astype(np.float64)
-    x_std, y_std = x.std(axis=0), float(y.std())
+    rows = total(np.array(len(train), np.float64))
+    # numpy's mean and std, op for op, of the rows of every part
+    x_mean, y_mean = total(x.sum(axis=0)) / rows, total(y.sum()) / rows
+    x_std = np.sqrt(total(((x - x_mean) ** 2).sum(axis=0)) / rows)
+    y_std = float(np.sqrt(total(((y - y_mean) ** 2).sum()) / rows))
     for name, std in [*zip(train.features, x_std, strict=True), (train.target, y_std)]:
         if not np.float32(std) > 0:
             raise PipelineError(
@@ -101,9 +106,9 @@ def standard_scaling(train: Dataset) -> Scaling:
                 "column or set train.standardize: false"
             )
     return Scaling(
-        x_mean=x.mean(axis=0).astype(np.float32),
+        x_mean=x_mean.astype(np.float32),
         x_std=x_std.astype(np.float32),
-        y_mean=float(np.float32(y.mean())),
+        y_mean=float(np.float32(y_mean)),
         y_std=float(np.float32(y_std)),
     )
 
@@ -120,16 +125,19 @@ def fit(
     """Train a fresh model on `train`, recording train and test loss every epoch.
 
     verbose prints a line every log_every epochs; progress shows a tqdm bar. In a process
-    group (distributed.run_ranks), this process trains on its shard of `train` under
-    DistributedDataParallel; the recorded train loss is the mean over the ranks, and only
-    the writing rank prints. With `checkpoints`, it continues from this run's resume point
-    when there is one, saves new ones as they fall due, keeps the live log, and a single
-    process stopped by SIGINT or SIGTERM saves one at the end of that epoch before it stops.
+    group (distributed.run_ranks), `train` and `test` are this rank's parts of the sets (each
+    row in one rank's part: Placement.part, dataset.read_split); the ranks make equal shards of
+    the train parts and train on them under DistributedDataParallel, the recorded losses are
+    those of all the rows, and only the writing rank prints. With `checkpoints`, it continues
+    from this run's resume point when there is one, saves new ones as they fall due, keeps the
+    live log, and a single process stopped by SIGINT or SIGTERM saves one at the end of that
+    epoch before it stops.
     """
     where = placement(params.device)
-    # every rank scales by the whole train set's statistics
-    scaling = standard_scaling(train) if params.standardize else None
-    train = where.shard(train)
+    # every rank scales by the whole train set's statistics, from the parts (each row once)
+    scaling = standard_scaling(train, where.total) if params.standardize else None
+    train = where.balanced(train)
+    test_share = where.part_share(len(test))
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
     model = build_model(params.model, features=train.x.shape[1]).to(where.device)
     trained = where.wrap(model)  # the test loss uses the plain module
@@ -182,6 +190,7 @@ def fit(
             model.eval()
             with torch.inference_mode():
                 test_loss = loss.of(model, x_test, y_test)
+            test_loss = where.pooled(test_loss, test_share)
             # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
             # and exact again in array("f")
             losses = torch.stack([train_loss, test_loss]).tolist()
