@@ -2,8 +2,9 @@
 
 At ten million rows (the scale the processes are for). First, the ranks' reads, side by side:
 N processes at once each read their part of data/train.csv and data/test.csv (as the ranks do
-now) or both whole files (as every rank did before); each rank's read time and the memory the
-read added to it, the largest over the ranks. Then the train stage's wall time for each N.
+now) or both whole files (as every rank did before): the slowest rank's wall and cpu seconds,
+and the most memory the read added to a rank. Then the train stage's wall time for each N (as
+many as this machine has cores: params.yaml allows no more).
 Usage: python bench/distributed.py [ROUNDS] [POWER]
 """
 
@@ -41,15 +42,16 @@ def peak():
     return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
 
 data, part, parts = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-before, start = peak(), time.perf_counter()
+before, start, cpu = peak(), time.perf_counter(), time.process_time()
 train, test = read_split(data / "train.csv", data / "test.csv", part, parts)
-print(json.dumps([time.perf_counter() - start, peak() - before, len(train)]))
+seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
+print(json.dumps([seconds, cpu, peak() - before, len(train)]))
 """
 
 
 def read_at_once(data: Path, nproc: int, whole: bool) -> list[float]:
     """`nproc` ranks reading at once, each its part or (whole) both whole files: the slowest
-    rank's seconds, the largest memory growth, the most train rows a rank read."""
+    rank's wall and cpu seconds, the largest memory growth, the most train rows a rank read."""
     env = project_env() | {"PYTHONPATH": str(ROOT / "src")}
     parts = [(0, 1)] * nproc if whole else [(rank, nproc) for rank in range(nproc)]
     ranks = [
@@ -70,10 +72,11 @@ def read_at_once(data: Path, nproc: int, whole: bool) -> list[float]:
     return [max(column) for column in zip(*results, strict=True)]
 
 
-def median_read(data: Path, nproc: int, whole: bool, rounds: int) -> tuple[float, float, int]:
-    """read_at_once `rounds` times: the median seconds, the largest growth, the rows."""
+def median_read(data: Path, nproc: int, whole: bool, rounds: int) -> list[float]:
+    """read_at_once `rounds` times: the median of each figure (the largest memory growth)."""
     runs = [read_at_once(data, nproc, whole) for _ in range(rounds)]
-    return statistics.median(r[0] for r in runs), max(r[1] for r in runs), int(runs[0][2])
+    seconds, cpu, memory, rows = zip(*runs, strict=True)
+    return [statistics.median(seconds), statistics.median(cpu), max(memory), rows[0]]
 
 
 def main() -> None:
@@ -88,17 +91,17 @@ def main() -> None:
         print(f"10^{power} rows; each rank's read of train.csv and test.csv, N ranks at once,")
         print(f"median of {rounds} (memory: the most any rank's peak grew while reading)\n")
         print(
-            "| N | train rows a rank reads | read: own part | read: whole files (before) "
-            "| part / whole | memory: own part | whole files |"
+            "| N | train rows a rank reads | wall: own part | whole files (before) "
+            "| cpu: own part | whole files | memory: own part | whole files |"
         )
-        print("|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for nproc in NPROCS:
             part = median_read(project / "data", nproc, False, rounds)
             whole = median_read(project / "data", nproc, True, rounds)
             print(
-                f"| {nproc} | {part[2]:,} | {part[0]:.2f} s | {whole[0]:.2f} s "
-                f"| {part[0] / whole[0]:.2f} | {part[1] / 2**20:,.0f} MiB "
-                f"| {whole[1] / 2**20:,.0f} MiB |",
+                f"| {nproc} | {part[3]:,.0f} | {part[0]:.2f} s | {whole[0]:.2f} s "
+                f"| {part[1]:.2f} s | {whole[1]:.2f} s "
+                f"| {part[2] / 2**20:,.0f} MiB | {whole[2] / 2**20:,.0f} MiB |",
                 flush=True,
             )
         # params.yaml allows at most a process per core

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import itertools
 import math
-from dataclasses import replace
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 import torch
 
-from linreg.artifacts import Truth, predictions_writer, write_predictions
+from linreg.artifacts import Truth, predictions_writer
 from linreg.dataset import Dataset
 from linreg.errors import PipelineError
 from linreg.evaluation import (
     METRIC_GOALS,
+    ErrorSums,
     evaluate,
     evaluate_blocks,
     least_squares_line,
@@ -98,8 +100,13 @@ def test_evaluation_in_blocks_equals_it_at_once(tmp_path):
 
     # the normal equations summed by block against numpy's lstsq: equal to rounding
     assert in_blocks.lstsq_test_mae == pytest.approx(at_once.lstsq_test_mae, rel=1e-9)
-    assert replace(in_blocks, lstsq_test_mae=0.0) == replace(at_once, lstsq_test_mae=0.0)
-    write_predictions(tmp_path / "at_once.csv", predictions)
+    # the error sums of blocks, combined, against numpy's over all rows: equal to rounding
+    blockwise, whole = in_blocks.as_json(), at_once.as_json()
+    for name, value in whole.items():
+        if name != "lstsq_test_mae":
+            assert blockwise[name] == (value if value is None else pytest.approx(value, rel=1e-12))
+    with predictions_writer(tmp_path / "at_once.csv") as write:
+        write(predictions)  # one block
     assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "at_once.csv").read_bytes()
 
 
@@ -110,3 +117,17 @@ def test_test_columns_must_be_the_train_columns():
         PipelineError, match=r"the test set's columns z, y differ from the train set's x, y"
     ):
         evaluate(ParameterModel(), train, test, None)
+
+
+def test_error_sums_of_blocks_add_up_to_those_of_all_rows():
+    """Uneven blocks, a far-off mean (where a naive sum of squares loses every digit)."""
+    rng = np.random.default_rng(11)
+    y = (1e4 + rng.normal(0, 0.01, 1000)).astype(np.float32)
+    y_pred = (y + rng.normal(0, 0.001, 1000)).astype(np.float32)
+    cuts = [0, 1, 2, 300, 301, 999, 1000]
+    summed = sum(
+        (ErrorSums.of(y[a:b], y_pred[a:b]) for a, b in itertools.pairwise(cuts)), ErrorSums()
+    )
+    whole = regression_errors(y, y_pred)
+    assert asdict(summed.errors()) == pytest.approx(asdict(whole), rel=1e-9)
+    assert ErrorSums() + ErrorSums.of(y, y_pred) == ErrorSums.of(y, y_pred)  # bit for bit

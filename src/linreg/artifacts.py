@@ -121,10 +121,6 @@ def read_train_log(path: str | Path) -> TrainLog:
     return TrainLog(**read_csv(path, TRAIN_LOG_COLUMNS))
 
 
-def write_predictions(path: str | Path, predictions: Predictions, progress: bool = False) -> None:
-    write_csv(path, _prediction_columns(predictions), progress=progress)
-
-
 @contextmanager
 def predictions_writer(
     path: str | Path, progress: bool = False

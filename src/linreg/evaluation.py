@@ -73,17 +73,59 @@ class Errors:
     r2: float | None  # undefined (None) when y is constant
 
 
+@dataclass(frozen=True)
+class ErrorSums:
+    """What the errors of predictions need of some rows, in float64: the rows, the sums of the
+    absolute and the squared errors, and the targets' mean and sum of squared deviations from
+    it. Blocks of rows add up (the deviations as Chan, Golub and LeVeque combine them), so that
+    the metrics of a test set that comes a block at a time need no more than a block."""
+
+    rows: int = 0
+    absolute: float = 0.0
+    squared: float = 0.0
+    y_mean: float = 0.0
+    y_deviations: float = 0.0
+
+    @classmethod
+    def of(cls, y: np.ndarray, y_pred: np.ndarray) -> ErrorSums:
+        y, y_pred = y.astype(np.float64), y_pred.astype(np.float64)
+        error = y - y_pred
+        y_mean = y.mean()
+        return cls(
+            rows=len(y),
+            absolute=float(np.sum(np.abs(error))),
+            squared=float(np.sum(error**2)),
+            y_mean=float(y_mean),
+            y_deviations=float(np.sum((y - y_mean) ** 2)),
+        )
+
+    def __add__(self, other: ErrorSums) -> ErrorSums:
+        if not self.rows:  # the first block's sums, bit for bit
+            return other
+        rows = self.rows + other.rows
+        shift = other.y_mean - self.y_mean
+        return ErrorSums(
+            rows=rows,
+            absolute=self.absolute + other.absolute,
+            squared=self.squared + other.squared,
+            y_mean=self.y_mean + shift * other.rows / rows,
+            y_deviations=self.y_deviations
+            + other.y_deviations
+            + shift**2 * self.rows * other.rows / rows,
+        )
+
+    def errors(self) -> Errors:
+        mse = self.squared / self.rows
+        return Errors(
+            mae=self.absolute / self.rows,
+            mse=mse,
+            rmse=math.sqrt(mse),
+            r2=1.0 - self.squared / self.y_deviations if self.y_deviations > 0 else None,
+        )
+
+
 def regression_errors(y: np.ndarray, y_pred: np.ndarray) -> Errors:
-    y, y_pred = y.astype(np.float64), y_pred.astype(np.float64)
-    error = y - y_pred
-    mse = float(np.mean(error**2))
-    total = float(np.sum((y - y.mean()) ** 2))
-    return Errors(
-        mae=float(np.mean(np.abs(error))),
-        mse=mse,
-        rmse=math.sqrt(mse),
-        r2=1.0 - float(np.sum(error**2)) / total if total > 0 else None,
-    )
+    return ErrorSums.of(y, y_pred).errors()
 
 
 def least_squares_line(train: Dataset) -> tuple[np.ndarray, float]:
@@ -134,13 +176,13 @@ def evaluate_blocks(
     write: Callable[[Predictions], object],
 ) -> Metrics:
     """evaluate, with the train and test sets coming a block of rows at a time: each block's
-    predictions go to `write` as they are made. Memory holds a block of either set and the
-    test set's targets and predictions (the metrics need them all)."""
+    predictions go to `write` as they are made, and their errors are summed (ErrorSums):
+    memory holds a block of either set. One test block gives evaluate's metrics bit for bit."""
     weights, bias = model.coefficients()
     train = iter(train)
     first = next(train)
     lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], train))
-    targets, predictions, floor = [], [], []
+    sums, floor_sums = ErrorSums(), ErrorSums()
     for block in test:
         _check_columns(first, block)
         _check_features(model, block)
@@ -151,11 +193,9 @@ def evaluate_blocks(
                 f"{bias:g}); no metrics written: retrain it"
             )
         write(Predictions(block, y_pred))
-        targets.append(block.y)
-        predictions.append(y_pred)
-        floor.append(line_values(lstsq_weights, lstsq_bias, block.x))
-    y = np.concatenate(targets)
-    errors = regression_errors(y, np.concatenate(predictions))
+        sums += ErrorSums.of(block.y, y_pred)
+        floor_sums += ErrorSums.of(block.y, line_values(lstsq_weights, lstsq_bias, block.x))
+    errors = sums.errors()
     return Metrics(
         test_mae=errors.mae,
         test_mse=errors.mse,
@@ -165,7 +205,7 @@ def evaluate_blocks(
         bias=bias,
         weight_error=_largest_error(weights, truth.weights) if truth else None,
         bias_error=abs(bias - truth.bias) if truth else None,
-        lstsq_test_mae=regression_errors(y, np.concatenate(floor)).mae,
+        lstsq_test_mae=floor_sums.errors().mae,
     )
 
 
