@@ -336,7 +336,7 @@ BROKEN_FILES = [
         "step too small for memory",
         param("generate.step", 1e-12),
         r"params\.yaml: generate\.step = 1e-12: makes 1,000,000,000,000 rows, about [\d,.]+ GiB "
-        r"in memory \(128 bytes a row\); this machine has [\d,.]+ GiB: use a larger step",
+        r"in memory \(64 bytes a row\); this machine has [\d,.]+ GiB: use a larger step",
     ),
     broken(
         "device unknown",
