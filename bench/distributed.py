@@ -3,8 +3,8 @@
 At ten million rows (the scale the processes are for). First, the ranks' reads, side by side:
 N processes at once each read their part of data/train.csv and data/test.csv (as the ranks do
 now) or both whole files (as every rank did before): the slowest rank's wall and cpu seconds,
-and the most memory the read added to a rank. Then the train stage's wall time for each N (as
-many as this machine has cores: params.yaml allows no more).
+and the most memory the read added to a rank. Then the train stage's wall time for each N:
+train.nproc up to this machine's cores (params.yaml allows no more), torchrun beyond them.
 Usage: python bench/distributed.py [ROUNDS] [POWER]
 """
 
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from project import (
     make_project,
     project_env,
     run_stage,
+    set_params,
     set_rows,
     stage_commands,
     train_seconds_by,
@@ -79,6 +81,22 @@ def median_read(data: Path, nproc: int, whole: bool, rounds: int) -> list[float]
     return [statistics.median(seconds), statistics.median(cpu), max(memory), rows[0]]
 
 
+def train_seconds(project: Path, env: dict[str, str], rounds: int) -> dict[int, tuple[str, float]]:
+    """The train stage's median seconds for each N: train.nproc up to this machine's cores
+    (params.yaml allows no more), torchrun's --nproc-per-node beyond them."""
+    cores = os.cpu_count() or 1
+    seconds = train_seconds_by(project, env, "nproc", [n for n in NPROCS if n <= cores], rounds)
+    timed = {nproc: ("", median) for nproc, median in seconds.items()}
+    set_params(project, "train", nproc=1)  # torchrun sets the world size
+    script_and_paths = shlex.split(stage_commands()["train"])[2:]  # drop PYTHONPATH=src python
+    for nproc in (n for n in NPROCS if n > cores):
+        launcher = ["torchrun", "--standalone", f"--nproc-per-node={nproc}"]
+        command = shlex.join(["PYTHONPATH=src", *launcher, *script_and_paths])
+        runs = [run_stage(command, project, env)[0] for _ in range(rounds)]
+        timed[nproc] = (f" (torchrun: more ranks than the {cores} cores)", statistics.median(runs))
+    return timed
+
+
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     power = int(sys.argv[2]) if len(sys.argv) > 2 else 7
@@ -104,17 +122,12 @@ def main() -> None:
                 f"| {part[2] / 2**20:,.0f} MiB | {whole[2] / 2**20:,.0f} MiB |",
                 flush=True,
             )
-        # params.yaml allows at most a process per core
-        nprocs = [nproc for nproc in NPROCS if nproc <= (os.cpu_count() or 1)]
-        seconds = train_seconds_by(project, env, "nproc", nprocs, rounds)
+        seconds = train_seconds(project, env, rounds)
         print(f"\nthe train stage (generate and split excluded), median of {rounds}:\n")
         print("| N | train stage | against N = 1 |")
         print("|---|---|---|")
-        for nproc in NPROCS:
-            if nproc in seconds:
-                print(f"| {nproc} | {seconds[nproc]:.2f} s | {seconds[nproc] / seconds[1]:.2f} |")
-            else:
-                print(f"| {nproc} | not run: more than this machine's {os.cpu_count()} cores | |")
+        for nproc, (label, median) in seconds.items():
+            print(f"| {nproc}{label} | {median:.2f} s | {median / seconds[1][1]:.2f} |")
 
 
 if __name__ == "__main__":

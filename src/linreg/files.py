@@ -330,6 +330,8 @@ def _column_names(path: Path, names: Sequence[str] | None) -> Sequence[str]:
     if names is not None:
         return names
     header = _header(path)
+    if not header:  # an empty file, or an empty first line
+        raise _unreadable(path, (), ValueError("no header line"))
     if len(header) == 1:
         _refuse_other_separator(path, header[0])
     return header
