@@ -91,7 +91,8 @@ def train_seconds(project: Path, env: dict[str, str], rounds: int) -> dict[int, 
     script_and_paths = shlex.split(stage_commands()["train"])[2:]  # drop PYTHONPATH=src python
     for nproc in (n for n in NPROCS if n > cores):
         launcher = ["torchrun", "--standalone", f"--nproc-per-node={nproc}"]
-        command = shlex.join(["PYTHONPATH=src", *launcher, *script_and_paths])
+        # one thread a rank, torchrun's default, said here so that it prints no warning
+        command = shlex.join(["PYTHONPATH=src", "OMP_NUM_THREADS=1", *launcher, *script_and_paths])
         runs = [run_stage(command, project, env)[0] for _ in range(rounds)]
         timed[nproc] = (f" (torchrun: more ranks than the {cores} cores)", statistics.median(runs))
     return timed
