@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import pickle
 import shlex
 import signal
 import subprocess
@@ -18,9 +19,17 @@ import numpy as np
 import psutil
 import pytest
 import torch
+from torch.multiprocessing.spawn import ProcessRaisedException
 
 from linreg.dataset import Dataset, write_dataset
-from linreg.distributed import Placement, Ranks, require_devices, shard_plan, shard_size
+from linreg.distributed import (
+    Placement,
+    Ranks,
+    failed_rank,
+    require_devices,
+    shard_plan,
+    shard_size,
+)
 from linreg.errors import PipelineError
 from linreg.files import read_csv_part
 
@@ -200,6 +209,27 @@ def test_a_bad_line_is_found_by_the_rank_whose_part_holds_it(project: Path):
         f"error: train rank 1: data/train.csv: line {len(lines) - 2}, column y: nan is not a "
         "finite number\n"
     )
+
+
+def test_the_rank_with_our_error_is_reported_not_its_peer_that_lost_it(tmp_path: Path):
+    """Rank 1 stops at a bad line; rank 0, waiting for it in a collective, fails too. When torch
+    sees rank 0 first (a loaded machine), the line still names rank 1 and its error."""
+    traces = {
+        0: "Traceback ...\nRuntimeError: [gloo] Connection closed by peer [127.0.0.1]:5555\n",
+        1: "Traceback ...\nlinreg.errors.PipelineError: data/train.csv: line 42, column y: nan "
+        "is not a finite number\n",
+    }
+    files = [str(tmp_path / f"rank{rank}.pickle") for rank in (0, 1, 2)]  # rank 2: no error
+    for rank, trace in traces.items():
+        Path(files[rank]).write_bytes(pickle.dumps(trace))
+    seen_first = ProcessRaisedException("\n\n-- Process 0 ...\n" + traces[0], 0, 1234)
+    assert failed_rank(files, seen_first) == (
+        1,
+        "linreg.errors.PipelineError: data/train.csv: line 42, column y: nan is not a finite "
+        "number",
+    )
+    plain = ProcessRaisedException(traces[0], 0, 1234)  # nobody raised ours: torch's rank
+    assert failed_rank(files[:1], plain)[0] == 0
 
 
 @pytest.mark.slow

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import socket
 from collections.abc import Callable, Sequence
@@ -323,10 +324,9 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
         while not ranks.join():  # raises when a rank fails, after stopping the others
             pass
     except ProcessRaisedException as error:
-        # the rank's traceback, whose last line is "module.Error: message"
-        last = str(error).strip().splitlines()[-1]
+        rank, last = failed_rank(ranks.error_files, error)
         message = last.split(": ", 1)[1] if last.startswith("linreg.errors.") else last
-        raise PipelineError(f"train rank {error.error_index}: {message}") from None
+        raise PipelineError(f"train rank {rank}: {message}") from None
     except ProcessExitedException as error:
         raise PipelineError(
             f"train rank {error.error_index}: {error}; the other ranks were stopped"
@@ -337,6 +337,22 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
             if process.is_alive():
                 process.terminate()
             process.join()
+
+
+def failed_rank(error_files: list[str], error: ProcessRaisedException) -> tuple[int, str]:
+    """The failed rank to report, and its traceback's last line ("module.Error: message"):
+    the first rank that raised one of our own errors (a bad line in its part of the data),
+    not one that failed because that rank had gone (its peer closed the connection), which
+    torch may have seen first; else the rank torch reports. A rank that raised wrote its
+    traceback to its error file."""
+    last_lines = {error.error_index: str(error).strip().splitlines()[-1]}
+    for rank, path in enumerate(error_files):
+        if rank not in last_lines and os.access(path, os.R_OK):
+            with open(path, "rb") as file:
+                last_lines[rank] = str(pickle.load(file)).strip().splitlines()[-1]
+    ours = sorted(rank for rank, last in last_lines.items() if last.startswith("linreg.errors."))
+    rank = ours[0] if ours else error.error_index
+    return rank, last_lines[rank]
 
 
 def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
