@@ -323,7 +323,8 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
     try:
         while not ranks.join():  # raises when a rank fails, after stopping the others
             pass
-    except ProcessRaisedException as error:
+    except (ProcessRaisedException, EOFError) as error:  # EOFError: torch read a rank's
+        # error file while that rank, stopped, was still writing it
         rank, last = failed_rank(ranks.error_files, error)
         message = last.split(": ", 1)[1] if last.startswith("linreg.errors.") else last
         raise PipelineError(f"train rank {rank}: {message}") from None
@@ -339,19 +340,25 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
             process.join()
 
 
-def failed_rank(error_files: list[str], error: ProcessRaisedException) -> tuple[int, str]:
+def failed_rank(
+    error_files: list[str], error: ProcessRaisedException | EOFError
+) -> tuple[int, str]:
     """The failed rank to report, and its traceback's last line ("module.Error: message"):
     the first rank that raised one of our own errors (a bad line in its part of the data),
     not one that failed because that rank had gone (its peer closed the connection), which
     torch may have seen first; else the rank torch reports. A rank that raised wrote its
     traceback to its error file."""
-    last_lines = {error.error_index: str(error).strip().splitlines()[-1]}
+    seen = error.error_index if isinstance(error, ProcessRaisedException) else 0
+    last_lines = {seen: (str(error).strip().splitlines() or ["a rank failed"])[-1]}
     for rank, path in enumerate(error_files):
-        if rank not in last_lines and os.access(path, os.R_OK):
+        if os.access(path, os.R_OK) and os.path.getsize(path):
             with open(path, "rb") as file:
-                last_lines[rank] = str(pickle.load(file)).strip().splitlines()[-1]
+                try:
+                    last_lines[rank] = str(pickle.load(file)).strip().splitlines()[-1]
+                except EOFError:  # still being written
+                    continue
     ours = sorted(rank for rank, last in last_lines.items() if last.startswith("linreg.errors."))
-    rank = ours[0] if ours else error.error_index
+    rank = ours[0] if ours else seen
     return rank, last_lines[rank]
 
 
