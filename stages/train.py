@@ -56,7 +56,7 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
             checkpoints=checkpoints,
         )
     except BaseException:
-        checkpoints.discard_live_log()
+        checkpoints.restore_log()
         raise
     if where.writes:
         with all_or_none():

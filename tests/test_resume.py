@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import runpy
 import signal
 import subprocess
 import time
@@ -15,12 +16,15 @@ import numpy as np
 import psutil
 import pytest
 
+from linreg import resume
 from linreg.artifacts import read_train_log
+from linreg.dataset import Dataset, write_dataset
+from linreg.errors import PipelineError
 from linreg.files import file_digest
 from linreg.params import TrainParams
 from linreg.resume import Checkpoints, TrainingState, run_fingerprint
 
-from .helpers import STAGE_COMMANDS, project_env, run, set_param
+from .helpers import ROOT, STAGE_COMMANDS, project_env, run, set_param
 
 # what the promise covers: the trained model, its log and the metrics computed from it
 RESULTS = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
@@ -221,3 +225,54 @@ def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, capsys)
 def test_the_lessons_run_leaves_no_resume_point(project):
     """The reproduced project, at the lesson's size: trained in milliseconds, nothing saved."""
     assert not (project / ".resume").exists()
+
+
+@pytest.mark.parametrize("before", [b"epoch,train_loss,test_loss\n0,0.5,0.25\n", None])
+def test_a_run_that_fails_after_a_live_write_leaves_the_train_log_as_it_was(
+    tmp_path, monkeypatch, before
+):
+    """The train stage's own function, in-process: a live write after every epoch, then a
+    divergence; the log that was there before the run (or none, as DVC leaves it) is back."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(resume, "LIVE_LOG_SECONDS", 0.0)
+    x = np.arange(50, dtype=np.float32).reshape(-1, 1) / 50
+    write_dataset("train.csv", Dataset(x[:40], 0.7 * x[:40, 0] + 0.3))
+    write_dataset("test.csv", Dataset(x[40:], 0.7 * x[40:, 0] + 0.3))
+    log = tmp_path / "train_log.csv"
+    if before is not None:
+        log.write_bytes(before)
+    written: list[int] = []
+    write_log = resume.write_train_log
+
+    def live_write(path, history):
+        written.append(len(history.epoch))
+        write_log(path, history)
+
+    monkeypatch.setattr(resume, "write_train_log", live_write)
+    stage = runpy.run_path(str(ROOT / "stages/train.py"), run_name="probe")
+    # the weight grows ~6-fold an epoch: float32 overflows after tens of live writes
+    params = train_params(loss="mse", lr=10.0, epochs=1_000)
+
+    with pytest.raises(PipelineError, match="training diverged at epoch"):
+        stage["train"](params, Path("train.csv"), Path("test.csv"), "model.pt", str(log))
+
+    assert written[:2] == [1, 2]  # the live log replaced the file from the first epoch on
+    assert (log.read_bytes() if log.exists() else None) == before
+    assert not (tmp_path / "model.pt").exists()
+    assert not list(tmp_path.glob(".resume/*"))
+
+
+def test_the_log_from_before_a_killed_run_is_the_one_put_back(tmp_path, monkeypatch):
+    """A SIGKILL leaves the killed run's live log and the kept one: the next run that stops
+    puts back the kept one, not the killed run's."""
+    monkeypatch.setattr(resume, "LIVE_LOG_SECONDS", 0.0)
+    log, point = tmp_path / "train_log.csv", tmp_path / ".resume/train.pt"
+    log.write_text("good\n")
+    killed = Checkpoints(point, "run", every=0, live_log=log)
+    killed.log_so_far([0.5], [0.25])  # then SIGKILL: nothing more of it runs
+    assert log.read_text() != "good\n"
+    again = Checkpoints(point, "run", every=0, live_log=log)
+    again.log_so_far([0.5, 0.4], [0.25, 0.2])
+    again.restore_log()
+    assert log.read_text() == "good\n"
+    assert os.listdir(point.parent) == []

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import pickle
 import signal
 import sys
@@ -36,6 +37,8 @@ from linreg.files import write_bytes_atomic
 from linreg.params import TrainParams
 
 RESUME_FOLDER = Path(".resume")
+# Seconds between two rewrites of the live train log.
+LIVE_LOG_SECONDS = 2.0
 # train params that change neither what is computed nor in which order
 _NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every"}
 
@@ -73,13 +76,14 @@ class Checkpoints:
     """The resume point of one run, and the live train log, for `fit` to keep up to date.
 
     `every`: seconds between resume points (0: none); `live_log`: where to rewrite the train
-    log so far, at most every `live_every` seconds (None: only the final log is written)."""
+    log so far, every LIVE_LOG_SECONDS at most (None: only the final log is written). The log
+    that was there before is kept beside the resume point until the run ends: a run that
+    stops or fails puts it back (restore_log), one that finishes removes it (clear)."""
 
     path: Path
     fingerprint: str
     every: float
     live_log: Path | None = None
-    live_every: float = 2.0
     _saved_at: float = field(default_factory=time.monotonic)
     _logged_at: float = field(default_factory=time.monotonic)
     _logged: bool = False  # whether the live log holds this run's epochs so far
@@ -101,7 +105,7 @@ class Checkpoints:
             return TrainingState(**saved["state"])
         if removes_stale:
             print(f"{self.path}: a resume point of another run (params, data or code): removed")
-            self.clear()
+            self.path.unlink(missing_ok=True)
         return None
 
     def due(self, stopping: bool, where: Placement) -> bool:
@@ -126,23 +130,38 @@ class Checkpoints:
         torch.save({"fingerprint": self.fingerprint, "state": state.__dict__}, buffer)
         write_bytes_atomic(self.path, buffer.getvalue())
 
+    @property
+    def _kept_log(self) -> Path:
+        return self.path.with_name("train_log.before.csv")
+
     def log_so_far(self, train_loss: Sequence[float], test_loss: Sequence[float]) -> None:
-        """Rewrite the live train log with the epochs finished, if `live_every` has passed."""
-        if self.live_log is None or time.monotonic() - self._logged_at < self.live_every:
+        """Rewrite the live train log with the epochs finished, if LIVE_LOG_SECONDS have
+        passed; before the first rewrite, keep the log that was there."""
+        if self.live_log is None or time.monotonic() - self._logged_at < LIVE_LOG_SECONDS:
             return
         self._logged_at = time.monotonic()
+        # A kept log that is already there is the one from before a killed run: the live log
+        # in its place is that run's, and the kept one stays the one to put back.
+        if not self._logged and not self._kept_log.exists() and self.live_log.exists():
+            write_bytes_atomic(self._kept_log, self.live_log.read_bytes())
         write_train_log(self.live_log, TrainLog.of(train_loss, test_loss))
         self._logged = True
 
-    def discard_live_log(self) -> None:
-        """Remove the live log this run wrote: a run that stops or fails leaves its output
-        missing, as DVC left it, not partial (its history is in the resume point)."""
-        if self._logged and self.live_log is not None:
+    def restore_log(self) -> None:
+        """After a run that stops or fails: the train log as it was before the run (none,
+        when DVC had removed it), whether or not the live log was written."""
+        if not self._logged or self.live_log is None:
+            return
+        if self._kept_log.exists():
+            os.replace(self._kept_log, self.live_log)
+        else:
             self.live_log.unlink(missing_ok=True)
-            self._logged = False
+        self._logged = False
 
     def clear(self) -> None:
+        """After a run that finished: its resume point and the log kept from before it go."""
         self.path.unlink(missing_ok=True)
+        self._kept_log.unlink(missing_ok=True)
 
 
 class Stop:
