@@ -17,16 +17,27 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull clean
+.PHONY: repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull clean
 
 repro: $(STAMP)
 	dvc repro
 
+# The tests on every core (pytest-xdist), then the 15 slowest.
+PYTEST := pytest -n auto --durations=15
+
 test: $(STAMP) lint
-	pytest
+	$(PYTEST)
 
 test-fast: $(STAMP)
-	pytest -m "not slow"
+	$(PYTEST) -m "not slow"
+
+# The whole suite three times in a row while a busy loop on every core competes with it: a
+# test that depends on the machine's speed shows here. The load stops with the recipe.
+test-stress: $(STAMP)
+	@pids=""; for core in $$(seq "$$(nproc)"); do \
+		python -c 'while True: pass' & pids="$$pids $$!"; done; \
+	trap 'kill $$pids' EXIT INT TERM; \
+	for round in 1 2 3; do echo "== stress round $$round of 3"; $(PYTEST) -q || exit 1; done
 
 lint: $(STAMP)
 	ruff check .

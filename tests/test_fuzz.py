@@ -45,7 +45,8 @@ from linreg.files import read_csv
 
 from .helpers import ROOT, STAGE_COMMANDS, project_env, set_param
 
-pytestmark = pytest.mark.slow
+# one worker runs the tests that measure memory or cap time, one after another
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
 
 SCALE = int(os.environ.get("LINREG_FUZZ_SCALE", "1"))
 TIME_CAP = 8.0  # seconds a stage may run before it is stopped with SIGTERM

@@ -8,7 +8,8 @@ from linreg.params import BYTES_PER_VALUE
 
 from .helpers import STAGE_COMMANDS, project_env, run_stage, set_param
 
-pytestmark = pytest.mark.slow
+# one worker runs the tests that measure memory or cap time, one after another
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
 
 ROWS = 1_000_000
 # What a million rows may add to a stage's peak RSS over the same stage on the lesson's 50 rows:

@@ -56,6 +56,8 @@ def test_workflow_runs_ci_compares_pull_requests_and_sweeps_by_hand():
     workflow = yaml.safe_load(WORKFLOW.read_text())
     triggers = workflow[True]  # YAML 1.1 reads the key `on` as true
     assert {"push", "pull_request", "workflow_dispatch"} <= set(triggers)
+    # a pull request's branch runs the suite once, as the pull request: pushes only on main
+    assert triggers["push"] == {"branches": ["main"]}
 
     pipeline, sweep = workflow["jobs"]["pipeline"], workflow["jobs"]["sweep"]
     for job in (pipeline, sweep):
