@@ -11,6 +11,7 @@ Usage: python bench/distributed.py [ROUNDS] [POWER]
 from __future__ import annotations
 
 import json
+import math
 import os
 import shlex
 import statistics
@@ -93,9 +94,22 @@ def train_seconds(project: Path, env: dict[str, str], rounds: int) -> dict[int, 
         launcher = ["torchrun", "--standalone", f"--nproc-per-node={nproc}"]
         # one thread a rank, torchrun's default, said here so that it prints no warning
         command = shlex.join(["PYTHONPATH=src", "OMP_NUM_THREADS=1", *launcher, *script_and_paths])
-        runs = [run_stage(command, project, env)[0] for _ in range(rounds)]
-        timed[nproc] = (f" (torchrun: more ranks than the {cores} cores)", statistics.median(runs))
+        runs = [
+            seconds for _ in range(rounds) if (seconds := torchrun_seconds(command, project, env))
+        ]
+        label = f" (torchrun: more ranks than the {cores} cores)"
+        timed[nproc] = (label, statistics.median(runs) if runs else math.nan)
     return timed
+
+
+def torchrun_seconds(command: str, project: Path, env: dict[str, str]) -> float | None:
+    """One torchrun of the train stage: its wall seconds, or None, with one line saying so,
+    when a rank died (torchrun's own report of it is above that line)."""
+    try:
+        return run_stage(command, project, env)[0]
+    except subprocess.CalledProcessError as failed:
+        print(f"a torchrun round failed (exit status {failed.returncode}); left out of the median")
+        return None
 
 
 def main() -> None:

@@ -1,6 +1,10 @@
 """Stage evaluate: models/model.pt and the data -> reports/metrics.json, reports/predictions.csv.
 The data is read a block of rows at a time: memory does not grow with the train set."""
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from linreg.artifacts import predictions_writer, read_truth
 from linreg.checkpoint import load_model
 from linreg.cli import parse_args, run, show_progress

@@ -1,6 +1,10 @@
 """Stage generate: the generate section of params.yaml -> data/raw.csv (the feature columns,
 then the target) and data/truth.json (the line synthetic data was drawn from)."""
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from linreg.artifacts import Truth, write_truth
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import write_blocks, write_dataset

@@ -1,6 +1,10 @@
 """Stage plot: data, predictions and loss log -> reports/predictions.png, reports/loss_curve.png.
 The data is read a block of rows at a time, keeping only the points drawn."""
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from linreg.artifacts import Predictions, read_prediction_blocks, read_train_log
 from linreg.cli import parse_args, run
 from linreg.dataset import Dataset, read_blocks

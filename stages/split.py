@@ -1,5 +1,9 @@
 """Stage split: data/raw.csv -> data/train.csv and data/test.csv."""
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import split_file
 from linreg.params import load_params

@@ -5,6 +5,10 @@ under torchrun, which starts them itself, every process joins the group torchrun
 A stopped or killed run continues from its resume point, in .resume/ (README: Long runs).
 """
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from functools import partial
 from pathlib import Path
 

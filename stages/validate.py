@@ -5,6 +5,10 @@ would change nothing and pass unseen. This stage tracks the whole file: it rerun
 and stops `dvc repro` with one line naming what is wrong.
 """
 
+import gc
+
+gc.disable()  # before the imports: see linreg.cli.run
+
 from linreg.cli import parse_args, run
 from linreg.params import load_params
 

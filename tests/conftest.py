@@ -4,6 +4,7 @@ The helpers they use, and the tests too, are in helpers.py."""
 from __future__ import annotations
 
 import signal
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from linreg.params import Params, load_params, with_overrides
 from .helpers import (
     ROOT,
     TEST_DEVICE,
+    Launcher,
+    built_once,
     commit_reproduced,
     make_project,
     private_copy,
@@ -46,16 +49,28 @@ def line() -> Dataset:
 
 
 @pytest.fixture(scope="session")
-def reproduced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def reproduced_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A git repo holding the project (training on TEST_DEVICE), committed, with `dvc repro`
-    run once: copy, don't touch."""
-    project = make_project(tmp_path_factory.mktemp("template"), project_env())
-    params = project / "params.yaml"  # edited as text: the comments stay
-    params.write_text(params.read_text().replace("device: auto", f"device: {TEST_DEVICE}", 1))
-    return commit_reproduced(project, "dvc repro")
+    run once, for the whole test run: copy, don't touch."""
+
+    def build(folder: Path) -> Path:
+        project = make_project(folder, project_env())
+        params = project / "params.yaml"  # edited as text: the comments stay
+        params.write_text(params.read_text().replace("device: auto", f"device: {TEST_DEVICE}", 1))
+        return commit_reproduced(project, "dvc repro")
+
+    return built_once(tmp_path_factory, worker_id, "template", build)
 
 
 @pytest.fixture
 def project(reproduced_template: Path, tmp_path: Path) -> Path:
     """A private copy of the reproduced project (git history and DVC cache included)."""
     return private_copy(reproduced_template, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def launcher(reproduced_template: Path) -> Iterator[Launcher]:
+    """The stage launcher (tests/stage_launcher.py): a stage's run in any project copy without
+    paying its imports again."""
+    with Launcher(reproduced_template) as started:
+        yield started

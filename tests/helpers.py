@@ -3,14 +3,20 @@ running commands in a test project (a real git repo with DVC, made by bench.proj
 
 from __future__ import annotations
 
+import json
+import select
 import shlex
 import shutil
 import struct
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
 import yaml
+from filelock import FileLock
 
 from bench.project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
 
@@ -97,6 +103,22 @@ def private_copy(template: Path, folder: Path) -> Path:
     return target
 
 
+def built_once(
+    factory: pytest.TempPathFactory, worker: str, name: str, build: Callable[[Path], Path]
+) -> Path:
+    """The project `build` makes in the empty folder it is given, made once for the test run:
+    pytest-xdist's workers (`worker`: its worker_id fixture) share it, the first making it
+    and the others waiting for it. Copy it, don't touch it."""
+    if worker == "master":  # one process: no one to share it with
+        return build(factory.mktemp(name))
+    shared = factory.getbasetemp().parent  # this run's folder, which holds each worker's
+    made = shared / f"{name}.path"
+    with FileLock(shared / f"{name}.lock"):
+        if not made.exists():  # a failed attempt left no record: each tries in a new folder
+            made.write_text(str(build(Path(tempfile.mkdtemp(prefix=name, dir=shared)))))
+    return Path(made.read_text())
+
+
 # Each stage's own command, from dvc.yaml.
 STAGE_COMMANDS = stage_commands()
 
@@ -115,6 +137,55 @@ def start_training(project: Path) -> subprocess.Popen[str]:
     assert process.stdout is not None
     assert process.stdout.readline().startswith("epoch")
     return process
+
+
+class Launcher:
+    """tests/stage_launcher.py, started in `project`: it starts stage runs (in that project or
+    another copy of it) and reports how they end."""
+
+    def __init__(self, project: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests/stage_launcher.py")],
+            cwd=project,
+            env=project_env() | {"PYTHONPATH": "src"},  # the project's library, as its cmds
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            bufsize=0,  # unbuffered: a line read leaves the next one in the pipe, where select sees it
+        )
+
+    def __enter__(self) -> Launcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(timeout=30)
+
+    def start(self, command: str, stderr: Path, cwd: Path | None = None) -> int:
+        """Start a stage's command line (dvc.yaml's, `PYTHONPATH=src python stages/...`),
+        in `cwd` if given; its pid."""
+        words = shlex.split(command)
+        argv = words[words.index("python") + 1 :]
+        assert self.process.stdin is not None
+        assert self.process.stdout is not None
+        request = {"argv": argv, "stderr": str(stderr)} | ({"cwd": str(cwd)} if cwd else {})
+        self.process.stdin.write((json.dumps(request) + "\n").encode())
+        return int(self.process.stdout.readline())
+
+    def exit_status(self, wait: float | None) -> int | None:
+        """The run's exit status (negative: a signal) once it has ended; None while it runs
+        after `wait` seconds (None: wait until it ends)."""
+        assert self.process.stdout is not None
+        if not select.select([self.process.stdout], [], [], wait)[0]:
+            return None
+        return int(self.process.stdout.readline())
+
+    def run(self, project: Path, command: str, stderr: Path) -> tuple[int, str]:
+        """Run a stage's command line in `project` to its end: its exit status and stderr."""
+        self.start(command, stderr, project)
+        code = self.exit_status(wait=None)
+        assert code is not None
+        return code, stderr.read_text()
 
 
 def stages_run(output: str) -> list[str]:

@@ -4,7 +4,8 @@ same `main`, entry point, exit status, stderr and signals), without paying ~1.6 
 for every run.
 
 Run in a project, with its src on PYTHONPATH. Requests come one JSON line at a time on stdin:
-{"argv": ["stages/split.py", "--raw", ...], "stderr": "/path/for/its/stderr"}. For each, it
+{"argv": ["stages/split.py", "--raw", ...], "stderr": "/path/for/its/stderr"}, and "cwd" to run
+it in another copy of the project (the same library: each copy's is the same). For each, it
 prints the started process's pid, then, once that process has ended, its exit status (negative:
 the signal that ended it). The process leads a session of its own, so that its ranks can be
 found and stopped with it.
@@ -33,18 +34,20 @@ def main() -> None:
         request = json.loads(line)
         pid = os.fork()
         if pid == 0:
-            run_stage(request["argv"], request["stderr"])  # never returns
+            run_stage(request["argv"], request["stderr"], request.get("cwd"))  # never returns
         print(pid, flush=True)
         _, status = os.waitpid(pid, 0)
         print(os.waitstatus_to_exitcode(status), flush=True)
 
 
-def run_stage(argv: list[str], stderr: str) -> None:
+def run_stage(argv: list[str], stderr: str, cwd: str | None) -> None:
     """In the forked process: run the script as the interpreter would, then exit with its
     status; a signal it dies by ends it before that."""
     code = 1
     try:
         os.setsid()
+        if cwd is not None:
+            os.chdir(cwd)
         quiet = os.open(os.devnull, os.O_RDWR)
         os.dup2(quiet, 0)  # not the request pipe
         os.dup2(quiet, 1)

@@ -166,11 +166,7 @@ def test_compare_refuses_a_corrupt_cached_base(changed):
         f"delete {cached.resolve()} and run again to fetch or rebuild it\n"
     )
     assert not (project / "comparison/report.md").exists()
-    cached.unlink()  # as the line says: then the base is rebuilt, and the comparison works
-    compare(project, "--base", "main")
-    assert (
-        "reproduced in a temporary git worktree" in (project / "comparison/report.md").read_text()
-    )
+    # as the line says, without that file the base is rebuilt: the empty-cache test above
 
 
 def lock_commit(project: Path) -> str:

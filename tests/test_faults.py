@@ -27,6 +27,7 @@ from .helpers import (
     ARTIFACTS,
     ERROR_LINE_LIMIT,
     STAGE_COMMANDS,
+    Launcher,
     artifact_bytes,
     delete,
     encoded,
@@ -287,8 +288,16 @@ def stray_files(project: Path) -> list[str]:
     )
 
 
+# These run as DVC runs a stage, `sh -c` its command: they prove the wiring of a stage's own
+# process (one line on stderr, exit 1), one case a stage. The others run the same script and
+# entry point forked from the stage launcher, without paying the imports again.
+THROUGH_A_SHELL = {"params missing", "csv missing", "bad train csv", "checkpoint missing"}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[case.id for case in CASES])
-def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
+def test_a_bad_input_is_one_line_and_loses_nothing(
+    project: Path, launcher: Launcher, tmp_path: Path, case: Case
+):
     if case.id == "device absent" and torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     good = artifact_bytes(project)
@@ -300,12 +309,16 @@ def test_a_bad_input_is_one_line_and_loses_nothing(project: Path, case: Case):
     if case.id == "output outside the repository":
         command = command.replace("--out data/raw.csv", "--out ../raw.csv")
 
-    result = run(project, "sh", "-c", command, check=False)
+    if case.id in THROUGH_A_SHELL:
+        result = run(project, "sh", "-c", command, check=False)
+        code, stderr = result.returncode, result.stderr
+    else:
+        code, stderr = launcher.run(project, command, tmp_path / "stderr")
 
-    assert result.returncode == 1, result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr[:1000]
-    assert len(result.stderr) <= ERROR_LINE_LIMIT, result.stderr[:1000]
-    assert re.match(f"error: {case.message}", result.stderr), result.stderr
+    assert code == 1, stderr
+    assert len(stderr.splitlines()) == 1, stderr[:1000]
+    assert len(stderr) <= ERROR_LINE_LIMIT, stderr[:1000]
+    assert re.match(f"error: {case.message}", stderr), stderr
     # What the stage writes is as it was: the good artifacts, or the broken input we planted.
     now = {name: (project / name).read_bytes() for name in ARTIFACTS if (project / name).is_file()}
     assert now == broken
@@ -420,10 +433,8 @@ def test_a_second_repro_is_refused_by_dvcs_locks(project: Path):
     good = artifact_bytes(project)
     first = start_long_repro(project)
     try:
-        started = time.monotonic()
         second = run(project, "dvc", "repro", check=False)
-        assert time.monotonic() - started < 30  # refused at once, not queued behind the first
-        assert second.returncode != 0
+        assert second.returncode != 0  # refused, not queued: the first trains for ever
         # DVC holds a read/write lock on each running stage's deps and outs
         assert "data/test.csv' is busy, it is being blocked by:" in second.stderr
         assert first.poll() is None  # the first one runs on, untouched
@@ -450,7 +461,7 @@ def test_a_typod_section_fails_repro_and_experiments(project: Path):
     assert "error: params.yaml: unknown section plott" in experiment.stderr
 
 
-def gone(processes: list[psutil.Process], seconds: float = 10) -> bool:
+def gone(processes: list[psutil.Process], seconds: float = 60) -> bool:
     """Whether every one of `processes` has ended (or is a zombie) within `seconds`."""
     deadline = time.monotonic() + seconds
     while any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in processes):

@@ -20,12 +20,8 @@ import io
 import json
 import os
 import re
-import select
-import shlex
 import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
@@ -43,7 +39,7 @@ from hypothesis import strategies as st
 from linreg.checkpoint import load_model
 from linreg.files import read_csv
 
-from .helpers import ROOT, STAGE_COMMANDS, project_env, set_param
+from .helpers import ROOT, STAGE_COMMANDS, Launcher, set_param
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
@@ -93,45 +89,6 @@ def fuzzed(
         yield workspace
 
 
-class Launcher:
-    """tests/stage_launcher.py, running in `project`: it starts stage runs and reports how they end."""
-
-    def __init__(self, project: Path) -> None:
-        self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/stage_launcher.py")],
-            cwd=project,
-            env=project_env() | {"PYTHONPATH": "src"},  # the project's library, as its cmds
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            bufsize=0,  # unbuffered: a line read leaves the next one in the pipe, where select sees it
-        )
-
-    def __enter__(self) -> Launcher:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.close()
-        self.process.wait(timeout=30)
-
-    def start(self, stage: str, stderr: Path) -> int:
-        """Start `stage`'s command line (from dvc.yaml); its pid."""
-        words = shlex.split(STAGE_COMMANDS[stage])
-        argv = words[words.index("python") + 1 :]
-        assert self.process.stdin is not None
-        assert self.process.stdout is not None
-        request = json.dumps({"argv": argv, "stderr": str(stderr)}) + "\n"
-        self.process.stdin.write(request.encode())
-        return int(self.process.stdout.readline())
-
-    def exit_status(self, wait: float) -> int | None:
-        """The run's exit status (negative: a signal) once it has ended; None while it runs."""
-        assert self.process.stdout is not None
-        if not select.select([self.process.stdout], [], [], wait)[0]:
-            return None
-        return int(self.process.stdout.readline())
-
-
 @dataclass
 class Workspace:
     project: Path
@@ -163,7 +120,7 @@ class Workspace:
 def run_capped(workspace: Workspace, stage: str) -> tuple[int, str, int]:
     """The stage under the caps: its exit status (negative: a signal), stderr and peak RSS."""
     with tempfile.NamedTemporaryFile() as stderr:
-        pid = workspace.launcher.start(stage, Path(stderr.name))
+        pid = workspace.launcher.start(STAGE_COMMANDS[stage], Path(stderr.name))
         started, stopped, peak = time.monotonic(), False, 0
         limit = workspace.baseline.get(stage, 0) + MEMORY_CAP
         while (code := workspace.launcher.exit_status(wait=0.02)) is None:
@@ -189,7 +146,7 @@ def memory_of(pid: int) -> int:
 
 
 def assert_no_process_left(group: int) -> None:
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 60
     while True:
         try:
             os.killpg(group, 0)

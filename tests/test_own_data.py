@@ -33,6 +33,8 @@ from .helpers import (
     ERROR_LINE_LIMIT,
     ROOT,
     STAGE_COMMANDS,
+    Launcher,
+    built_once,
     commit_reproduced,
     make_project,
     png_size,
@@ -217,15 +219,19 @@ def use_readme_params(project: Path) -> None:
 DIABETES = "data/external/diabetes.csv"
 
 
-@pytest.fixture(scope="module")
-def diabetes_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+@pytest.fixture(scope="session")
+def diabetes_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
     """A project that follows README's Your own data, committed after `dvc repro`."""
-    project = make_project(tmp_path_factory.mktemp("diabetes"), project_env())
-    run(project, sys.executable, str(ROOT / "examples/diabetes_csv.py"), DIABETES)
-    run(project, "dvc", "add", DIABETES)
-    use_readme_params(project)
-    set_param(project, "train.device", "cpu")  # exact numbers below
-    return commit_reproduced(project, "diabetes")
+
+    def build(folder: Path) -> Path:
+        project = make_project(folder, project_env())
+        run(project, sys.executable, str(ROOT / "examples/diabetes_csv.py"), DIABETES)
+        run(project, "dvc", "add", DIABETES)
+        use_readme_params(project)
+        set_param(project, "train.device", "cpu")  # exact numbers below
+        return commit_reproduced(project, "diabetes")
+
+    return built_once(tmp_path_factory, worker_id, "diabetes", build)
 
 
 @pytest.fixture
@@ -277,30 +283,29 @@ def test_a_changed_csv_reruns_all_five_and_another_file_only_generate(diabetes: 
 
 
 @pytest.mark.slow
-def test_compare_and_sweep_work_on_a_csv_source(diabetes: Path):
+def test_compare_reproduces_a_csv_sources_base_from_the_cache(diabetes: Path):
+    """As in CI: a clone whose cache holds the CSV (`dvc pull`) and no pipeline output, so the
+    base is reproduced in a worktree, which takes the CSV from this cache."""
     run(diabetes, "git", "checkout", "-q", "-b", "change")
     set_param(diabetes, "train.lr", 0.05)
     run(diabetes, "dvc", "repro")
-    run(diabetes, sys.executable, "-m", "linreg.experiments.compare", "--base", "main")
-    report = (diabetes / "comparison/report.md").read_text()
-    assert "| train.lr | 0.1 | 0.05 |" in report
-    assert png_size((diabetes / "comparison/predictions.png").read_bytes())[0] > 0
-
-    # As in CI: a clone whose cache holds the CSV (`dvc pull`) and no pipeline output, so the
-    # base is reproduced in a worktree, which takes the CSV from this cache.
     shutil.rmtree(diabetes / ".dvc/cache")
     run(diabetes, "dvc", "add", DIABETES)
+
     run(diabetes, sys.executable, "-m", "linreg.experiments.compare", "--base", "main")
+
     report = (diabetes / "comparison/report.md").read_text()
     assert "_Base artifacts reproduced in a temporary git worktree" in report
     assert "| train.lr | 0.1 | 0.05 |" in report
+    assert png_size((diabetes / "comparison/predictions.png").read_bytes())[0] > 0
 
-    table = run(
-        diabetes, sys.executable, "-m", "linreg.experiments.sweep", "train.epochs=200,400"
-    ).stdout
-    assert sorted(row.split("|")[1].strip() for row in table.splitlines()[2:]) == [
-        "train.epochs=200",
-        "train.epochs=400",
+
+@pytest.mark.slow
+def test_a_sweep_runs_on_a_csv_source(diabetes: Path):
+    """Each point's temporary copy of the workspace takes the CSV from the cache."""
+    table = run(diabetes, sys.executable, "-m", "linreg.experiments.sweep", "train.epochs=200")
+    assert [row.split("|")[1].strip() for row in table.stdout.splitlines()[2:]] == [
+        "train.epochs=200"
     ]
 
 
@@ -365,19 +370,21 @@ CSV_SOURCE = {"source": "data/external/t.csv", "features": ["a", "b"], "target":
     ],
 )
 def test_a_bad_csv_is_one_line_and_writes_nothing(
-    tmp_path: Path, text: str, message: str, generate: dict
+    tmp_path: Path, launcher: Launcher, text: str, message: str, generate: dict
 ):
+    """The generate stage forked from the stage launcher (test_faults proves the wiring of a
+    stage's own process)."""
     project = make_project(tmp_path, project_env())
     (project / "data/external/t.csv").write_text(text)
     set_param(project, "generate", generate)
 
-    result = run(project, "sh", "-c", STAGE_COMMANDS["generate"], check=False)
+    code, stderr = launcher.run(project, STAGE_COMMANDS["generate"], tmp_path / "stderr")
 
-    assert result.returncode == 1, result.stderr
-    assert len(result.stderr.splitlines()) == 1, result.stderr
-    assert len(result.stderr) <= ERROR_LINE_LIMIT
+    assert code == 1, stderr
+    assert len(stderr.splitlines()) == 1, stderr
+    assert len(stderr) <= ERROR_LINE_LIMIT
     where = "" if message.startswith("params") else r"data/external/t\.csv: "
-    assert re.match(f"error: {where}{message}", result.stderr), result.stderr
+    assert re.match(f"error: {where}{message}", stderr), stderr
     assert not (project / "data/raw.csv").exists()
     assert not (project / "data/truth.json").exists()
 

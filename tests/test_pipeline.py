@@ -34,7 +34,11 @@ def read_rows(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(file))
 
 
-def test_repro_writes_every_artifact(project: Path):
+# Tests that only read the reproduced project share it; the others change their own copy.
+
+
+def test_repro_writes_every_artifact(reproduced_template: Path):
+    project = reproduced_template
     for name in ARTIFACTS:
         assert (project / name).stat().st_size > 0, name
     assert len(read_rows(project / "data/raw.csv")) == 50
@@ -44,7 +48,8 @@ def test_repro_writes_every_artifact(project: Path):
     assert list(json.loads((project / "reports/metrics.json").read_text())) == METRICS
 
 
-def test_defaults_reproduce_the_lessons_numbers(project: Path):
+def test_defaults_reproduce_the_lessons_numbers(reproduced_template: Path):
+    project = reproduced_template
     log = read_rows(project / "reports/train_log.csv")
     assert [row["epoch"] for row in log] == [str(epoch) for epoch in range(100)]
     for row, train_loss, test_loss in zip(
@@ -68,12 +73,10 @@ def test_second_repro_runs_nothing(project: Path):
     ("key", "value", "expected"),
     [
         ("generate.noise_std", 0.01, ["generate", "split", "train", "evaluate", "plot"]),
-        ("generate.weight", 0.5, ["generate", "split", "train", "evaluate", "plot"]),
         # the same clean data comes out: DVC stops the cascade after generate
         ("generate.seed", 7, ["generate"]),
         ("split.train_fraction", 0.7, ["split", "train", "evaluate", "plot"]),
         ("train.lr", 0.02, ["train", "evaluate", "plot"]),
-        ("train.standardize", True, ["train", "evaluate", "plot"]),
         ("train.log_every", 5, ["train"]),
         ("plot.dpi", 80, ["plot"]),
     ],
@@ -125,10 +128,10 @@ def test_params_and_metrics_diff_show_the_change(project: Path):
 
 
 def test_experiment_run_and_show(project: Path):
+    before = json.loads((project / "reports/metrics.json").read_text())
     run(
         project, "dvc", "exp", "run", "-S", "train.lr=0.05", "-S", "train.epochs=50", "-n", "faster"
     )
-    run(project, "dvc", "exp", "run", "-S", "train.lr=1e-3", "-n", "slower")
     shown = json.loads(run(project, "dvc", "exp", "show", "--json").stdout)
     experiments = {
         exp["name"]: exp["data"]
@@ -136,18 +139,11 @@ def test_experiment_run_and_show(project: Path):
         for experiment in revision.get("experiments") or []
         for exp in experiment["revs"]
     }
-    assert set(experiments) >= {"faster", "slower"}
-    lr = {
-        name: data["params"]["params.yaml"]["data"]["train"]["lr"]
-        for name, data in experiments.items()
-    }
-    assert lr["faster"] == 0.05
-    assert lr["slower"] == 0.001
-    mae = {
-        name: data["metrics"]["reports/metrics.json"]["data"]["test_mae"]
-        for name, data in experiments.items()
-    }
-    assert mae["faster"] != mae["slower"]
+    assert set(experiments) == {"faster"}
+    train = experiments["faster"]["params"]["params.yaml"]["data"]["train"]
+    assert (train["lr"], train["epochs"]) == (0.05, 50)
+    metrics = experiments["faster"]["metrics"]["reports/metrics.json"]["data"]
+    assert metrics["test_mae"] != before["test_mae"]
 
 
 def test_plots_show_renders_the_declared_plots(project: Path):
@@ -162,32 +158,6 @@ def test_plots_show_renders_the_declared_plots(project: Path):
     loss_plot = json.dumps(shown["reports/train_log.csv"][0]["content"])
     assert "train_loss" in loss_plot
     assert "test_loss" in loss_plot
-
-
-@pytest.mark.parametrize(
-    ("key", "value", "message"),
-    [
-        (
-            "train.learnig_rate",
-            0.1,
-            "error: params.yaml: unknown key train.learnig_rate: did you mean 'lr'?",
-        ),
-        ("train.lr", -0.1, "error: params.yaml: train.lr = -0.1: input should be greater than 0"),
-        (
-            "plot.dpi",
-            "high",
-            "error: params.yaml: plot.dpi = 'high': input should be a valid integer",
-        ),
-    ],
-)
-def test_a_bad_value_fails_with_one_line(project: Path, key, value, message):
-    set_param(project, key, value)
-    result = run(project, "dvc", "repro", check=False)
-    assert result.returncode != 0
-    errors = [line for line in result.stderr.splitlines() if line.startswith("error: params.yaml")]
-    assert len(errors) == 1
-    assert errors[0].startswith(message)
-    assert "Traceback" not in result.stderr
 
 
 def test_predict_command_uses_the_trained_model(project: Path):

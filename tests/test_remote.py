@@ -33,18 +33,6 @@ def shared(project: Path, tmp_path: Path) -> tuple[Path, Path]:
     return project, clone
 
 
-def test_a_fresh_clone_pulls_and_reproduces_nothing(shared):
-    a, b = shared
-    assert not (b / ".dvc/cache").exists()
-    assert not (b / "models/model.pt").exists()
-
-    run(b, "dvc", "pull", "--run-cache")  # what `make pull` runs
-
-    assert "Data and pipelines are up to date" in run(b, "dvc", "status").stdout
-    assert stages_run(run(b, "dvc", "repro").stdout) == []
-    assert artifact_bytes(b) == artifact_bytes(a)
-
-
 def test_a_teammates_result_comes_back(shared):
     a, b = shared
     run(b, "dvc", "pull", "--run-cache")

@@ -103,10 +103,10 @@ def uninterrupted(project: Path) -> dict[str, bytes]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("nproc", [1, 2])
-def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project, nproc):
+def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project):
+    """Full batch, one process; two processes resume in the mini-batch test below."""
     rng = random.Random(SEED)
-    long_run(project, nproc)
+    long_run(project)
     kill(project, rng)
 
     resumed = repro(project)

@@ -40,8 +40,9 @@ def run(main: Callable[[], None]) -> None:
     Other exceptions are bugs: they propagate.
     """
     # A stage is a short-lived process holding about a million objects from torch's imports.
-    # The collector's passes over them (during the lazy imports inside main, and once more at
-    # exit) take ~0.7 s and free nothing; refcounting still frees everything main drops.
+    # The collector's passes over them (during the imports, which is why each stage script
+    # turns it off before them, during the lazy imports inside main, and once more at exit)
+    # take about a second and free nothing; refcounting still frees everything main drops.
     gc.disable()
     previous = signal.signal(signal.SIGTERM, _raise_terminated)
     die_with_parent()
