@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import random
 import runpy
+import shutil
 import signal
 import subprocess
 import time
@@ -24,21 +25,28 @@ from linreg.files import file_digest
 from linreg.params import TrainParams
 from linreg.resume import Checkpoints, TrainingState, run_fingerprint
 
-from .helpers import ROOT, STAGE_COMMANDS, project_env, run, set_param
+from .helpers import ROOT, STAGE_COMMANDS, Launcher, project_env, run, set_param
 
 # what the promise covers: the trained model, its log and the metrics computed from it
 RESULTS = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
 RESUME_POINT = ".resume/train.pt"
-SEED = random.randrange(2**32)  # where the kills land; printed by a failing test's id
+SEED = random.randrange(2**32)  # where the kills land; printed by a failing test
+# where the paused train stage says it waits (tests/pause_hook.py)
+PAUSED = "paused"
+
+
+EPOCHS = 300
 
 
 def long_run(project: Path, nproc: int = 1, batch_size: int = 0) -> None:
-    """Params for a run of a few seconds that saves a resume point every 0.2 s."""
-    set_param(project, "train.epochs", 2_000 if nproc == 1 else 600)
-    set_param(project, "train.log_every", 500)
-    set_param(project, "train.checkpoint_seconds", 0.2)
+    """Params for a run that saves resume points only where the test says (tests/pause_hook.py)
+    or where it is stopped; the hook goes into the project."""
+    set_param(project, "train.epochs", EPOCHS)
+    set_param(project, "train.log_every", 100)
+    set_param(project, "train.checkpoint_seconds", 3600)
     set_param(project, "train.nproc", nproc)
     set_param(project, "train.batch_size", batch_size)
+    shutil.copy(ROOT / "tests/pause_hook.py", project / "src/sitecustomize.py")
 
 
 def repro(project: Path) -> str:
@@ -46,11 +54,14 @@ def repro(project: Path) -> str:
     return run(project, "dvc", "repro", "evaluate").stdout
 
 
-def start_repro(project: Path) -> subprocess.Popen[str]:
+def start_repro(project: Path, save_at: int = -1, pause_at: int = -1) -> subprocess.Popen[str]:
+    """`dvc repro evaluate`, its train stage saving a resume point at the end of epoch `save_at`
+    and waiting at the end of epoch `pause_at` until PAUSED is gone (tests/pause_hook.py)."""
     return subprocess.Popen(
         ["dvc", "repro", "evaluate"],
         cwd=project,
-        env=project_env() | {"PYTHONUNBUFFERED": "1"},
+        env=project_env()
+        | {"PYTHONUNBUFFERED": "1", "LINREG_PAUSE": f"{save_at} {pause_at} {project / PAUSED}"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -58,26 +69,33 @@ def start_repro(project: Path) -> subprocess.Popen[str]:
     )
 
 
-def wait_for(condition, seconds: float = 60) -> None:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
+def wait_for_pause(project: Path, process: subprocess.Popen[str]) -> None:
+    """Until the train stage waits at its pause epoch (a generous deadline, for a busy machine)."""
+    deadline = time.monotonic() + 120
+    while not (project / PAUSED).exists():
+        assert process.poll() is None, process.communicate()[0]
+        assert time.monotonic() < deadline, "the run never paused"
         time.sleep(0.01)
 
 
-def kill(project: Path, rng: random.Random) -> None:
-    """Start `dvc repro`; once the run has saved a resume point, after a random moment, SIGKILL
-    every process of the run (dvc, the stage, its ranks), as when the machine goes away."""
-    resume_point = project / RESUME_POINT
-    before = resume_point.stat().st_mtime_ns if resume_point.exists() else None
-    process = start_repro(project)
-    wait_for(lambda: resume_point.exists() and resume_point.stat().st_mtime_ns != before)
-    time.sleep(rng.uniform(0, 0.5))
+def kill(project: Path, save_at: int, pause_at: int) -> None:
+    """Start `dvc repro`; once the run, having saved a resume point at the end of epoch
+    `save_at`, has finished epoch `pause_at`, SIGKILL every process of the run (dvc, the
+    stage, its ranks), as when the machine goes away."""
+    process = start_repro(project, save_at, pause_at)
+    wait_for_pause(project, process)
     os.killpg(process.pid, signal.SIGKILL)
     output = process.communicate(timeout=120)[0]
     assert process.returncode != 0, output  # it did not get to finish
     assert not (project / "models/model.pt").exists()
-    assert resume_point.exists()
+    assert (project / RESUME_POINT).exists()
+    (project / PAUSED).unlink()
+
+
+def kill_epochs(rng: random.Random, kills: int) -> list[int]:
+    """For each kill, the epoch of its resume point and a later one to kill it at, all in
+    order: each run is killed after the epochs the one before it reached."""
+    return sorted(rng.sample(range(EPOCHS - 1), 2 * kills))
 
 
 def train_processes(dvc_pid: int) -> list[psutil.Process]:
@@ -92,81 +110,79 @@ def results(project: Path) -> dict[str, bytes]:
     return {name: (project / name).read_bytes() for name in RESULTS}
 
 
-def uninterrupted(project: Path) -> dict[str, bytes]:
+def uninterrupted(project: Path, launcher: Launcher) -> dict[str, bytes]:
     """The results of the same params run from scratch, in the same project: the train and
     evaluate stages' own commands (the data stages' outputs are the same)."""
     assert not (project / RESUME_POINT).exists()
     for stage in ("train", "evaluate"):
-        run(project, "sh", "-c", STAGE_COMMANDS[stage])
+        code, stderr = launcher.run(project, STAGE_COMMANDS[stage], project / "stderr.txt")
+        assert code == 0, stderr
     assert not (project / RESUME_POINT).exists()
     return results(project)
 
 
 @pytest.mark.slow
-def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project):
+def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project, launcher):
     """Full batch, one process; two processes resume in the mini-batch test below."""
-    rng = random.Random(SEED)
+    save_at, pause_at = kill_epochs(random.Random(SEED), kills=1)
     long_run(project)
-    kill(project, rng)
+    kill(project, save_at, pause_at)
 
     resumed = repro(project)
-    assert "resumed from epoch" in resumed, resumed
+    assert f"resumed from epoch {save_at + 1} of {EPOCHS}" in resumed, f"seed {SEED}\n{resumed}"
     assert not (project / RESUME_POINT).exists()  # a finished run leaves none
-    assert results(project) == uninterrupted(project), f"seed {SEED}"
+    assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nproc", [1, 2])
-def test_mini_batches_killed_twice_still_resume_exactly(project, nproc):
+def test_mini_batches_killed_twice_still_resume_exactly(project, launcher, nproc):
     """Each rank's batch order continues where it was, through two kills."""
-    rng = random.Random(SEED)
+    first_save, first_kill, second_save, second_kill = kill_epochs(random.Random(SEED), kills=2)
     long_run(project, nproc, batch_size=20 // nproc)
-    kill(project, rng)
-    kill(project, rng)
-    assert repro(project).count("resumed from epoch") == 1
-    assert results(project) == uninterrupted(project), f"seed {SEED}"
+    kill(project, first_save, first_kill)
+    kill(project, second_save, second_kill)
+    resumed = repro(project)
+    assert f"resumed from epoch {second_save + 1} of {EPOCHS}" in resumed, f"seed {SEED}"
+    assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
 
 
 @pytest.mark.slow
-def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(project):
-    rng = random.Random(SEED)
-    long_run(project)
-    set_param(project, "train.checkpoint_seconds", 3600)  # only the stop saves one
-    process = start_repro(project)
-    assert process.stdout is not None
-    for line in process.stdout:
-        if line.startswith("epoch   500"):
-            break
-    time.sleep(rng.uniform(0, 0.3))
+def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(project, launcher):
+    (pause_at,) = random.Random(SEED).sample(range(EPOCHS - 1), 1)
+    long_run(project)  # no resume point but the one the stop saves
+    process = start_repro(project, pause_at=pause_at)
+    wait_for_pause(project, process)
     (stage,) = train_processes(process.pid)
     stage.send_signal(signal.SIGTERM)
+    (project / PAUSED).unlink()  # the epoch ends, with the stop held until then
     rest = process.communicate(timeout=60)[0]
     assert "interrupted by SIGTERM" in rest, rest
     assert (project / RESUME_POINT).exists()
 
     output = repro(project)
-    epoch = int(output.split("resumed from epoch ")[1].split()[0])
-    assert epoch > 500
-    assert results(project) == uninterrupted(project), f"seed {SEED}"
+    assert f"resumed from epoch {pause_at + 1} of {EPOCHS}" in output, f"seed {SEED}\n{output}"
+    assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
 
 
 @pytest.mark.slow
-def test_a_resume_point_of_other_params_is_removed_not_used(project):
+def test_a_resume_point_of_other_params_is_removed_not_used(project, launcher):
     long_run(project)
     set_param(project, "train.lr", 0.02)
-    kill(project, random.Random(SEED))
+    kill(project, *kill_epochs(random.Random(SEED), kills=1))
 
     set_param(project, "train.lr", 0.03)
     output = repro(project)
     assert "resumed" not in output
     assert "a resume point of another run (params, data or code): removed" in output
-    assert results(project) == uninterrupted(project)
+    assert results(project) == uninterrupted(project, launcher)
 
 
 @pytest.mark.slow
 def test_the_train_log_grows_while_the_stage_runs(project):
-    long_run(project)
     set_param(project, "train.epochs", 1_000_000)
+    set_param(project, "train.checkpoint_seconds", 0.2)
+    set_param(project, "train.log_every", 100_000)  # no one reads its output while it runs
     log = project / "reports/train_log.csv"
     process = start_repro(project)
     wait_for((project / RESUME_POINT).exists)  # training: DVC has removed the old log
@@ -185,6 +201,13 @@ def test_the_train_log_grows_while_the_stage_runs(project):
     run(project, "dvc", "checkout")
     assert len(seen.epoch) > 0
     np.testing.assert_array_equal(seen.epoch, np.arange(len(seen.epoch)))
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
 
 
 # ---- in-process -------------------------------------------------------------------------

@@ -1,0 +1,38 @@
+"""Copied into a test project as src/sitecustomize.py: the stages run with src on PYTHONPATH,
+so Python imports it before a stage's own code. It lets a test stop a training run at an
+epoch it chooses, whatever the machine's speed, instead of at a moment it hopes for.
+
+With LINREG_PAUSE="SAVE_AT PAUSE_AT FLAG" in the environment of the train stage (its ranks
+inherit it), the run saves a resume point at the end of epoch SAVE_AT (0-based; -1: none
+besides its own), and at the end of epoch PAUSE_AT, before that epoch's resume point, it
+creates the file FLAG and waits until FLAG is gone: the test kills it there, or stops it and
+removes FLAG to let it go on.
+"""
+
+import os
+import sys
+
+if "LINREG_PAUSE" in os.environ and sys.argv[0].endswith("stages/train.py"):
+    import time
+    from pathlib import Path
+
+    from linreg import resume, training
+
+    save_at, pause_at, flag = os.environ["LINREG_PAUSE"].split(" ", 2)
+    last_epoch = -1
+    stop_if_diverged, due = training._stop_if_diverged, resume.Checkpoints.due
+
+    def pausing(params, epoch, train_loss, test_loss):  # type: ignore[no-untyped-def]
+        global last_epoch
+        stop_if_diverged(params, epoch, train_loss, test_loss)
+        last_epoch = epoch
+        if epoch == int(pause_at):
+            Path(flag).touch()
+            while Path(flag).exists():
+                time.sleep(0.01)
+
+    def saving(self, stopping, where):  # type: ignore[no-untyped-def]
+        return due(self, stopping, where) or last_epoch == int(save_at)
+
+    training._stop_if_diverged = pausing
+    resume.Checkpoints.due = saving
