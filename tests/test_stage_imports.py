@@ -24,7 +24,13 @@ runpy.run_path(sys.argv[1], run_name="probe")
 print(json.dumps(sorted(sys.modules)))
 """
 
-HEAVY = {"torch": {"train", "evaluate"}, "matplotlib": {"plot"}, "pandas": set()}
+# pydantic: the stages that read params.yaml
+HEAVY = {
+    "torch": {"train", "evaluate"},
+    "matplotlib": {"plot"},
+    "pandas": set(),
+    "pydantic": {"validate", "generate", "split", "train", "plot"},
+}
 
 
 def imported_modules(stage: str) -> set[str]:

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from linreg.conventions import PREDICTION_SUFFIX
 from linreg.dataset import Dataset, as_features
 from linreg.errors import PipelineError
 from linreg.files import (
@@ -23,7 +24,6 @@ from linreg.files import (
     write_csv,
     write_json,
 )
-from linreg.params import PREDICTION_SUFFIX
 
 
 @dataclass(frozen=True)

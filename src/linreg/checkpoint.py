@@ -9,10 +9,10 @@ from pathlib import Path
 
 import torch
 
+from linreg.conventions import MAX_FEATURES
 from linreg.errors import PipelineError, shorten
 from linreg.files import require_file, write_bytes_atomic
 from linreg.model import MODELS, Model, Scaling, Standardized, input_features
-from linreg.params import MAX_FEATURES
 
 # What a standardised model's checkpoint adds: the train set's statistics (tensors).
 _SCALING = ("x_mean", "x_std", "y_mean", "y_std")

@@ -7,6 +7,7 @@ import itertools
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,7 +21,9 @@ from linreg.files import (
     write_csv,
     write_csv_chunks,
 )
-from linreg.params import SplitParams
+
+if TYPE_CHECKING:
+    from linreg.params import SplitParams
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from linreg.conventions import MAX_FEATURES, PREDICTION_SUFFIX
 from linreg.errors import PipelineError, not_utf8, shorten, shown
 
 # Upper bounds of the keys that cost time or memory, each with the reason an error gives.
@@ -38,8 +39,6 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
-# A weight per feature: past a thousand, the weights are not typed by hand any more.
-MAX_FEATURES = 1000
 _FEATURE_COUNT = Field(
     min_length=1, max_length=MAX_FEATURES, description="a weight, or a column name, per feature"
 )
@@ -123,8 +122,6 @@ class SyntheticParams(_Section):
 # Where a CSV source must live: inside the repository, so that DVC tracks it (dvc.yaml's
 # generate stage depends on this folder).
 EXTERNAL_DATA = PurePosixPath("data/external")
-# The target column as the pipeline names it; a feature may not take the predictions' name.
-PREDICTION_SUFFIX = "_pred"
 
 
 class CsvParams(_Section):

@@ -1,0 +1,7 @@
+"""What the params and the artifacts agree on, in a module that imports nothing: a stage that
+reads no params (evaluate) does not pay for pydantic."""
+
+# A weight per feature: past a thousand, the weights are not typed by hand any more.
+MAX_FEATURES = 1000
+# The target column as the pipeline names it; a feature may not take the predictions' name.
+PREDICTION_SUFFIX = "_pred"
