@@ -30,12 +30,9 @@ from .helpers import ROOT, STAGE_COMMANDS, Launcher, project_env, run, set_param
 # what the promise covers: the trained model, its log and the metrics computed from it
 RESULTS = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
 RESUME_POINT = ".resume/train.pt"
-SEED = random.randrange(2**32)  # where the kills land; printed by a failing test
-# where the paused train stage says it waits (tests/pause_hook.py)
-PAUSED = "paused"
-
-
-EPOCHS = 300
+SEED = random.randrange(2**32)  # draws the epochs where runs are killed; printed on a failure
+EPOCHS = 300  # of a long run: a resume point and a kill can land at any of them
+PAUSED = "paused"  # the file by which the held train stage says it waits (tests/pause_hook.py)
 
 
 def long_run(project: Path, nproc: int = 1, batch_size: int = 0) -> None:
