@@ -11,7 +11,7 @@ from linreg.dataset import write_blocks, write_dataset
 from linreg.external import read_external_csv
 from linreg.files import all_or_none
 from linreg.params import SyntheticParams, load_params
-from linreg.synthetic import generate_blocks
+from linreg.synthetic import generate_blocks, require_memory
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -25,6 +25,7 @@ def main(argv: list[str] | None = None) -> None:
     params = load_params(args.params).generate
     with all_or_none():
         if isinstance(params, SyntheticParams):  # made and written a block at a time
+            require_memory(params)
             write_blocks(args.out, generate_blocks(params), params.rows, show_progress())
             write_truth(args.truth, Truth(params.weight, params.bias))
         else:

@@ -16,7 +16,7 @@ from linreg.artifacts import write_train_log
 from linreg.checkpoint import save_checkpoint
 from linreg.cli import parse_args, run, show_progress
 from linreg.dataset import read_split
-from linreg.distributed import placement, run_ranks
+from linreg.distributed import launched, placement, require_cores, run_ranks
 from linreg.files import all_or_none, file_digest
 from linreg.params import TrainParams, load_params
 from linreg.resume import RESUME_FOLDER, Checkpoints, run_fingerprint
@@ -31,6 +31,8 @@ def main(argv: list[str] | None = None) -> None:
         argv=argv,
     )
     params = load_params(args.params).train
+    if not launched():  # under torchrun, which starts the processes, train.nproc is not used
+        require_cores(params.nproc, "train.nproc")
     work = partial(train, params, Path(args.train), Path(args.test), args.model, args.train_log)
     run_ranks(params.nproc, params.device, work)
 

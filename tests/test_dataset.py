@@ -17,7 +17,8 @@ from linreg.dataset import (
     write_dataset,
 )
 from linreg.errors import PipelineError
-from linreg.synthetic import generate_blocks, generate_dataset
+from linreg.params import with_overrides
+from linreg.synthetic import generate_blocks, generate_dataset, require_memory
 
 
 def test_generate_is_the_lessons_line(params):
@@ -38,6 +39,18 @@ def test_generate_grid_is_torch_arange_within_one_float32_step(params):
     actual = generate_dataset(params.generate).x[:, 0]
     assert len(actual) == len(expected)
     assert np.all(np.abs(actual.view(np.int32) - expected.view(np.int32)) <= 1)  # at most 1 ulp
+
+
+def test_rows_beyond_this_machines_memory_are_refused_before_any_work(params):
+    """A billion rows of (x, y) validate anywhere; generate refuses them on a 16 GiB machine."""
+    billion = with_overrides(params, {"generate.step": 1e-9}, source="params.yaml").generate
+    require_memory(billion, available=64 * 2**30)
+    with pytest.raises(PipelineError) as error:
+        require_memory(billion, available=16 * 2**30)
+    assert str(error.value) == (
+        "generate.step = 1e-09: makes 1,000,000,000 rows, about 59.6 GiB in memory (64 bytes "
+        "a row); this machine has 16.0 GiB: use a larger step or a shorter start..end range"
+    )
 
 
 def test_row_count_follows_arange(params):

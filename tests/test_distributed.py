@@ -26,6 +26,7 @@ from linreg.distributed import (
     Placement,
     Ranks,
     failed_rank,
+    require_cores,
     require_devices,
     shard_plan,
     shard_size,
@@ -33,7 +34,7 @@ from linreg.distributed import (
 from linreg.errors import PipelineError
 from linreg.files import read_csv_part
 
-from .helpers import ROOT, STAGE_COMMANDS, run, set_param, start_training
+from .helpers import ROOT, STAGE_COMMANDS, run, set_param, stages_run, start_training
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
 
@@ -299,3 +300,30 @@ def test_processes_need_a_gpu_each(processes, device, gpus, message, monkeypatch
         with pytest.raises(PipelineError) as error:
             require_devices(processes, device, "train.nproc", gpus=lambda: gpus)
         assert str(error.value) == message
+
+
+def test_more_ranks_than_cores_are_refused():
+    require_cores(2, "train.nproc", cores=2)
+    with pytest.raises(PipelineError) as error:
+        require_cores(3, "train.nproc", cores=2)
+    assert str(error.value) == (
+        "train.nproc = 3: more processes than this machine's 2 cores; use at most 2"
+    )
+
+
+@pytest.mark.slow
+def test_a_params_file_from_a_larger_machine_runs_every_stage_but_train(project, launcher):
+    """Machine limits are the stage's that meets them, not the schema's: a teammate's
+    train.nproc: 16 validates here, and only train, which would start the ranks, says no."""
+    nproc, cores = max(16, (os.cpu_count() or 1) + 1), os.cpu_count()
+    set_param(project, "train.nproc", nproc)
+    for stage in ("validate", "generate", "split", "evaluate", "plot"):
+        code, stderr = launcher.run(project, STAGE_COMMANDS[stage], project / "stderr.txt")
+        assert code == 0, f"{stage}: {stderr}"
+    result = run(project, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert stages_run(result.stdout) == ["validate", "train"]
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: train.nproc = {nproc}: more processes than this machine's {cores} cores; "
+        f"use at most {cores}"
+    ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linreg.params import BYTES_PER_VALUE
+from linreg.synthetic import BYTES_PER_VALUE
 
 from .helpers import STAGE_COMMANDS, project_env, run_stage, set_param
 
@@ -13,7 +13,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
 
 ROWS = 1_000_000
 # What a million rows may add to a stage's peak RSS over the same stage on the lesson's 50 rows:
-# four times the bytes a row (x and y) that params.py budgets, 256 MB (bench/scale.py measures
+# four times the bytes a row (x and y) that synthetic.require_memory budgets, 256 MB (bench/scale.py measures
 # 60 to 95 MiB). The baseline is this machine's own: torch's, numpy's and CUDA's fixed costs
 # grow with the cores and GPUs there are, the data's cost does not.
 GROWTH_BOUND = 4 * BYTES_PER_VALUE * 2 * ROWS

@@ -259,6 +259,20 @@ def gpu_count() -> int:
     return torch.cuda.device_count()
 
 
+def require_cores(processes: int, option: str, cores: int | None = None) -> None:
+    """A one-line error, before any rank starts, when `processes` exceed this machine's cores
+    (`cores`; os.cpu_count() by default): more ranks only slow each other down, each holds
+    its data, and a typo'd 1000 would fork until the machine refuses. A machine's limit, so
+    checked when the train stage starts, not where params are validated. (run_ranks itself
+    forks as many as it is asked for: the tests run 3 ranks on 2 cores.)"""
+    cores = cores or os.cpu_count() or 1
+    if processes > cores:
+        raise PipelineError(
+            f"{option} = {processes}: more processes than this machine's {cores} cores; "
+            f"use at most {cores}"
+        )
+
+
 def require_devices(
     processes: int, device: str, option: str, gpus: Callable[[], int] = gpu_count
 ) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import difflib
 import math
-import os
 import re
 from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal, cast
@@ -71,17 +70,14 @@ class SyntheticParams(_Section):
         return self
 
     @model_validator(mode="after")
-    def _fits_in_memory(self) -> SyntheticParams:
-        # Estimated before any work: a step typed one digit short must not start a job that
-        # dies of memory an hour later (or takes the machine with it).
-        span = self.span
-        row = BYTES_PER_VALUE * (len(self.weights) + 1)  # the features and y
-        needed, available = span * row, _physical_memory()
-        if not needed <= available:
+    def _rows_countable(self) -> SyntheticParams:
+        # What no machine can hold either; whether this one can is the generate stage's check
+        # (synthetic.require_memory), so that a file from a larger machine still validates here.
+        if not self.span <= MAX_ROWS:
             raise ValueError(
-                f"generate.step = {self.step!r}: makes {_count(span)} rows, about "
-                f"{_gib(needed)} in memory ({row} bytes a row); this machine has "
-                f"{_gib(available)}: use a larger step or a shorter start..end range"
+                f"generate.step = {self.step!r}: makes {self.span:.3g} rows, more than "
+                f"{MAX_ROWS:.3g} (2^53, the most float64 counts exactly); use a larger step "
+                f"or a shorter start..end range"
             )
         return self
 
@@ -197,28 +193,10 @@ GenerateParams = Annotated[
 # The tags of the generate union: error locations name the key, not the tag.
 _UNION_TAGS = {"synthetic": SyntheticParams, "csv": CsvParams}
 
+# The most rows generate.step may ask for: row numbers stay exact in float64.
+MAX_ROWS = 2**53
 # Largest |y| the data may hold: float32's largest finite value is about 3.4e38.
 FLOAT32_REACH = 1e38
-
-# Peak memory of the hungriest stage per value of data (a row holds the features and y),
-# rounded up. Generate, split in order, evaluate and plot stream a block at a time; train holds
-# its rows, and a shuffled split all of them. At 10^7 rows of (x, y), above each stage's peak at
-# 10^3 rows: train in mini-batches 427 MiB (45 bytes a row), a shuffled split 393 MiB (41). A
-# standardised train set of k features adds float64 copies: 32 bytes a value bounds them all.
-BYTES_PER_VALUE = 32
-
-
-def _physical_memory() -> int:
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def _gib(size: float) -> str:
-    return f"{_count(size / 2**30, decimals=1)} GiB"
-
-
-def _count(number: float, decimals: int = 0) -> str:
-    """1,234,567 (or 1.2 with decimals); past 10^15, where digits stop meaning much, 1.23e+20."""
-    return f"{number:,.{decimals}f}" if number < 1e15 else f"{number:.3g}"
 
 
 class SplitParams(_Section):
@@ -247,18 +225,6 @@ class TrainParams(_Section):
     nproc: int = Field(ge=1)
     checkpoint_seconds: float = Field(ge=0)
     standardize: bool = False
-
-    @model_validator(mode="after")
-    def _a_core_per_rank(self) -> TrainParams:
-        # More ranks than cores only slow each other down (and each holds the data): a
-        # typo'd 1000 would fork until the machine refuses. torchrun ignores nproc.
-        cores = os.cpu_count() or 1
-        if self.nproc > cores:
-            raise ValueError(
-                f"train.nproc = {self.nproc}: more processes than this machine's {cores} "
-                f"cores; use at most {cores}"
-            )
-        return self
 
 
 class PlotParams(_Section):
