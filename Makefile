@@ -56,11 +56,11 @@ bench-resume: $(STAMP)
 bench-distributed: $(STAMP)
 	python bench/distributed.py
 
-# On a machine with a GPU: its checks and training throughput in one table (README: GPUs).
+# On a machine with a GPU: its checks and training throughput in one table (docs/scaling-out.md, Training on a GPU).
 gpu-check: $(STAMP)
 	python -m bench.gpu_check
 
-# Sharing through the default DVC remote (README: Scaling out), the run-cache included.
+# Sharing through the default DVC remote (docs/scaling-out.md), the run-cache included.
 push: $(STAMP)
 	dvc push --run-cache
 

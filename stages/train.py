@@ -2,7 +2,7 @@
 
 train.nproc > 1 starts that many processes training together (DistributedDataParallel);
 under torchrun, which starts them itself, every process joins the group torchrun describes.
-A stopped or killed run continues from its resume point, in .resume/ (README: Long runs).
+A stopped or killed run continues from its resume point, in .resume/ (docs/long-runs.md).
 """
 
 import gc

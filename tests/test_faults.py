@@ -343,7 +343,7 @@ def test_the_malicious_checkpoint_would_run_code_if_fully_unpickled(tmp_path: Pa
 
 
 def recover(project: Path) -> None:
-    """What the README says to do after a failed run."""
+    """What docs/when-something-goes-wrong.md says to do after a failed run."""
     run(project, "git", "checkout", "params.yaml", "dvc.lock")
     run(project, "dvc", "checkout")
 

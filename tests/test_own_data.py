@@ -1,6 +1,6 @@
 """k features and a user's own CSV, checked against scikit-learn's LinearRegression: synthetic
 data with k = 3 and noise in-process, and the diabetes data set that scikit-learn ships run
-through the real pipeline with the params README gives for it."""
+through the real pipeline with the params docs/your-own-data.md gives for it."""
 
 from __future__ import annotations
 
@@ -59,7 +59,7 @@ def sklearn_floor(train: Dataset, test: Dataset) -> tuple[LinearRegression, floa
 
 @pytest.fixture
 def three_features(params):
-    """k = 3, noisy, 400 rows; shuffled split; standardised MSE by SGD (the README's recipe)."""
+    """k = 3, noisy, 400 rows; shuffled split; standardised MSE by SGD (docs/your-own-data.md's recipe)."""
     return with_overrides(
         params,
         {
@@ -194,19 +194,19 @@ def test_predict_rows_take_k_comma_separated_numbers():
 
 
 # ---------------------------------------------------------------------------------------------
-# The real pipeline on the diabetes data set, with README's params
+# The real pipeline on the diabetes data set, with the params of docs/your-own-data.md
 
 
 def readme_params() -> dict:
-    """The params README's "Your own data" gives for the shipped example (its yaml block)."""
-    section = (ROOT / "README.md").read_text().split("## Your own data", 1)[1]
-    block = re.search(r"```yaml\n(.*?)```", section, re.DOTALL)
-    assert block, "README's Your own data section has no yaml block"
+    """The params docs/your-own-data.md gives for the shipped example (its yaml block)."""
+    page = (ROOT / "docs/your-own-data.md").read_text()
+    block = re.search(r"```yaml\n(.*?)```", page, re.DOTALL)
+    assert block, "docs/your-own-data.md has no yaml block"
     return yaml.safe_load(block.group(1))
 
 
 def use_readme_params(project: Path) -> None:
-    """params.yaml with README's generate section and its split and train keys."""
+    """params.yaml with the page's generate section and its split and train keys."""
     path = project / "params.yaml"
     params = yaml.safe_load(path.read_text())
     wanted = readme_params()
@@ -221,7 +221,7 @@ DIABETES = "data/external/diabetes.csv"
 
 @pytest.fixture(scope="session")
 def diabetes_template(tmp_path_factory: pytest.TempPathFactory, worker_id: str) -> Path:
-    """A project that follows README's Your own data, committed after `dvc repro`."""
+    """A project that follows docs/your-own-data.md, committed after `dvc repro`."""
 
     def build(folder: Path) -> Path:
         project = make_project(folder, project_env())

@@ -66,6 +66,11 @@ def test_workflow_runs_ci_compares_pull_requests_and_sweeps_by_hand():
         assert python["with"]["cache"] == "pip"
         assert python["with"]["python-version"] == "3.11"
 
+    # torch's CPU build on runners without a GPU, as README tells a CPU-only user to get it
+    cpu_wheels = workflow["env"]["PIP_EXTRA_INDEX_URL"]
+    assert cpu_wheels.endswith("/whl/cpu")
+    assert f"PIP_EXTRA_INDEX_URL={cpu_wheels} make repro" in (ROOT / "README.md").read_text()
+
     runs = [step.get("run", "") for step in steps(pipeline)]
     assert "bash .ci/run" in runs  # make test, the pipeline, dvc.lock reproduced exactly
     compare = next(step for step in steps(pipeline) if step.get("id") == "compare")

@@ -24,7 +24,7 @@ def read_external_csv(params: CsvParams, root: Path = Path()) -> Dataset:
     read as float32, as the whole pipeline computes.
     """
     path = require_file(
-        root / params.source, f"add it under {EXTERNAL_DATA}/: README, Your own data"
+        root / params.source, f"add it under {EXTERNAL_DATA}/: docs/your-own-data.md"
     )
     inside = (root / EXTERNAL_DATA).resolve()
     if not path.resolve().is_relative_to(inside):  # a link that leads out of the folder
