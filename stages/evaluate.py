@@ -24,6 +24,7 @@ def main(argv: list[str] | None = None) -> None:
         },
         outputs={"metrics": "metrics JSON to write", "predictions": "predictions CSV to write"},
         argv=argv,
+        reads_params=False,
     )
 
     model, truth = load_model(args.model), read_truth(args.truth)

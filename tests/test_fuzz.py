@@ -5,10 +5,10 @@ once (tests/stage_launcher.py): the stage's script, entry point and exit as `pyt
 ~1.6 s of imports a run. test_faults runs a few stages' real commands (`sh -c`, as DVC does).
 
 Every run must end in one of three ways: exit 0 with every output whole and readable; exit 1
-with exactly one stderr line `error: ...` of at most 300 characters and every output as it was;
-or, stopped by the time cap with SIGTERM (as a user's Ctrl-C would stop it), the one
-`interrupted` line and every output as it was. Never a traceback, a temporary file left
-behind, or a process that outlives the stage. Going over the memory cap is a failure.
+with exactly one stderr line `error: ...` of at most ERROR_LINE_LIMIT characters and every
+output as it was; or, stopped by the time cap with SIGTERM (as a user's Ctrl-C would stop
+it), the one `interrupted` line and every output as it was. Never a traceback, a temporary
+file left behind, or a process that outlives the stage. Going over the memory cap is a failure.
 
 The examples are derandomized (the same ones every run, so a failure reproduces). `make test`
 runs a few hundred; LINREG_FUZZ_SCALE=10 runs ten times as many.
@@ -39,7 +39,7 @@ from hypothesis import strategies as st
 from linreg.checkpoint import load_model
 from linreg.files import read_csv
 
-from .helpers import ROOT, STAGE_COMMANDS, Launcher, set_param
+from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, set_param
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
@@ -178,7 +178,7 @@ def check_outcome(workspace: Workspace, stage: str, code: int, stderr: str) -> N
     lines = stderr.splitlines()
     assert len(lines) == 1, stderr[-2000:]
     assert lines[0].startswith("error: "), lines[0][:2000]
-    assert len(lines[0]) <= 300, lines[0][:2000]
+    assert len(lines[0]) <= ERROR_LINE_LIMIT, lines[0][:2000]
     assert code in (1, -signal.SIGTERM), (code, lines[0])
     if code == -signal.SIGTERM:
         assert lines[0].startswith("error: interrupted by SIGTERM"), lines[0]

@@ -175,14 +175,17 @@ def parse_args(
     inputs: dict[str, str],
     outputs: dict[str, str],
     argv: Sequence[str] | None = None,
+    reads_params: bool = True,
 ) -> argparse.Namespace:
-    """A stage's command line: --params plus one required --NAME option per input and output
-    (each dict maps option name to help text); dvc.yaml passes every path, once.
+    """A stage's command line: --params (for a stage that `reads_params`) plus one required
+    --NAME option per input and output (each dict maps option name to help text); dvc.yaml
+    passes every path, once.
 
     An output outside the repository (the working directory, where DVC runs stages) is refused.
     """
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
+    if reads_params:
+        parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
     for name, help_text in (inputs | outputs).items():
         parser.add_argument(f"--{name}", required=True, help=help_text)
     args = parser.parse_args(argv)
