@@ -28,7 +28,7 @@ from bench.bare_loop import bare_loop
 from bench.project import ROOT, copy_project, project_env, set_params, set_rows, stage_commands
 from linreg.checkpoint import save_checkpoint
 from linreg.dataset import Dataset, split_dataset
-from linreg.distributed import gpu_count
+from linreg.distributed import auto_device, devices_here, gpu_count
 from linreg.evaluation import predict
 from linreg.params import Params, load_params, with_overrides
 from linreg.synthetic import generate_dataset
@@ -46,12 +46,9 @@ class Check:
 
 
 def accelerator() -> str | None:
-    """cuda, else mps, else None."""
-    if torch.cuda.is_available():
-        return "cuda"
-    if torch.backends.mps.is_available():
-        return "mps"
-    return None
+    """The device train.device: auto takes, when it is not the cpu."""
+    device = auto_device(devices_here())
+    return None if device == "cpu" else device
 
 
 def lesson(device: str, overrides: dict[str, object] | None = None) -> Params:

@@ -51,15 +51,23 @@ class Ranks:
         return self.rank == 0
 
 
+def devices_here(cuda: bool | None = None) -> dict[str, bool]:
+    """Which devices this machine has (`cuda` if already known), in the order in which
+    train.device: auto takes the first it has (auto_device)."""
+    if cuda is None:
+        cuda = torch.cuda.is_available()
+    return {"cuda": cuda, "mps": torch.backends.mps.is_available(), "cpu": True}
+
+
+def auto_device(here: dict[str, bool]) -> str:
+    return next(device for device, ok in here.items() if ok)
+
+
 def resolve_device(name: str) -> torch.device:
     """auto: cuda, then mps, else cpu. An explicit device that is not here is an error."""
-    available = {
-        "cuda": torch.cuda.is_available(),
-        "mps": torch.backends.mps.is_available(),
-        "cpu": True,
-    }
+    available = devices_here()
     if name == "auto":
-        return torch.device(next(device for device, ok in available.items() if ok))
+        return torch.device(auto_device(available))
     if not available[name]:
         here = ", ".join(device for device, ok in available.items() if ok)
         raise PipelineError(
@@ -286,7 +294,7 @@ def require_devices(
         return
     available = gpus()
     if device == "auto":
-        device = "cuda" if available else "mps" if _has_mps() else "cpu"
+        device = auto_device(devices_here(cuda=available > 0))
     if device == "mps":
         raise PipelineError(
             f"{option} = {processes}: processes cannot share the mps device; "
@@ -298,10 +306,6 @@ def require_devices(
             f"{option} = {processes}: each process needs a GPU of its own and this machine "
             f"has {available}; use {at_most}train.device: cpu"
         )
-
-
-def _has_mps() -> bool:
-    return torch.backends.mps.is_available()
 
 
 def join(device: torch.device) -> None:
