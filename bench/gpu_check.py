@@ -30,6 +30,7 @@ from linreg.checkpoint import save_checkpoint
 from linreg.dataset import Dataset, split_dataset
 from linreg.distributed import auto_device, devices_here, gpu_count
 from linreg.evaluation import predict
+from linreg.experiments.report import markdown_table
 from linreg.params import Params, load_params, with_overrides
 from linreg.synthetic import generate_dataset
 from linreg.training import as_column, fit
@@ -260,9 +261,7 @@ def fit_quietly(params: Params, train: Dataset, test: Dataset, batch_size: int, 
 
 
 def table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> str:
-    lines = [f"| {' | '.join(header)} |", f"|{'---|' * len(header)}"]
-    lines += [f"| {' | '.join(row)} |" for row in rows]
-    return "\n".join(lines)
+    return "\n".join(markdown_table(header, rows))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 
 from linreg.errors import PipelineError
 from linreg.evaluation import METRIC_GOALS
+from linreg.experiments.report import markdown_table
 
 # A grid point: each swept dotted key and its value, as written (the text `dvc exp run -S` gets).
 Point = dict[str, str]
@@ -63,15 +64,15 @@ def render_sweep_table(
     keys = list(rows[0][1]) if rows else []
     metric_names = list(METRIC_GOALS)
     header = ["experiment", *keys, *metric_names]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for name, point, metrics in sorted(rows, key=rank):
         cells = [name, *(point[key] for key in keys)]
         if metrics is None:
             cells += ["failed"] + [""] * (len(metric_names) - 1)
         else:
             cells += [_short(metrics.get(metric)) for metric in metric_names]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        table.append(cells)
+    return "\n".join(markdown_table(header, table)) + "\n"
 
 
 def _short(value: float | None) -> str:

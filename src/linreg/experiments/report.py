@@ -162,7 +162,8 @@ def _percent(value: float | None) -> str:
     return f"{value * 100:+.4g}%" if value else "0%"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    """The lines of a markdown table: the header, its rule, a line per row."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return lines
@@ -189,7 +190,7 @@ def render_report(
     lines += ["", "## Params", ""]
     if params:
         rows = ([p.key, _number(p.old), _number(p.new)] for p in params)
-        lines += _table(["param", base, workspace], rows)
+        lines += markdown_table(["param", base, workspace], rows)
     else:
         lines.append("No param differs.")
     lines += ["", "## Metrics", ""]
@@ -197,7 +198,7 @@ def render_report(
         [m.name, _number(m.old), _number(m.new), _number(m.diff), _percent(m.relative)]
         for m in metrics
     )
-    lines += _table(["metric", base, workspace, "change", "relative"], rows)
+    lines += markdown_table(["metric", base, workspace, "change", "relative"], rows)
     lines += ["", "## Curves", ""]
     lines += [f"![{title}]({path})" for title, path in images.items()]
     if notes:
