@@ -114,7 +114,7 @@ def test_test_columns_must_be_the_train_columns():
     train = Dataset(np.ones((3, 1), np.float32), np.arange(3, dtype=np.float32))
     test = Dataset(train.x, train.y, ("z",), "y")
     with pytest.raises(
-        PipelineError, match=r"the test set's columns z, y differ from the train set's x, y"
+        PipelineError, match=r"the test set: columns z, y differ from the train set's x, y"
     ):
         evaluate(ParameterModel(), train, test, None)
 

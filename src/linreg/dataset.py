@@ -103,13 +103,19 @@ def read_split(
         train, test = (
             _as_dataset(p, read_csv_part(p, part, parts)) for p in (train_path, test_path)
         )
+    require_same_columns(train, test, str(train_path), str(test_path))
+    return train, test
+
+
+def require_same_columns(train: Dataset, test: Dataset, train_name: str, test_name: str) -> None:
+    """A one-line error when the test set's columns are not the train set's, in the same order
+    (a split of other data, or a hand-edited file)."""
     if (train.features, train.target) != (test.features, test.target):
         raise PipelineError(
-            f"{test_path}: columns {shorten(', '.join((*test.features, test.target)))} differ "
-            f"from {train_path}'s {shorten(', '.join((*train.features, train.target)))}; rerun "
+            f"{test_name}: columns {shorten(', '.join((*test.features, test.target)))} differ "
+            f"from {train_name}'s {shorten(', '.join((*train.features, train.target)))}; rerun "
             "the split stage"
         )
-    return train, test
 
 
 def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:
@@ -140,13 +146,10 @@ def split_dataset(dataset: Dataset, params: SplitParams) -> tuple[Dataset, Datas
 
 
 def _train_rows(params: SplitParams, rows: int) -> int:
-    cut = params.train_rows(rows)
-    if not 1 <= cut < rows:
-        raise PipelineError(
-            f"split.train_fraction = {params.train_fraction!r}: leaves {cut} train and "
-            f"{rows - cut} test rows of {rows}; each set needs at least 1 row"
-        )
-    return cut
+    problem = params.split_problem(rows)
+    if problem:
+        raise PipelineError(problem)
+    return params.train_rows(rows)
 
 
 def split_file(

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import numpy as np
 
 from linreg.artifacts import Predictions, Truth
-from linreg.dataset import Dataset, line_values
+from linreg.dataset import Dataset, line_values, require_same_columns
 from linreg.errors import PipelineError, shorten
 
 if TYPE_CHECKING:
@@ -184,7 +184,7 @@ def evaluate_blocks(
     lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], train))
     sums, floor_sums = ErrorSums(), ErrorSums()
     for block in test:
-        _check_columns(first, block)
+        require_same_columns(first, block, "the train set", "the test set")
         _check_features(model, block)
         y_pred = predict(model, block.x)
         if not np.isfinite(y_pred).all():
@@ -212,15 +212,6 @@ def evaluate_blocks(
 def model_features(model: Model) -> int:
     """How many features the model takes."""
     return len(model.coefficients()[0])
-
-
-def _check_columns(train: Dataset, test: Dataset) -> None:
-    if (train.features, train.target) != (test.features, test.target):
-        raise PipelineError(
-            f"the test set's columns {shorten(', '.join((*test.features, test.target)))} differ "
-            f"from the train set's {shorten(', '.join((*train.features, train.target)))}; rerun "
-            "the split stage"
-        )
 
 
 def _check_features(model: Model, test: Dataset) -> None:

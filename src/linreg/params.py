@@ -208,6 +208,16 @@ class SplitParams(_Section):
         """How many of `rows` rows go to the train set (the lesson's int(0.8 * len(X)))."""
         return int(self.train_fraction * rows)
 
+    def split_problem(self, rows: int) -> str | None:
+        """Why `rows` rows cannot be split so (a set would have none); None when they can."""
+        cut = self.train_rows(rows)
+        if 1 <= cut < rows:
+            return None
+        return (
+            f"split.train_fraction = {self.train_fraction!r}: leaves {cut} train and "
+            f"{rows - cut} test rows of {rows}; each set needs at least 1 row"
+        )
+
 
 class TrainParams(_Section):
     model: Literal["parameters", "linear"]
@@ -245,13 +255,9 @@ class Params(_Section):
     def _split_leaves_both_sets(self) -> Params:
         if not isinstance(self.generate, SyntheticParams):
             return self  # a CSV's rows are counted when the split stage reads them
-        rows = self.generate.rows
-        train_rows = self.split.train_rows(rows)
-        if not 1 <= train_rows < rows:
-            raise ValueError(
-                f"split.train_fraction = {self.split.train_fraction!r}: leaves {train_rows} train "
-                f"and {rows - train_rows} test rows of {rows}; each set needs at least 1 row"
-            )
+        problem = self.split.split_problem(self.generate.rows)
+        if problem:
+            raise ValueError(problem)
         return self
 
 
