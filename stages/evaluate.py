@@ -7,7 +7,7 @@ gc.disable()  # before the imports: see linreg.cli.run
 
 from linreg.artifacts import predictions_writer, read_truth
 from linreg.checkpoint import load_model
-from linreg.cli import parse_args, run, show_progress
+from linreg.cli import parse_args, run_stage
 from linreg.dataset import read_blocks
 from linreg.evaluation import evaluate_blocks
 from linreg.files import all_or_none, write_json
@@ -29,10 +29,10 @@ def main(argv: list[str] | None = None) -> None:
 
     model, truth = load_model(args.model), read_truth(args.truth)
     train, test = read_blocks(args.train), read_blocks(args.test)
-    with all_or_none(), predictions_writer(args.predictions, show_progress()) as write:
+    with all_or_none(), predictions_writer(args.predictions) as write:
         metrics = evaluate_blocks(model, train, test, truth, write)
         write_json(args.metrics, metrics.as_json())
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

@@ -6,7 +6,7 @@ import gc
 gc.disable()  # before the imports: see linreg.cli.run
 
 from linreg.artifacts import Truth, write_truth
-from linreg.cli import parse_args, run, show_progress
+from linreg.cli import parse_args, run_stage
 from linreg.dataset import write_blocks, write_dataset
 from linreg.external import read_external_csv
 from linreg.files import all_or_none
@@ -26,12 +26,12 @@ def main(argv: list[str] | None = None) -> None:
     with all_or_none():
         if isinstance(params, SyntheticParams):  # made and written a block at a time
             require_memory(params)
-            write_blocks(args.out, generate_blocks(params), params.rows, show_progress())
+            write_blocks(args.out, generate_blocks(params), params.rows)
             write_truth(args.truth, Truth(params.weight, params.bias))
         else:
-            write_dataset(args.out, read_external_csv(params), show_progress())
+            write_dataset(args.out, read_external_csv(params))
             write_truth(args.truth, None)
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

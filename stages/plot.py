@@ -6,7 +6,7 @@ import gc
 gc.disable()  # before the imports: see linreg.cli.run
 
 from linreg.artifacts import Predictions, read_prediction_blocks, read_train_log
-from linreg.cli import parse_args, run
+from linreg.cli import parse_args, run_stage
 from linreg.dataset import Dataset, read_blocks
 from linreg.files import all_or_none, write_bytes_atomic
 from linreg.params import load_params
@@ -41,4 +41,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

@@ -4,7 +4,7 @@ import gc
 
 gc.disable()  # before the imports: see linreg.cli.run
 
-from linreg.cli import parse_args, run, show_progress
+from linreg.cli import parse_args, run_stage
 from linreg.dataset import split_file
 from linreg.params import load_params
 
@@ -18,8 +18,8 @@ def main(argv: list[str] | None = None) -> None:
     )
 
     params = load_params(args.params).split
-    split_file(args.raw, args.train, args.test, params, progress=show_progress())
+    split_file(args.raw, args.train, args.test, params)
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from linreg.artifacts import write_train_log
 from linreg.checkpoint import save_checkpoint
-from linreg.cli import parse_args, run, show_progress
+from linreg.cli import parse_args, run_stage
 from linreg.dataset import read_split
 from linreg.distributed import launched, placement, require_cores, run_ranks
 from linreg.files import all_or_none, file_digest
@@ -58,7 +58,6 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
             train_set,
             test_set,
             verbose=True,
-            progress=show_progress(),
             checkpoints=checkpoints,
         )
     except BaseException:
@@ -72,4 +71,4 @@ def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

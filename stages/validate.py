@@ -9,7 +9,7 @@ import gc
 
 gc.disable()  # before the imports: see linreg.cli.run
 
-from linreg.cli import parse_args, run
+from linreg.cli import parse_args, run_stage
 from linreg.params import load_params
 
 
@@ -19,4 +19,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    run(main)
+    run_stage(main)

@@ -120,6 +120,37 @@ def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file either
 
 
+# A stage whose native teardown would abort after its work (here an exit handler that aborts).
+ABORTS_AT_EXIT = """
+import atexit, os, sys
+from linreg.cli import run_stage
+from linreg.errors import PipelineError
+
+def main():
+    atexit.register(os.abort)
+    print("done")
+    if sys.argv[1] == "fails":
+        raise PipelineError("data/raw.csv: no space left on the device")
+
+run_stage(main)
+"""
+
+
+@pytest.mark.parametrize(("outcome", "code", "stderr"), [
+    ("works", 0, ""),
+    ("fails", 1, "error: data/raw.csv: no space left on the device\n"),
+])  # fmt: skip
+def test_a_stage_ends_with_its_status_before_the_teardown(tmp_path, outcome, code, stderr):
+    result = subprocess.run(
+        [sys.executable, "-c", ABORTS_AT_EXIT, outcome],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert (result.returncode, result.stdout, result.stderr) == (code, "done\n", stderr)
+
+
 @pytest.mark.parametrize(
     ("error", "line"),
     [

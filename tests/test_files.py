@@ -149,7 +149,7 @@ def test_csv_written_in_chunks_is_byte_identical(tmp_path: Path, monkeypatch):
     values = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     write_csv(tmp_path / "whole.csv", {"x": values, "y": -values})
     monkeypatch.setattr("linreg.files.CSV_CHUNK_ROWS", 7)  # 143 chunks, the last one short
-    write_csv(tmp_path / "chunks.csv", {"x": values, "y": -values}, progress=True)
+    write_csv(tmp_path / "chunks.csv", {"x": values, "y": -values})
     assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert read_csv(tmp_path / "chunks.csv", ("x", "y"))["x"].tobytes() == values.tobytes()
 

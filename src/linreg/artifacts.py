@@ -122,9 +122,7 @@ def read_train_log(path: str | Path) -> TrainLog:
 
 
 @contextmanager
-def predictions_writer(
-    path: str | Path, progress: bool = False
-) -> Iterator[Callable[[Predictions], None]]:
+def predictions_writer(path: str | Path) -> Iterator[Callable[[Predictions], None]]:
     """A function that appends predictions, a block of rows at a time, to a new predictions CSV
     at `path`, written atomically when the block ends (inside all_or_none: at its end)."""
     with ExitStack() as stack:
@@ -134,7 +132,7 @@ def predictions_writer(
             nonlocal write_rows
             columns = _prediction_columns(predictions)
             if write_rows is None:  # the columns are known with the first block
-                write_rows = stack.enter_context(csv_writer(path, list(columns), None, progress))
+                write_rows = stack.enter_context(csv_writer(path, list(columns), None))
             write_rows(columns)
 
         yield write

@@ -67,6 +67,24 @@ def run(main: Callable[[], None]) -> None:
         gc.freeze()  # nothing left to collect: skip the final full pass at interpreter exit
 
 
+def run_stage(main: Callable[[], None]) -> None:
+    """run(main) as a stage's process, which then ends at once with run's exit status (0, or 1
+    after the one line), skipping the interpreter's teardown. That teardown stops the native
+    thread pools the stage's libraries keep (pyarrow's CSV reader starts one), and it can abort
+    a process whose work is done and whose outputs are written: "terminate called without an
+    active exception", exit 134 (apache/arrow#34314), seen here once after evaluate's one-line
+    error on a full disk and once in a torchrun rank. Every output is closed by then (atomic
+    files); a signal still ends the process by that signal (run)."""
+    try:
+        run(main)
+        code = 0
+    except SystemExit as exit:
+        code = exit.code if isinstance(exit.code, int) else 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 # The OS errors a user causes or can fix, and what to do about each; any other is a bug.
 _USER_OS_ERRORS = {
     errno.ENOSPC: "no space left on the device; free some space and run it again",
@@ -163,11 +181,6 @@ def _die_by(signum: int) -> None:
     signal.signal(signum, signal.SIG_DFL)
     os.kill(os.getpid(), signum)
     raise SystemExit(128 + signum)  # only if the signal did not end the process
-
-
-def show_progress() -> bool:
-    """Progress bars for a person at a terminal: not in CI, not when output is captured."""
-    return sys.stderr.isatty() and not os.environ.get("CI")
 
 
 def parse_args(

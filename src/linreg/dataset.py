@@ -118,18 +118,16 @@ def require_same_columns(train: Dataset, test: Dataset, train_name: str, test_na
         )
 
 
-def write_dataset(path: str | Path, dataset: Dataset, progress: bool = False) -> None:
-    write_csv(path, _columns(dataset), progress)
+def write_dataset(path: str | Path, dataset: Dataset) -> None:
+    write_csv(path, _columns(dataset))
 
 
-def write_blocks(
-    path: str | Path, blocks: Iterable[Dataset], rows: int, progress: bool = False
-) -> None:
+def write_blocks(path: str | Path, blocks: Iterable[Dataset], rows: int) -> None:
     """Write a dataset made a block at a time, as it comes (`rows` in all, at least one)."""
     blocks = iter(blocks)
     first = next(blocks)
     chunks = (_columns(block) for block in itertools.chain([first], blocks))
-    write_csv_chunks(path, [*first.features, first.target], chunks, rows, progress)
+    write_csv_chunks(path, [*first.features, first.target], chunks, rows)
 
 
 def _columns(dataset: Dataset) -> dict[str, np.ndarray]:
@@ -157,7 +155,6 @@ def split_file(
     train: str | Path,
     test: str | Path,
     params: SplitParams,
-    progress: bool = False,
 ) -> None:
     """split_dataset from file to files, both written or neither. In order, a block of rows at a
     time in two passes (count, then copy): memory holds a block whatever the rows. Shuffled,
@@ -165,8 +162,8 @@ def split_file(
     if params.shuffle:
         train_set, test_set = split_dataset(read_dataset(raw), params)
         with all_or_none():
-            write_dataset(train, train_set, progress)
-            write_dataset(test, test_set, progress)
+            write_dataset(train, train_set)
+            write_dataset(test, test_set)
         return
     rows, names = 0, []
     for block in read_blocks(raw):  # the first pass: count (and check) the rows
@@ -174,8 +171,8 @@ def split_file(
     cut = _train_rows(params, rows)
     with (
         all_or_none(),
-        csv_writer(train, names, cut, progress) as to_train,
-        csv_writer(test, names, rows - cut, progress) as to_test,
+        csv_writer(train, names, cut) as to_train,
+        csv_writer(test, names, rows - cut) as to_test,
     ):
         done = 0
         for block in read_blocks(raw):

@@ -125,17 +125,14 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 CSV_CHUNK_ROWS = 1 << 20
 
 
-def write_csv(path: str | Path, columns: Mapping[str, np.ndarray], progress: bool = False) -> None:
-    """Write equal-length columns as CSV; floats in the shortest text that reads back exactly.
-
-    progress shows a bar (for a person at a terminal).
-    """
+def write_csv(path: str | Path, columns: Mapping[str, np.ndarray]) -> None:
+    """Write equal-length columns as CSV; floats in the shortest text that reads back exactly."""
     rows = len(next(iter(columns.values())))
     chunks = (
         {name: values[start : start + CSV_CHUNK_ROWS] for name, values in columns.items()}
         for start in range(0, rows, CSV_CHUNK_ROWS)
     )
-    write_csv_chunks(path, list(columns), chunks, rows, progress)
+    write_csv_chunks(path, list(columns), chunks, rows)
 
 
 def write_csv_chunks(
@@ -143,24 +140,23 @@ def write_csv_chunks(
     names: Sequence[str],
     chunks: Iterable[Mapping[str, np.ndarray]],
     rows: int,
-    progress: bool = False,
 ) -> None:
     """Write CSV from chunks of rows made one at a time (a generator: the whole table is never
     in memory), each mapping the column names to equal-length arrays; `rows` in all."""
-    with csv_writer(path, names, rows, progress) as write:
+    with csv_writer(path, names, rows) as write:
         for chunk in chunks:
             write(chunk)
 
 
 @contextmanager
 def csv_writer(
-    path: str | Path, names: Sequence[str], rows: int | None, progress: bool = False
+    path: str | Path, names: Sequence[str], rows: int | None
 ) -> Iterator[Callable[[Mapping[str, np.ndarray]], None]]:
     """A function that appends a chunk of rows (column name -> equal-length arrays) to a new
     CSV file at `path`, written atomically when the block ends; `rows` in all (for the bar;
-    None when not known)."""
+    None when not known), with a progress bar for a person at a terminal."""
     options = pacsv.WriteOptions(include_header=False)
-    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}", progress) as done:
+    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}") as done:
         file.write((",".join(names) + "\n").encode())  # unquoted, unlike pyarrow's header
 
         def write(chunk: Mapping[str, np.ndarray]) -> None:
@@ -174,9 +170,10 @@ def csv_writer(
 
 
 @contextmanager
-def _progress(total: int | None, description: str, show: bool) -> Iterator[Callable[[int], object]]:
-    """What to call with each chunk's row count: a tqdm bar's update, or nothing."""
-    if not show:
+def _progress(total: int | None, description: str) -> Iterator[Callable[[int], object]]:
+    """What to call with each chunk's row count: a tqdm bar's update where stderr is a terminal
+    (the test tqdm's disable=None makes), else nothing."""
+    if not sys.stderr.isatty():
         yield lambda rows: None
         return
     from tqdm import tqdm  # only for a person watching: the import costs a stage 40 ms

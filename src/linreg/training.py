@@ -119,19 +119,18 @@ def fit(
     test: Dataset,
     *,
     verbose: bool = False,
-    progress: bool = False,
     checkpoints: Checkpoints | None = None,
 ) -> FitResult:
     """Train a fresh model on `train`, recording train and test loss every epoch.
 
-    verbose prints a line every log_every epochs; progress shows a tqdm bar. In a process
-    group (distributed.run_ranks), `train` and `test` are this rank's parts of the sets (each
-    row in one rank's part: Placement.part, dataset.read_split); the ranks make equal shards of
-    the train parts and train on them under DistributedDataParallel, the recorded losses are
-    those of all the rows, and only the writing rank prints. With `checkpoints`, it continues
-    from this run's resume point when there is one, saves new ones as they fall due, keeps the
-    live log, and a single process stopped by SIGINT or SIGTERM saves one at the end of that
-    epoch before it stops.
+    verbose prints a line every log_every epochs; a tqdm bar shows where stderr is a terminal.
+    In a process group (distributed.run_ranks), `train` and `test` are this rank's parts of the
+    sets (each row in one rank's part: Placement.part, dataset.read_split); the ranks make equal
+    shards of the train parts and train on them under DistributedDataParallel, the recorded
+    losses are those of all the rows, and only the writing rank prints. With `checkpoints`, it
+    continues from this run's resume point when there is one, saves new ones as they fall due,
+    keeps the live log, and a single process stopped by SIGINT or SIGTERM saves one at the end
+    of that epoch before it stops.
     """
     where = placement(params.device)
     # every rank scales by the whole train set's statistics, from the parts (each row once)
@@ -179,7 +178,7 @@ def fit(
         total=params.epochs,
         desc="train",
         unit="epoch",
-        disable=not progress or not shows,
+        disable=None if shows else True,  # None: tqdm's own test, is stderr a terminal
     )
     holds = checkpoints is not None and checkpoints.saving and where.ranks is None
     with held_stops(hold=holds) as stop:
