@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -101,16 +102,17 @@ run(main)
 """
 
 
+def run_script(script: str, argument: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`python -c script argument` in `cwd`, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-c", script, argument], cwd=cwd, capture_output=True, text=True
+    )
+
+
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp_path, name):
     (tmp_path / "out.bin").write_bytes(b"old")
-    result = subprocess.run(
-        [sys.executable, "-c", INTERRUPTED, name],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script(INTERRUPTED, name, tmp_path)
     assert result.returncode == -getattr(signal, name)
     assert result.stderr == (
         f"error: interrupted by {name}: no file was left half-written;"
@@ -141,13 +143,7 @@ run_stage(main)
     ("fails", 1, "error: data/raw.csv: no space left on the device\n"),
 ])  # fmt: skip
 def test_a_stage_ends_with_its_status_before_the_teardown(tmp_path, outcome, code, stderr):
-    result = subprocess.run(
-        [sys.executable, "-c", ABORTS_AT_EXIT, outcome],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_script(ABORTS_AT_EXIT, outcome, tmp_path)
     assert (result.returncode, result.stdout, result.stderr) == (code, "done\n", stderr)
 
 
