@@ -13,12 +13,19 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import yaml
 from filelock import FileLock
 
 from bench.project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
+from linreg.artifacts import Predictions, Truth
+from linreg.dataset import Dataset
+from linreg.evaluation import Metrics, evaluate_blocks
+
+if TYPE_CHECKING:
+    from linreg.model import Model
 
 __all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
 
@@ -186,6 +193,15 @@ class Launcher:
         code = self.exit_status(wait=None)
         assert code is not None
         return code, stderr.read_text()
+
+
+def evaluate_whole(
+    model: Model, train: Dataset, test: Dataset, truth: Truth | None
+) -> tuple[Metrics, Predictions]:
+    """evaluate_blocks of whole sets held in memory: the metrics and the test predictions."""
+    predicted: list[Predictions] = []
+    metrics = evaluate_blocks(model, [train], [test], truth, predicted.append)
+    return metrics, predicted[0]
 
 
 def stages_run(output: str) -> list[str]:

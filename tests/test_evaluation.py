@@ -16,19 +16,19 @@ from linreg.errors import PipelineError
 from linreg.evaluation import (
     METRIC_GOALS,
     ErrorSums,
-    evaluate,
     evaluate_blocks,
     least_squares_line,
     predict,
-    regression_errors,
 )
 from linreg.model import ParameterModel
+
+from .helpers import evaluate_whole
 
 
 def test_regression_metrics_by_hand():
     y = np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32)
     y_pred = np.array([1.5, 2.0, 2.0, 4.0], dtype=np.float32)
-    errors = regression_errors(y, y_pred)
+    errors = ErrorSums.of(y, y_pred).errors()
     assert errors.mae == pytest.approx((0.5 + 0 + 1 + 0) / 4)
     assert errors.mse == pytest.approx((0.25 + 0 + 1 + 0) / 4)
     assert errors.rmse == pytest.approx(math.sqrt(1.25 / 4))
@@ -36,7 +36,8 @@ def test_regression_metrics_by_hand():
 
 
 def test_r2_is_undefined_for_a_constant_target():
-    assert regression_errors(np.ones(3, np.float32), np.zeros(3, np.float32)).r2 is None
+    constant = ErrorSums.of(np.ones(3, np.float32), np.zeros(3, np.float32))
+    assert constant.errors().r2 is None
 
 
 def test_least_squares_recovers_a_clean_line(line):
@@ -59,7 +60,7 @@ def test_evaluate_reports_every_metric(line):
     with torch.no_grad():
         model.weight.fill_(1.5)
         model.bias.fill_(-0.5)
-    result, predictions = evaluate(model, line, line, Truth(weight=2.0, bias=-1.0))
+    result, predictions = evaluate_whole(model, line, line, Truth(weight=2.0, bias=-1.0))
     metrics = result.as_json()
     assert list(metrics) == list(METRIC_GOALS)  # every metric has its goal, in the file's order
     assert list(metrics) == [
@@ -93,7 +94,7 @@ def test_evaluation_in_blocks_equals_it_at_once(tmp_path):
     test = Dataset(x[200:], y[200:], ("a", "b", "c"), "t")
     model = ParameterModel(features=3)
     truth = Truth(weight=[1.0, -2.0, 0.5], bias=0.3)
-    at_once, predictions = evaluate(model, train, test, truth)
+    at_once, predictions = evaluate_whole(model, train, test, truth)
 
     with predictions_writer(tmp_path / "blocks.csv") as write:
         in_blocks = evaluate_blocks(model, blocks_of(train, 7), blocks_of(test, 9), truth, write)
@@ -116,7 +117,7 @@ def test_test_columns_must_be_the_train_columns():
     with pytest.raises(
         PipelineError, match=r"the test set: columns z, y differ from the train set's x, y"
     ):
-        evaluate(ParameterModel(), train, test, None)
+        evaluate_whole(ParameterModel(), train, test, None)
 
 
 def test_error_sums_of_blocks_add_up_to_those_of_all_rows():
@@ -128,6 +129,6 @@ def test_error_sums_of_blocks_add_up_to_those_of_all_rows():
     summed = sum(
         (ErrorSums.of(y[a:b], y_pred[a:b]) for a, b in itertools.pairwise(cuts)), ErrorSums()
     )
-    whole = regression_errors(y, y_pred)
+    whole = ErrorSums.of(y, y_pred).errors()
     assert asdict(summed.errors()) == pytest.approx(asdict(whole), rel=1e-9)
     assert ErrorSums() + ErrorSums.of(y, y_pred) == ErrorSums.of(y, y_pred)  # bit for bit

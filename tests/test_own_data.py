@@ -22,7 +22,7 @@ from linreg.artifacts import Truth, read_predictions
 from linreg.checkpoint import load_model, save_checkpoint
 from linreg.dataset import Dataset, read_dataset, split_dataset
 from linreg.errors import PipelineError
-from linreg.evaluation import evaluate, predict
+from linreg.evaluation import predict
 from linreg.model import ParameterModel
 from linreg.params import params_from_dict, with_overrides
 from linreg.predict import parse_rows
@@ -36,6 +36,7 @@ from .helpers import (
     Launcher,
     built_once,
     commit_reproduced,
+    evaluate_whole,
     make_project,
     png_size,
     private_copy,
@@ -118,7 +119,7 @@ def test_floor_and_trained_model_match_scikit_learn_on_k3(three_features):
     reference, reference_mae = sklearn_floor(train, test)
     result = fit(three_features.train, train, test)
     truth = Truth(weight=THREE_WEIGHTS, bias=0.3)
-    metrics, _ = evaluate(result.model, train, test, truth)
+    metrics, _ = evaluate_whole(result.model, train, test, truth)
 
     assert metrics.lstsq_test_mae == pytest.approx(reference_mae, rel=1e-6)
     assert metrics.test_mae <= (1 + WITHIN_FLOOR) * metrics.lstsq_test_mae

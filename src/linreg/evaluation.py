@@ -124,10 +124,6 @@ class ErrorSums:
         )
 
 
-def regression_errors(y: np.ndarray, y_pred: np.ndarray) -> Errors:
-    return ErrorSums.of(y, y_pred).errors()
-
-
 def least_squares_line(train: Dataset) -> tuple[np.ndarray, float]:
     """The closed-form least-squares weights (k,) and bias of the train set, in float64."""
     solution, *_ = np.linalg.lstsq(_design(train), train.y.astype(np.float64), rcond=None)
@@ -159,15 +155,6 @@ def _design(data: Dataset) -> np.ndarray:
     return np.column_stack([data.x, ones]).astype(np.float64)
 
 
-def evaluate(
-    model: Model, train: Dataset, test: Dataset, truth: Truth | None
-) -> tuple[Metrics, Predictions]:
-    """The metrics of reports/metrics.json, and the test predictions."""
-    predicted: list[Predictions] = []
-    metrics = evaluate_blocks(model, [train], [test], truth, predicted.append)
-    return metrics, predicted[0]
-
-
 def evaluate_blocks(
     model: Model,
     train: Iterable[Dataset],
@@ -175,9 +162,10 @@ def evaluate_blocks(
     truth: Truth | None,
     write: Callable[[Predictions], object],
 ) -> Metrics:
-    """evaluate, with the train and test sets coming a block of rows at a time: each block's
-    predictions go to `write` as they are made, and their errors are summed (ErrorSums):
-    memory holds a block of either set. One test block gives evaluate's metrics bit for bit."""
+    """The metrics of reports/metrics.json, with the train and test sets coming a block of rows
+    at a time: each block's predictions go to `write` as they are made, and their errors are
+    summed (ErrorSums): memory holds a block of either set, and the metrics do not depend on
+    the block size beyond float rounding (one test block: the whole set's sums)."""
     weights, bias = model.coefficients()
     train = iter(train)
     first = next(train)
