@@ -73,8 +73,8 @@ def run_stage(main: Callable[[], None]) -> None:
     thread pools the stage's libraries keep (pyarrow's CSV reader starts one), and it can abort
     a process whose work is done and whose outputs are written: "terminate called without an
     active exception", exit 134 (apache/arrow#34314), seen here once after evaluate's one-line
-    error on a full disk and once in a torchrun rank. Every output is closed by then (atomic
-    files); a signal still ends the process by that signal (run)."""
+    error on a full disk, and (likely the same) in a rank of bench/distributed.py. Every output
+    is closed by then (atomic files); a signal still ends the process by that signal (run)."""
     try:
         run(main)
         code = 0
