@@ -172,7 +172,7 @@ def csv_writer(
 @contextmanager
 def _progress(total: int | None, description: str) -> Iterator[Callable[[int], object]]:
     """What to call with each chunk's row count: a tqdm bar's update where stderr is a terminal
-    (the test tqdm's disable=None makes), else nothing."""
+    (as tqdm's own disable=None decides), else nothing."""
     if not sys.stderr.isatty():
         yield lambda rows: None
         return
