@@ -45,16 +45,16 @@ lint: $(STAMP)
 	mypy
 
 bench: $(STAMP)
-	python bench/pipeline.py
+	python -m bench.pipeline
 
 bench-scale: $(STAMP)
-	python bench/scale.py
+	python -m bench.scale
 
 bench-resume: $(STAMP)
-	python bench/resume.py
+	python -m bench.resume
 
 bench-distributed: $(STAMP)
-	python bench/distributed.py
+	python -m bench.distributed
 
 # On a machine with a GPU: its checks and training throughput in one table (docs/scaling-out.md, Training on a GPU).
 gpu-check: $(STAMP)

@@ -5,7 +5,7 @@ N processes at once each read their part of data/train.csv and data/test.csv (as
 now) or both whole files (as every rank did before): the slowest rank's wall and cpu seconds,
 and the most memory the read added to a rank. Then the train stage's wall time for each N:
 train.nproc up to this machine's cores (params.yaml allows no more), torchrun beyond them.
-Usage: python bench/distributed.py [ROUNDS] [POWER]
+Usage: python -m bench.distributed [ROUNDS] [POWER]
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from project import (
+from tests.project import (
     ROOT,
     make_project,
     project_env,
@@ -38,7 +38,7 @@ NPROCS = (1, 2, 4)
 READ = """
 import json, sys, time
 from pathlib import Path
-from linreg.dataset import read_split
+from linreg.io.datasets import read_split
 
 def peak():
     status = Path("/proc/self/status").read_text().splitlines()

@@ -4,7 +4,7 @@ Runs both in a temporary copy of the project, alternating, ROUNDS times each, an
 medians, their ratio (target <= 1.6) and a no-op `dvc repro` (target <= 0.8 s); then each
 stage's own command split into the interpreter's start, the script's imports and its work,
 and what is left of the cold `dvc repro` for DVC itself.
-Usage: python bench/pipeline.py [ROUNDS]   (from the project root, with .venv's tools on PATH)
+Usage: python -m bench.pipeline [ROUNDS]   (from the project root, with .venv's tools on PATH)
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from project import ROOT, make_project, project_env, stage_commands
+from tests.project import ROOT, make_project, project_env, stage_commands
 
 # What a run makes: every output folder (but data/external/, a dependency that git holds)
 OUTPUTS = ("models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")

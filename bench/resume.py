@@ -1,7 +1,7 @@
 """Benchmark: what resume points cost. The train stage at ten million rows with
 train.checkpoint_seconds 1 (a resume point every second, and the live train log) against 0
 (none), side by side; the target is at most 5 % longer.
-Usage: python bench/resume.py [ROUNDS] [EPOCHS]
+Usage: python -m bench.resume [ROUNDS] [EPOCHS]
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from project import (
+from tests.project import (
     make_project,
     project_env,
     run_stage,

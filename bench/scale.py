@@ -8,19 +8,36 @@ at the largest size against its bound (train holds the rows it trains on: 2.5 Gi
 others stream: 1 GiB). Then it times training side by side with a bare PyTorch loop doing the
 same arithmetic, full batch and in mini-batches of 65,536 (targets >= 70 % and >= 50 %), at
 10^N rows, 10^7 at the most.
-Usage: python bench/scale.py [LARGEST_POWER]   (default 7; 8 is the 10^8 rows table)
+Usage: python -m bench.scale [LARGEST_POWER]   (default 7; 8 is the 10^8 rows table)
+
+With --against REV it instead times the streaming stages that read CSV a block at a time
+(split, evaluate, plot) with this checkout's code and with REV's, alternately, side by side on
+the same files, at 10^7 and 10^8 rows (or the powers given):
+       python -m bench.scale --against REV [POWER ...]
 """
 
 from __future__ import annotations
 
 import math
+import shlex
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bare_loop import bare_loop
-from project import make_project, project_env, run_stage, set_rows, stage_commands
+from bench.bare_loop import bare_loop
+from tests.project import (
+    ROOT,
+    make_project,
+    project_env,
+    run_stage,
+    set_params,
+    set_rows,
+    stage_commands,
+    synthetic_dataset,
+)
 
 STAGES = ("generate", "split", "train", "evaluate", "plot")
 # Peak RSS bounds at any row count, GiB (issue 15): train holds its rows, the others stream.
@@ -75,17 +92,17 @@ def throughput(rows: int, epochs: int) -> None:
     """Training samples per second: fit() against a bare loop, same data, side by side."""
     import torch
 
-    from linreg.dataset import split_dataset
-    from linreg.params import load_params, with_overrides
-    from linreg.synthetic import generate_dataset
-    from linreg.training import fit
+    from linreg.core.dataset import split_dataset
+    from linreg.core.params import with_overrides
+    from linreg.core.training import fit
+    from linreg.io.params import load_params
 
     params = with_overrides(
         load_params(),
         {"generate.step": 1 / rows, "train.epochs": epochs, "train.device": "cpu"},
         "bench",
     )
-    train, test = split_dataset(generate_dataset(params.generate), params.split)
+    train, test = split_dataset(synthetic_dataset(params.generate), params.split)
     samples = len(train) * epochs
 
     x, y = torch.from_numpy(train.x), torch.from_numpy(train.y).unsqueeze(1)  # (n, 1) each
@@ -122,7 +139,64 @@ def throughput(rows: int, epochs: int) -> None:
     )
 
 
+STREAMING = ("split", "evaluate", "plot")
+
+
+def against_table(revision: str, powers: list[int], rounds: int = 1) -> None:
+    """Each streaming stage's wall time and peak RSS with REV's code and with this checkout's,
+    run alternately on the same files (made once, by this checkout's stages; train for one
+    epoch, as evaluate needs a model), and their ratio: after / before."""
+    env = project_env()
+    commands = stage_commands()
+    rows: list[str] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        before = Path(tmp) / "before"
+        before.mkdir()
+        archive = subprocess.run(
+            ["git", "archive", revision, "src", "stages"], cwd=ROOT, check=True, capture_output=True
+        ).stdout
+        subprocess.run(["tar", "-x", "-C", str(before)], input=archive, check=True)
+        codes = {"before": before, "after": ROOT}
+        project = make_project(Path(tmp), env)
+        for power in powers:
+            set_rows(project, power)
+            set_params(project, "train", epochs=1)
+            for stage in ("generate", "split", "train"):
+                run_stage(commands[stage], project, env)
+            seconds: dict[tuple[str, str], list[float]] = {}
+            peaks: dict[tuple[str, str], int] = {}
+            for _ in range(rounds):
+                for stage in STREAMING:
+                    for code, folder in codes.items():
+                        command = _with_code(commands[stage], folder)
+                        wall, peak = run_stage(command, project, env)
+                        seconds.setdefault((stage, code), []).append(wall)
+                        peaks[stage, code] = max(peaks.get((stage, code), 0), peak)
+            for stage in STREAMING:
+                old, new = (statistics.median(seconds[stage, code]) for code in codes)
+                old_peak, new_peak = (peaks[stage, code] / 2**20 for code in codes)
+                rows.append(
+                    f"| {stage} | 10^{power} | {old:.2f} s / {old_peak:.0f} MiB "
+                    f"| {new:.2f} s / {new_peak:.0f} MiB | {new / old:.2f} |"
+                )
+            print(f"  10^{power} rows done", file=sys.stderr)
+    print(f"\nstreaming stages, {revision} (before) against this checkout (after), median of "
+          f"{rounds}, wall time / peak RSS")  # fmt: skip
+    print("| stage | rows | before | after | after / before |\n|---|---|---|---|---|")
+    print("\n".join(rows))
+
+
+def _with_code(command: str, code: Path) -> str:
+    """A stage's command running the stage script and the library of the checkout `code`."""
+    words = shlex.split(command)
+    words = [f"PYTHONPATH={code}/src" if w == "PYTHONPATH=src" else w for w in words]
+    return shlex.join(str(code / w) if w.startswith("stages/") else w for w in words)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--against"]:
+        against_table(sys.argv[2], [int(p) for p in sys.argv[3:]] or [7, 8])
+        return
     largest = int(sys.argv[1]) if len(sys.argv) > 1 else 7
     scale_table(largest)
     throughput(rows=10 ** min(largest, 7), epochs=20)  # 10^8 rows add minutes, not insight

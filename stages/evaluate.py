@@ -3,14 +3,14 @@ The data is read a block of rows at a time: memory does not grow with the train 
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
-from linreg.artifacts import predictions_writer, read_truth
-from linreg.checkpoint import load_model
-from linreg.cli import parse_args, run_stage
-from linreg.dataset import read_blocks
-from linreg.evaluation import evaluate_blocks
-from linreg.files import all_or_none, write_json
+from linreg.core.evaluation import evaluate_blocks
+from linreg.io.artifacts import predictions_writer, read_truth
+from linreg.io.checkpoint import load_model
+from linreg.io.datasets import read_blocks
+from linreg.io.files import all_or_none, write_json
+from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -3,15 +3,18 @@ then the target) and data/truth.json (the line synthetic data was drawn from).""
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
-from linreg.artifacts import Truth, write_truth
-from linreg.cli import parse_args, run_stage
-from linreg.dataset import write_blocks, write_dataset
-from linreg.external import read_external_csv
-from linreg.files import all_or_none
-from linreg.params import SyntheticParams, load_params
-from linreg.synthetic import generate_blocks, require_memory
+from linreg.core.params import SyntheticParams
+from linreg.core.records import Truth
+from linreg.core.synthetic import generate_blocks
+from linreg.io.artifacts import write_truth
+from linreg.io.datasets import write_blocks, write_dataset
+from linreg.io.external import read_external_csv
+from linreg.io.files import all_or_none
+from linreg.io.params import load_params
+from linreg.runtime.cli import parse_args, run_stage
+from linreg.runtime.limits import require_memory
 
 
 def main(argv: list[str] | None = None) -> None:

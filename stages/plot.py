@@ -3,14 +3,16 @@ The data is read a block of rows at a time, keeping only the points drawn."""
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
-from linreg.artifacts import Predictions, read_prediction_blocks, read_train_log
-from linreg.cli import parse_args, run_stage
-from linreg.dataset import Dataset, read_blocks
-from linreg.files import all_or_none, write_bytes_atomic
-from linreg.params import load_params
-from linreg.plotting import loss_curve_figure, predictions_figure, render_png, sample_of_blocks
+from linreg.core.dataset import Dataset
+from linreg.core.plotting import loss_curve_figure, predictions_figure, render_png, sample_of_blocks
+from linreg.core.records import Predictions
+from linreg.io.artifacts import read_prediction_blocks, read_train_log
+from linreg.io.datasets import read_blocks
+from linreg.io.files import all_or_none, write_bytes_atomic
+from linreg.io.params import load_params
+from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:

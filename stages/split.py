@@ -2,11 +2,11 @@
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
-from linreg.cli import parse_args, run_stage
-from linreg.dataset import split_file
-from linreg.params import load_params
+from linreg.io.datasets import split_file
+from linreg.io.params import load_params
+from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:

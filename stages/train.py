@@ -1,73 +1,39 @@
-"""Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv.
-
-train.nproc > 1 starts that many processes training together (DistributedDataParallel);
-under torchrun, which starts them itself, every process joins the group torchrun describes.
-A stopped or killed run continues from its resume point, in .resume/ (docs/long-runs.md).
-"""
+"""Stage train: data/train.csv and data/test.csv -> models/model.pt and reports/train_log.csv, in
+train.nproc processes or torchrun's (docs/scaling-out.md); a stopped run resumes where it was
+(docs/long-runs.md)."""
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
+from argparse import Namespace
 from functools import partial
-from pathlib import Path
 
-from linreg.artifacts import write_train_log
-from linreg.checkpoint import save_checkpoint
-from linreg.cli import parse_args, run_stage
-from linreg.dataset import read_split
-from linreg.distributed import launched, placement, require_cores, run_ranks
-from linreg.files import all_or_none, file_digest
-from linreg.params import TrainParams, load_params
-from linreg.resume import RESUME_FOLDER, Checkpoints, run_fingerprint
-from linreg.training import fit
+from linreg.core.params import TrainParams
+from linreg.core.training import fit
+from linreg.io.checkpoint import save_fit
+from linreg.io.datasets import read_split
+from linreg.io.params import load_params
+from linreg.runtime.cli import parse_args, run_stage
+from linreg.runtime.launcher import run_ranks
+from linreg.runtime.training_run import TrainingRun
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(
-        __doc__,
-        inputs={"train": "train CSV", "test": "test CSV"},
-        outputs={"model": "checkpoint to write", "train-log": "per-epoch loss CSV to write"},
-        argv=argv,
-    )
+    inputs = {"train": "train CSV", "test": "test CSV"}
+    outputs = {"model": "checkpoint to write", "train-log": "per-epoch loss CSV to write"}
+    args = parse_args(__doc__, inputs, outputs, argv)
     params = load_params(args.params).train
-    if not launched():  # under torchrun, which starts the processes, train.nproc is not used
-        require_cores(params.nproc, "train.nproc")
-    work = partial(train, params, Path(args.train), Path(args.test), args.model, args.train_log)
-    run_ranks(params.nproc, params.device, work)
+    run_ranks(params.nproc, params.device, partial(train, params, args))
 
 
-def train(params: TrainParams, train_csv: Path, test_csv: Path, model: str, log: str) -> None:
-    """Fit on the data, from this run's resume point if there is one; the writing rank (or the
-    only process) writes both outputs, then removes the resume point."""
-    where = placement(params.device)
-    part, parts = where.rank, where.world_size  # each rank reads its part of the files alone
-    read = [file_digest(path, part, parts) for path in (train_csv, test_csv)]
-    checkpoints = Checkpoints(
-        path=RESUME_FOLDER / "train.pt",
-        fingerprint=run_fingerprint(
-            params, [d for each in where.gather(read) for d in each], parts
-        ),
-        every=params.checkpoint_seconds,
-        live_log=Path(log),
-    )
-    train_set, test_set = read_split(train_csv, test_csv, part, parts)
-    try:
-        result = fit(
-            params,
-            train_set,
-            test_set,
-            verbose=True,
-            checkpoints=checkpoints,
-        )
-    except BaseException:
-        checkpoints.restore_log()
-        raise
-    if where.writes:
-        with all_or_none():
-            save_checkpoint(model, result.model)
-            write_train_log(log, result.history)
-        checkpoints.clear()
+def train(params: TrainParams, args: Namespace) -> None:
+    """This process's share of the training; the writing rank writes both outputs."""
+    with TrainingRun(params, [args.train, args.test], args.train_log) as run:
+        train_set, test_set = read_split(args.train, args.test, run.part, run.parts)
+        result = fit(params, train_set, test_set, run)
+        if run.writes:
+            save_fit(args.model, args.train_log, result)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ and stops `dvc repro` with one line naming what is wrong.
 
 import gc
 
-gc.disable()  # before the imports: see linreg.cli.run
+gc.disable()  # before the imports: see linreg.runtime.cli.run
 
-from linreg.cli import parse_args, run_stage
-from linreg.params import load_params
+from linreg.io.params import load_params
+from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from linreg.dataset import Dataset
-from linreg.params import Params, load_params, with_overrides
+from linreg.core.dataset import Dataset
+from linreg.core.params import Params, with_overrides
+from linreg.io.params import load_params
 
 from .helpers import (
     ROOT,

@@ -1,5 +1,5 @@
 """What the tests share besides fixtures: the lesson's numbers, the pipeline's artifacts, and
-running commands in a test project (a real git repo with DVC, made by bench.project)."""
+running commands in a test project (a real git repo with DVC, made by tests/project.py)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,14 @@ import pytest
 import yaml
 from filelock import FileLock
 
-from bench.project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
-from linreg.artifacts import Predictions, Truth
-from linreg.dataset import Dataset
-from linreg.evaluation import Metrics, evaluate_blocks
+from linreg.core.dataset import Dataset
+from linreg.core.evaluation import Metrics, evaluate_blocks
+from linreg.core.records import Predictions, Truth
+
+from .project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
 
 if TYPE_CHECKING:
-    from linreg.model import Model
+    from linreg.core.model import Model
 
 __all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
 

@@ -16,23 +16,23 @@ if "LINREG_PAUSE" in os.environ and sys.argv[0].endswith("stages/train.py"):
     import time
     from pathlib import Path
 
-    from linreg import resume, training
+    from linreg.runtime.training_run import TrainingRun
 
     save_at, pause_at, flag = os.environ["LINREG_PAUSE"].split(" ", 2)
     last_epoch = -1
-    stop_if_diverged, due = training._stop_if_diverged, resume.Checkpoints.due
+    end_of_epoch, due = TrainingRun.end_of_epoch, TrainingRun._due
 
-    def pausing(params, epoch, train_loss, test_loss):  # type: ignore[no-untyped-def]
+    def pausing(self, epoch, losses, state):  # type: ignore[no-untyped-def]
         global last_epoch
-        stop_if_diverged(params, epoch, train_loss, test_loss)
         last_epoch = epoch
         if epoch == int(pause_at):
             Path(flag).touch()
             while Path(flag).exists():
                 time.sleep(0.01)
+        end_of_epoch(self, epoch, losses, state)
 
-    def saving(self, stopping, where):  # type: ignore[no-untyped-def]
-        return due(self, stopping, where) or last_epoch == int(save_at)
+    def saving(self):  # type: ignore[no-untyped-def]
+        return due(self) or last_epoch == int(save_at)
 
-    training._stop_if_diverged = pausing
-    resume.Checkpoints.due = saving
+    TrainingRun.end_of_epoch = pausing
+    TrainingRun._due = saving

@@ -20,13 +20,18 @@ import sys
 import traceback
 
 # Everything the stages import, paid once here: a forked run finds it in sys.modules.
-import linreg.artifacts
-import linreg.checkpoint
-import linreg.distributed
-import linreg.evaluation
-import linreg.plotting
-import linreg.synthetic
-import linreg.training  # noqa: F401
+import linreg.core.evaluation
+import linreg.core.plotting
+import linreg.core.synthetic
+import linreg.core.training
+import linreg.io.artifacts
+import linreg.io.checkpoint
+import linreg.io.datasets
+import linreg.io.external
+import linreg.io.params
+import linreg.runtime.launcher
+import linreg.runtime.limits
+import linreg.runtime.training_run  # noqa: F401
 
 
 def main() -> None:

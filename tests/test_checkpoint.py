@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from linreg.checkpoint import load_model, save_checkpoint
-from linreg.errors import PipelineError
-from linreg.model import MODELS, build_model
+from linreg.core.errors import PipelineError
+from linreg.core.model import MODELS, build_model
+from linreg.io.checkpoint import load_model, save_checkpoint
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from linreg.cli import parse_args, run
-from linreg.errors import PipelineError
+from linreg.core.errors import PipelineError
+from linreg.runtime.cli import parse_args, run
 
 
 @pytest.fixture(autouse=True)
@@ -89,8 +89,8 @@ def test_outputs_through_a_symlink_out_of_the_repository_are_refused(tmp_path, m
 
 INTERRUPTED = """
 import os, signal, sys
-from linreg.cli import run
-from linreg.files import write_bytes_atomic
+from linreg.runtime.cli import run
+from linreg.io.files import write_bytes_atomic
 
 def main():
     def stop(fd):  # the signal arrives mid-write: bytes written, not yet renamed
@@ -125,8 +125,8 @@ def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp
 # A stage whose native teardown would abort after its work (here an exit handler that aborts).
 ABORTS_AT_EXIT = """
 import atexit, os, sys
-from linreg.cli import run_stage
-from linreg.errors import PipelineError
+from linreg.runtime.cli import run_stage
+from linreg.core.errors import PipelineError
 
 def main():
     atexit.register(os.abort)

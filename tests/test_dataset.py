@@ -6,23 +6,19 @@ import numpy as np
 import pytest
 import torch
 
-from linreg import files
-from linreg.dataset import (
-    Dataset,
-    read_blocks,
-    read_split,
-    split_dataset,
-    split_file,
-    write_blocks,
-    write_dataset,
-)
-from linreg.errors import PipelineError
-from linreg.params import with_overrides
-from linreg.synthetic import generate_blocks, generate_dataset, require_memory
+from linreg.core.dataset import Dataset, split_dataset
+from linreg.core.errors import PipelineError
+from linreg.core.params import with_overrides
+from linreg.core.synthetic import generate_blocks
+from linreg.io import tables
+from linreg.io.datasets import read_blocks, read_split, split_file, write_blocks, write_dataset
+from linreg.runtime.limits import require_memory
+
+from .project import synthetic_dataset
 
 
 def test_generate_is_the_lessons_line(params):
-    data = generate_dataset(params.generate)
+    data = synthetic_dataset(params.generate)
     assert data.x.dtype == data.y.dtype == np.float32
     assert data.x.shape == (50, 1)
     assert data.y.shape == (50,)
@@ -36,7 +32,7 @@ def test_generate_is_the_lessons_line(params):
 
 def test_generate_grid_is_torch_arange_within_one_float32_step(params):
     expected = torch.arange(0.0, 1.0, 0.02).numpy()
-    actual = generate_dataset(params.generate).x[:, 0]
+    actual = synthetic_dataset(params.generate).x[:, 0]
     assert len(actual) == len(expected)
     assert np.all(np.abs(actual.view(np.int32) - expected.view(np.int32)) <= 1)  # at most 1 ulp
 
@@ -55,14 +51,14 @@ def test_rows_beyond_this_machines_memory_are_refused_before_any_work(params):
 
 def test_row_count_follows_arange(params):
     generate = params.generate.model_copy(update={"start": -1.0, "end": 2.0, "step": 0.5})
-    assert len(generate_dataset(generate)) == generate.rows == 6
+    assert len(synthetic_dataset(generate)) == generate.rows == 6
 
 
 def test_noise_is_seeded(params):
     noisy = params.generate.model_copy(update={"noise_std": 0.1})
-    first, again = generate_dataset(noisy), generate_dataset(noisy)
-    other = generate_dataset(noisy.model_copy(update={"seed": 7}))
-    clean = generate_dataset(params.generate)
+    first, again = synthetic_dataset(noisy), synthetic_dataset(noisy)
+    other = synthetic_dataset(noisy.model_copy(update={"seed": 7}))
+    clean = synthetic_dataset(params.generate)
     np.testing.assert_array_equal(first.y, again.y)
     assert not np.array_equal(first.y, other.y)
     residual = first.y - clean.y
@@ -70,7 +66,7 @@ def test_noise_is_seeded(params):
 
 
 def test_split_is_in_order_by_default(params):
-    data = generate_dataset(params.generate)
+    data = synthetic_dataset(params.generate)
     train, test = split_dataset(data, params.split)
     assert (len(train), len(test)) == (40, 10)
     np.testing.assert_array_equal(np.concatenate([train.x, test.x]), data.x)
@@ -112,7 +108,7 @@ def test_a_split_that_leaves_a_set_empty_is_refused(params):
 @pytest.mark.parametrize("weight", [0.7, [1.5, -2.0, 0.5]], ids=["lesson", "three features"])
 def test_blocks_do_not_depend_on_their_size_and_write_the_whole(params, tmp_path, weight):
     noisy = params.generate.model_copy(update={"weight": weight, "noise_std": 0.1})
-    whole = generate_dataset(noisy)
+    whole = synthetic_dataset(noisy)
     for size in (7, 1000):
         blocks = list(generate_blocks(noisy, rows=size))
         assert len(blocks) == -(-len(whole) // size)
@@ -123,10 +119,16 @@ def test_blocks_do_not_depend_on_their_size_and_write_the_whole(params, tmp_path
     assert (tmp_path / "blocks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
 
 
+def small_blocks(monkeypatch) -> None:
+    """A few rows parsed at a time, each batch a block of its own: many blocks."""
+    monkeypatch.setattr(tables, "PARSE_BYTES", 64)
+    monkeypatch.setattr(tables, "BLOCK_ROWS", 1)
+
+
 @pytest.mark.parametrize("shuffle", [False, True])
 def test_split_file_writes_what_split_dataset_makes(params, tmp_path, monkeypatch, shuffle):
-    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 64)  # a few rows a block: many blocks
-    data = generate_dataset(params.generate.model_copy(update={"noise_std": 0.1}))
+    small_blocks(monkeypatch)
+    data = synthetic_dataset(params.generate.model_copy(update={"noise_std": 0.1}))
     write_dataset(tmp_path / "raw.csv", data)
     split = params.split.model_copy(update={"shuffle": shuffle})
     blocks = list(read_blocks(tmp_path / "raw.csv"))
@@ -144,7 +146,7 @@ def test_split_file_writes_what_split_dataset_makes(params, tmp_path, monkeypatc
 
 
 def test_a_bad_row_in_a_late_block_names_its_line_and_writes_nothing(params, tmp_path, monkeypatch):
-    monkeypatch.setattr(files, "CSV_BLOCK_BYTES", 64)
+    small_blocks(monkeypatch)
     lines = [f"{i / 50},{i / 100}" for i in range(50)]
     lines[44] = "0.88,inf"
     (tmp_path / "raw.csv").write_text("x,y\n" + "\n".join(lines) + "\n")

@@ -21,18 +21,13 @@ import pytest
 import torch
 from torch.multiprocessing.spawn import ProcessRaisedException
 
-from linreg.dataset import Dataset, write_dataset
-from linreg.distributed import (
-    Placement,
-    Ranks,
-    failed_rank,
-    require_cores,
-    require_devices,
-    shard_plan,
-    shard_size,
-)
-from linreg.errors import PipelineError
-from linreg.files import read_csv_part
+from linreg.core.dataset import Dataset
+from linreg.core.errors import PipelineError
+from linreg.core.placement import shard_plan, shard_size
+from linreg.io.datasets import write_dataset
+from linreg.io.tables import read_csv
+from linreg.runtime.launcher import failed_rank, require_devices
+from linreg.runtime.limits import require_cores
 
 from .helpers import ROOT, STAGE_COMMANDS, run, set_param, stages_run, start_training
 
@@ -60,25 +55,18 @@ def test_the_plan_makes_equal_shards_of_consecutive_rows_padded_with_the_first(c
         assert shard.tolist() == [row % rows for row in range(rank * size, (rank + 1) * size)]
 
 
-def test_a_part_in_memory_is_a_run_of_consecutive_rows(line):
-    parts = [
-        Placement(torch.device("cpu"), Ranks(rank, 3, rank)).part(line).y.tolist()
-        for rank in range(3)
-    ]
-    assert [len(part) for part in parts] == [6, 7, 7]
-    assert [y for part in parts for y in part] == line.y.tolist()
-
-
 # N forked ranks, each reading its part of train.csv and test.csv in a folder (argv[1]) and
 # training together; rank 0 saves the losses and the coefficients (argv[2]). Params overrides as
 # JSON in argv[3], the ranks in argv[4]. The fork comes first in a fresh process, as in the stage.
 RANKS_ON_PARTS = """
 import json, sys
 import numpy as np
-from linreg.dataset import read_split
-from linreg.distributed import placement, run_ranks
-from linreg.params import load_params, with_overrides
-from linreg.training import fit
+from linreg.io.datasets import read_split
+from linreg.core.placement import placement
+from linreg.runtime.launcher import in_group, spawn
+from linreg.core.params import with_overrides
+from linreg.io.params import load_params
+from linreg.core.training import fit
 
 folder, out, overrides, nproc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
 params = with_overrides(load_params(), overrides, "test").train
@@ -93,7 +81,7 @@ def work():
         np.savez(out, train_loss=history.train_loss, test_loss=history.test_loss,
                  coefficients=[*weights, bias])
 
-run_ranks(nproc, "cpu", work)
+spawn(nproc, in_group, "cpu", work)  # not run_ranks: 3 ranks on a 2-core machine
 """
 
 
@@ -116,7 +104,7 @@ def test_ranks_reading_their_parts_learn_as_one_process(tmp_path: Path, nproc):
     write_dataset(tmp_path / "train.csv", Dataset(x[:60], y[:60], features))
     write_dataset(tmp_path / "test.csv", Dataset(x[60:], y[60:], features))
     overrides = {"train.device": "cpu", "train.epochs": 40, "train.standardize": True}
-    parts = [read_csv_part(tmp_path / "train.csv", part, nproc)["y"] for part in range(nproc)]
+    parts = [read_csv(tmp_path / "train.csv", part=part, parts=nproc)["y"] for part in range(nproc)]
     assert len({len(part) for part in parts}) > 1  # the parts differ in rows
     one = fit_on_parts(tmp_path, overrides, 1, tmp_path)
     many = fit_on_parts(tmp_path, overrides, nproc, tmp_path)
@@ -217,7 +205,7 @@ def test_the_rank_with_our_error_is_reported_not_its_peer_that_lost_it(tmp_path:
     sees rank 0 first (a loaded machine), the line still names rank 1 and its error."""
     traces = {
         0: "Traceback ...\nRuntimeError: [gloo] Connection closed by peer [127.0.0.1]:5555\n",
-        1: "Traceback ...\nlinreg.errors.PipelineError: data/train.csv: line 42, column y: nan "
+        1: "Traceback ...\nlinreg.core.errors.PipelineError: data/train.csv: line 42, column y: nan "
         "is not a finite number\n",
     }
     files = [str(tmp_path / f"rank{rank}.pickle") for rank in (0, 1, 2)]  # rank 2: no error
@@ -226,7 +214,7 @@ def test_the_rank_with_our_error_is_reported_not_its_peer_that_lost_it(tmp_path:
     seen_first = ProcessRaisedException("\n\n-- Process 0 ...\n" + traces[0], 0, 1234)
     assert failed_rank(files, seen_first) == (
         1,
-        "linreg.errors.PipelineError: data/train.csv: line 42, column y: nan is not a finite "
+        "linreg.core.errors.PipelineError: data/train.csv: line 42, column y: nan is not a finite "
         "number",
     )
     plain = ProcessRaisedException(traces[0], 0, 1234)  # nobody raised ours: torch's rank

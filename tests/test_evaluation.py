@@ -10,17 +10,18 @@ import numpy as np
 import pytest
 import torch
 
-from linreg.artifacts import Truth, predictions_writer
-from linreg.dataset import Dataset
-from linreg.errors import PipelineError
-from linreg.evaluation import (
+from linreg.core.dataset import Dataset
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import (
     METRIC_GOALS,
     ErrorSums,
     evaluate_blocks,
     least_squares_line,
     predict,
 )
-from linreg.model import ParameterModel
+from linreg.core.model import ParameterModel
+from linreg.core.records import Truth
+from linreg.io.artifacts import predictions_writer
 
 from .helpers import evaluate_whole
 

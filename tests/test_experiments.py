@@ -15,7 +15,7 @@ import yaml
 from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
-from linreg.evaluation import METRIC_GOALS
+from linreg.core.evaluation import METRIC_GOALS
 
 from .helpers import artifact_bytes, png_size, run, set_param
 

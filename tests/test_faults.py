@@ -21,7 +21,7 @@ import psutil
 import pytest
 import torch
 
-from linreg.model import build_model
+from linreg.core.model import build_model
 
 from .helpers import (
     ARTIFACTS,

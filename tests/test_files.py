@@ -13,17 +13,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from linreg.errors import PipelineError
-from linreg.files import (
-    all_or_none,
-    atomic_file,
-    file_digest,
-    read_csv,
-    read_csv_part,
-    write_bytes_atomic,
-    write_csv,
-    write_json,
-)
+from linreg.core.errors import PipelineError
+from linreg.io.files import all_or_none, atomic_file, file_digest, write_bytes_atomic, write_json
+from linreg.io.tables import part_digest, read_csv, write_csv
 
 TRICKY = np.array(
     [0.0, 0.02, 1 / 3, -2.5e-38, 1e-45, 3.4028235e38, 0.1 + 0.2, 7.0, -0.0], dtype=np.float32
@@ -65,7 +57,7 @@ def test_atomic_write_leaves_old_file_when_interrupted(tmp_path: Path, monkeypat
     def interrupted(fd: int) -> None:  # Ctrl-C after the bytes are written, before the rename
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("linreg.files.os.fsync", interrupted)
+    monkeypatch.setattr("linreg.io.files.os.fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         write_bytes_atomic(path, b"new")
     assert path.read_bytes() == b"old"
@@ -125,7 +117,7 @@ def test_missing_file_says_which(tmp_path: Path):
 
 KILLED_MID_WRITE = """
 import os, signal
-from linreg.files import write_bytes_atomic
+from linreg.io.files import write_bytes_atomic
 os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # bytes written, not yet renamed
 write_bytes_atomic("out.bin", b"new")
 """
@@ -148,7 +140,7 @@ def test_sigkill_mid_write_leaves_the_old_file_and_the_next_write_sweeps_up(tmp_
 def test_csv_written_in_chunks_is_byte_identical(tmp_path: Path, monkeypatch):
     values = np.random.default_rng(0).standard_normal(1000).astype(np.float32)
     write_csv(tmp_path / "whole.csv", {"x": values, "y": -values})
-    monkeypatch.setattr("linreg.files.CSV_CHUNK_ROWS", 7)  # 143 chunks, the last one short
+    monkeypatch.setattr("linreg.io.tables.BLOCK_ROWS", 7)  # 143 chunks, the last one short
     write_csv(tmp_path / "chunks.csv", {"x": values, "y": -values})
     assert (tmp_path / "chunks.csv").read_bytes() == (tmp_path / "whole.csv").read_bytes()
     assert read_csv(tmp_path / "chunks.csv", ("x", "y"))["x"].tobytes() == values.tobytes()
@@ -236,7 +228,7 @@ UNEVEN = "x,y\n" + "".join(f"{i / 7:.{i % 9}f},{-i}\n" for i in range(40)) + "1e
 def test_the_parts_of_a_file_hold_each_line_once_in_order(tmp_path: Path, parts, newline):
     path = tmp_path / "data.csv"
     path.write_bytes(UNEVEN.replace("\n", newline).encode())
-    read = [read_csv_part(path, part, parts) for part in range(parts)]
+    read = [read_csv(path, part=part, parts=parts) for part in range(parts)]
     for name, values in read_csv(path).items():
         joined = np.concatenate([columns[name] for columns in read])
         np.testing.assert_array_equal(joined, values)
@@ -249,16 +241,16 @@ def test_a_part_reads_its_own_lines_alone(tmp_path: Path):
     lines = [f"{i:03},{i:03}" for i in range(100)]  # lines of one length: 50 in each half
     lines[80] = "080,nan"
     path.write_text("x,y\n" + "\n".join(lines) + "\n")
-    assert read_csv_part(path, 0, 2)["y"].tolist() == list(range(50))
+    assert read_csv(path, part=0, parts=2)["y"].tolist() == list(range(50))
     with pytest.raises(PipelineError, match=r"line 82, column y: nan is not a finite number"):
-        read_csv_part(path, 1, 2)
+        read_csv(path, part=1, parts=2)
 
 
 def test_a_header_alone_has_no_parts(tmp_path: Path):
     path = tmp_path / "data.csv"
     path.write_text("x,y\n")
     with pytest.raises(PipelineError, match=r"data.csv: no data rows \(a header line only\)"):
-        read_csv_part(path, 0, 2)
+        read_csv(path, part=0, parts=2)
 
 
 def test_the_digests_of_the_parts_cover_the_file(tmp_path: Path):
@@ -269,7 +261,7 @@ def test_the_digests_of_the_parts_cover_the_file(tmp_path: Path):
     changed = tmp_path / "changed.csv"
     changed.write_text(UNEVEN.replace("-39", "-38"))  # in the last part
     for parts in (2, 3):
-        digests = [file_digest(path, part, parts) for part in range(parts)]
+        digests = [part_digest(path, part, parts) for part in range(parts)]
         assert len(set(digests)) == parts
-        assert [file_digest(changed, part, parts) for part in range(parts)][:-1] == digests[:-1]
-        assert file_digest(changed, parts - 1, parts) != digests[-1]
+        assert [part_digest(changed, part, parts) for part in range(parts)][:-1] == digests[:-1]
+        assert part_digest(changed, parts - 1, parts) != digests[-1]

@@ -36,8 +36,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from linreg.checkpoint import load_model
-from linreg.files import read_csv
+from linreg.io.checkpoint import load_model
+from linreg.io.tables import read_csv
 
 from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, set_param
 

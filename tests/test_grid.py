@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linreg.errors import PipelineError
+from linreg.core.errors import PipelineError
 from linreg.experiments.grid import experiment_name, grid_points, parse_grid, render_sweep_table
 
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from linreg.model import MODELS, LinearLayerModel, ParameterModel, build_model
+from linreg.core.model import MODELS, LinearLayerModel, ParameterModel, build_model
 
 
 def test_parameter_model_draws_weight_then_bias():

@@ -18,16 +18,17 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 
-from linreg.artifacts import Truth, read_predictions
-from linreg.checkpoint import load_model, save_checkpoint
-from linreg.dataset import Dataset, read_dataset, split_dataset
-from linreg.errors import PipelineError
-from linreg.evaluation import predict
-from linreg.model import ParameterModel
-from linreg.params import params_from_dict, with_overrides
+from linreg.core.dataset import Dataset, split_dataset
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import predict
+from linreg.core.model import ParameterModel
+from linreg.core.params import params_from_dict, with_overrides
+from linreg.core.records import Truth
+from linreg.core.training import fit
+from linreg.io.artifacts import read_predictions
+from linreg.io.checkpoint import load_model, save_checkpoint
+from linreg.io.datasets import read_dataset
 from linreg.predict import parse_rows
-from linreg.synthetic import generate_dataset
-from linreg.training import fit
 
 from .helpers import (
     ERROR_LINE_LIMIT,
@@ -45,6 +46,7 @@ from .helpers import (
     set_param,
     stages_run,
 )
+from .project import synthetic_dataset
 
 # How close the trained model must come to the least-squares floor (the promise).
 WITHIN_FLOOR = 0.02
@@ -82,22 +84,22 @@ def three_features(params):
 
 def test_k_synthetic_features_are_seeded_draws_on_the_plane(three_features):
     clean = three_features.generate.model_copy(update={"noise_std": 0.0})
-    data = generate_dataset(clean)
+    data = synthetic_dataset(clean)
     assert data.features == ("x1", "x2", "x3")
     assert data.x.shape == (400, 3)
     assert data.x.dtype == data.y.dtype == np.float32
     assert np.all((data.x >= -2.0) & (data.x <= 2.0))
     assert abs(np.corrcoef(data.x.T)[0, 1]) < 0.2  # drawn independently: not collinear
     np.testing.assert_allclose(data.y, data.x @ np.array(THREE_WEIGHTS) + 0.3, rtol=1e-6)
-    again = generate_dataset(clean)
+    again = synthetic_dataset(clean)
     assert data.x.tobytes() == again.x.tobytes()
-    other = generate_dataset(clean.model_copy(update={"seed": 7}))
+    other = synthetic_dataset(clean.model_copy(update={"seed": 7}))
     assert not np.array_equal(data.x, other.x)
 
 
 def test_one_weight_in_a_list_is_the_lesson(params):
-    lesson = generate_dataset(params.generate)
-    listed = generate_dataset(params.generate.model_copy(update={"weight": [0.7]}))
+    lesson = synthetic_dataset(params.generate)
+    listed = synthetic_dataset(params.generate.model_copy(update={"weight": [0.7]}))
     assert listed.features == ("x",)
     assert (listed.x.tobytes(), listed.y.tobytes()) == (lesson.x.tobytes(), lesson.y.tobytes())
 
@@ -115,7 +117,7 @@ def test_parameter_model_draws_k_weights_then_bias_and_multiplies():
 
 
 def test_floor_and_trained_model_match_scikit_learn_on_k3(three_features):
-    train, test = split_dataset(generate_dataset(three_features.generate), three_features.split)
+    train, test = split_dataset(synthetic_dataset(three_features.generate), three_features.split)
     reference, reference_mae = sklearn_floor(train, test)
     result = fit(three_features.train, train, test)
     truth = Truth(weight=THREE_WEIGHTS, bias=0.3)
@@ -134,7 +136,7 @@ def test_floor_and_trained_model_match_scikit_learn_on_k3(three_features):
 def test_standardised_model_saves_its_statistics_and_predicts_in_data_units(
     three_features, tmp_path
 ):
-    train, test = split_dataset(generate_dataset(three_features.generate), three_features.split)
+    train, test = split_dataset(synthetic_dataset(three_features.generate), three_features.split)
     model = fit(three_features.train.model_copy(update={"epochs": 50}), train, test).model
     path = tmp_path / "model.pt"
     save_checkpoint(path, model)

@@ -13,9 +13,10 @@ import pydantic
 import pytest
 import yaml
 
-from linreg.cli import os_error_line
-from linreg.errors import PipelineError
-from linreg.params import load_params, params_from_dict, parse_value, with_overrides
+from linreg.core.errors import PipelineError
+from linreg.core.params import params_from_dict, parse_value, with_overrides
+from linreg.io.params import load_params
+from linreg.runtime.cli import os_error_line
 
 from .helpers import ERROR_LINE_LIMIT, ROOT, delete, encoded, make_folder, param, params_text
 

@@ -89,7 +89,7 @@ def test_a_param_change_reruns_exactly_its_stages(project: Path, key, value, exp
 
 
 def test_a_library_change_reruns_the_stages_that_import_it(project: Path):
-    plotting = project / "src/linreg/plotting.py"
+    plotting = project / "src/linreg/core/plotting.py"
     plotting.write_text(plotting.read_text().replace("Training and test loss curves", "Loss"))
     before = artifact_bytes(project)
     assert stages_run(run(project, "dvc", "repro").stdout) == ["plot"]

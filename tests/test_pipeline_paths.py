@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from linreg.errors import PipelineError
-from linreg.pipeline import output_path
+from linreg.core.errors import PipelineError
+from linreg.io.pipeline import output_path
 
 from .helpers import ROOT
 

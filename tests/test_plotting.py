@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from linreg.artifacts import Predictions, TrainLog
-from linreg.dataset import Dataset
-from linreg.experiments.figures import loss_comparison_figure, predictions_comparison_figure
-from linreg.params import PlotParams
-from linreg.plotting import (
+from linreg.core.dataset import Dataset
+from linreg.core.params import PlotParams
+from linreg.core.plotting import (
     loss_curve_figure,
     predictions_figure,
     render_png,
     sample_of_blocks,
     spread_sample,
 )
+from linreg.core.records import Predictions, TrainLog
+from linreg.experiments.figures import loss_comparison_figure, predictions_comparison_figure
 
 from .helpers import png_size
 

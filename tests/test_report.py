@@ -7,8 +7,8 @@ import math
 
 import pytest
 
-from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import METRIC_GOALS
 from linreg.experiments.report import (
     MetricChange,
     check_gates,

@@ -11,19 +11,24 @@ import shutil
 import signal
 import subprocess
 import time
+from argparse import Namespace
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
+import torch
 
-from linreg import resume
-from linreg.artifacts import read_train_log
-from linreg.dataset import Dataset, write_dataset
-from linreg.errors import PipelineError
-from linreg.files import file_digest
-from linreg.params import TrainParams
-from linreg.resume import Checkpoints, TrainingState, run_fingerprint
+from linreg.core.dataset import Dataset
+from linreg.core.errors import PipelineError
+from linreg.core.params import TrainParams
+from linreg.core.training import Losses, TrainingState, fit
+from linreg.io.artifacts import read_train_log
+from linreg.io.checkpoint import ResumePoint, save_resume_point
+from linreg.io.datasets import read_split, write_dataset
+from linreg.io.files import file_digest
+from linreg.runtime import training_run
+from linreg.runtime.training_run import TrainingRun, run_fingerprint
 
 from .helpers import ROOT, STAGE_COMMANDS, Launcher, project_env, run, set_param
 
@@ -230,16 +235,49 @@ def test_the_fingerprint_is_the_run(tmp_path):
     assert run_fingerprint(train_params(), [file_digest(path)], 1) != base
 
 
-def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, capsys):
-    path = tmp_path / ".resume/train.pt"
+def lesson_files(folder: Path) -> list[Path]:
+    """A small train.csv and test.csv of the lesson's line in `folder`."""
+    x = np.arange(50, dtype=np.float32).reshape(-1, 1) / 50
+    write_dataset(folder / "train.csv", Dataset(x[:40], 0.7 * x[:40, 0] + 0.3))
+    write_dataset(folder / "test.csv", Dataset(x[40:], 0.7 * x[40:, 0] + 0.3))
+    return [folder / "train.csv", folder / "test.csv"]
+
+
+def losses_of(train: list[float], test: list[float]) -> Losses:
+    losses = Losses()
+    for train_loss, test_loss in zip(train, test, strict=True):
+        losses.append(torch.tensor(train_loss), torch.tensor(test_loss))
+    return losses
+
+
+def not_due() -> TrainingState:
+    raise AssertionError("no resume point is due within checkpoint_seconds")
+
+
+def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    run = TrainingRun(train_params(), lesson_files(tmp_path), "train_log.csv")
     state = TrainingState(3, {}, {"state": {}}, [], [0.5, 0.25, 0.125], [1.0, 0.5, 0.25])
-    Checkpoints(path, "run-a", every=1.0).save(state, writes=True)
-    assert Checkpoints(path, "run-a", every=1.0).load(removes_stale=True) == state
-    assert Checkpoints(path, "run-b", every=1.0).load(removes_stale=False) is None
-    assert path.exists()  # only the writing rank removes it
-    assert Checkpoints(path, "run-b", every=1.0).load(removes_stale=True) is None
-    assert not path.exists()
-    assert "removed" in capsys.readouterr().out
+    save_resume_point(run.path, ResumePoint(run.fingerprint, state.__dict__))
+    assert run.resumed() == state
+    save_resume_point(run.path, ResumePoint("another run", state.__dict__))
+    assert run.resumed() is None
+    assert not run.path.exists()
+    assert (
+        "a resume point of another run (params, data or code): removed" in capsys.readouterr().out
+    )
+
+
+def test_a_run_says_a_line_every_log_every_epochs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    data = lesson_files(tmp_path)
+    train_set, test_set = read_split(*data)
+    params = train_params(epochs=25, log_every=10)
+    with TrainingRun(params, data, "train_log.csv") as run:
+        fit(params, train_set, test_set, run)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split("|")[0].split()[1] for line in lines] == ["0", "10", "20"]
+    assert "train_loss 0.31288138" in lines[0]  # the lesson's epoch 0
 
 
 def test_the_lessons_run_leaves_no_resume_point(project):
@@ -254,27 +292,26 @@ def test_a_run_that_fails_after_a_live_write_leaves_the_train_log_as_it_was(
     """The train stage's own function, in-process: a live write after every epoch, then a
     divergence; the log that was there before the run (or none, as DVC leaves it) is back."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr(resume, "LIVE_LOG_SECONDS", 0.0)
-    x = np.arange(50, dtype=np.float32).reshape(-1, 1) / 50
-    write_dataset("train.csv", Dataset(x[:40], 0.7 * x[:40, 0] + 0.3))
-    write_dataset("test.csv", Dataset(x[40:], 0.7 * x[40:, 0] + 0.3))
+    monkeypatch.setattr(training_run, "LIVE_LOG_SECONDS", 0.0)
+    train_csv, test_csv = lesson_files(tmp_path)
     log = tmp_path / "train_log.csv"
     if before is not None:
         log.write_bytes(before)
     written: list[int] = []
-    write_log = resume.write_train_log
+    write_log = training_run.write_train_log
 
     def live_write(path, history):
         written.append(len(history.epoch))
         write_log(path, history)
 
-    monkeypatch.setattr(resume, "write_train_log", live_write)
+    monkeypatch.setattr(training_run, "write_train_log", live_write)
     stage = runpy.run_path(str(ROOT / "stages/train.py"), run_name="probe")
     # the weight grows ~6-fold an epoch: float32 overflows after tens of live writes
     params = train_params(loss="mse", lr=10.0, epochs=1_000)
 
+    paths = Namespace(train=train_csv, test=test_csv, model="model.pt", train_log=log)
     with pytest.raises(PipelineError, match="training diverged at epoch"):
-        stage["train"](params, Path("train.csv"), Path("test.csv"), "model.pt", str(log))
+        stage["train"](params, paths)
 
     assert written[:2] == [1, 2]  # the live log replaced the file from the first epoch on
     assert (log.read_bytes() if log.exists() else None) == before
@@ -285,14 +322,20 @@ def test_a_run_that_fails_after_a_live_write_leaves_the_train_log_as_it_was(
 def test_the_log_from_before_a_killed_run_is_the_one_put_back(tmp_path, monkeypatch):
     """A SIGKILL leaves the killed run's live log and the kept one: the next run that stops
     puts back the kept one, not the killed run's."""
-    monkeypatch.setattr(resume, "LIVE_LOG_SECONDS", 0.0)
-    log, point = tmp_path / "train_log.csv", tmp_path / ".resume/train.pt"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(training_run, "LIVE_LOG_SECONDS", 0.0)
+    data, log, params = lesson_files(tmp_path), tmp_path / "train_log.csv", train_params()
     log.write_text("good\n")
-    killed = Checkpoints(point, "run", every=0, live_log=log)
-    killed.log_so_far([0.5], [0.25])  # then SIGKILL: nothing more of it runs
+    killed = TrainingRun(params, data, log)
+    killed.end_of_epoch(0, losses_of([0.5], [0.25]), not_due)  # then SIGKILL
     assert log.read_text() != "good\n"
-    again = Checkpoints(point, "run", every=0, live_log=log)
-    again.log_so_far([0.5, 0.4], [0.25, 0.2])
-    again.restore_log()
+
+    def stopped_run() -> None:
+        with TrainingRun(params, data, log) as again:
+            again.end_of_epoch(1, losses_of([0.5, 0.4], [0.25, 0.2]), not_due)
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stopped_run()
     assert log.read_text() == "good\n"
-    assert os.listdir(point.parent) == []
+    assert os.listdir(tmp_path / ".resume") == []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from linreg.synthetic import BYTES_PER_VALUE
+from linreg.runtime.limits import BYTES_PER_VALUE
 
 from .helpers import STAGE_COMMANDS, project_env, run_stage, set_param
 

@@ -1,5 +1,6 @@
 """Each stage imports only what it needs, and dvc.yaml lists every library module it imports;
-the library never imports the experiment tooling above it, and no import goes round."""
+the library's three layers import downwards only (core <- io <- runtime), none of them imports
+the experiment tooling above it, and no import goes round."""
 
 from __future__ import annotations
 
@@ -43,8 +44,9 @@ def imported_modules(stage: str) -> set[str]:
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_deps_list_exactly_the_library_modules_imported(stage):
-    modules = imported_modules(stage)
-    used = {f"src/{name.replace('.', '/')}.py" for name in modules if name.startswith("linreg.")}
+    """Every module but the packages' __init__, which hold a docstring alone (tested below)."""
+    modules = imported_modules(stage) & MODULES.keys()
+    used = {str(MODULES[name].relative_to(ROOT)) for name in modules}
     deps = {dep for dep in DVC_YAML["stages"][stage]["deps"] if dep.startswith("src/")}
     assert used == deps
     assert f"stages/{stage}.py" in DVC_YAML["stages"][stage]["deps"]
@@ -88,6 +90,38 @@ def module_name(path: Path) -> str:
 
 
 SOURCES = {module_name(path): path for path in (ROOT / "src").rglob("*.py")}
+MODULES = {name: path for name, path in SOURCES.items() if path.name != "__init__.py"}
+# The library's layers, lowest first: each imports only the layers below it and itself.
+LAYERS = ("linreg.core", "linreg.io", "linreg.runtime")
+
+
+def layer(name: str) -> int | None:
+    return next((i for i, top in enumerate(LAYERS) if name.startswith(top + ".")), None)
+
+
+def test_each_layer_imports_only_the_layers_below_it():
+    for name, path in MODULES.items():
+        own = layer(name)
+        if own is None:
+            continue
+        above = {m for m in linreg_imports(path) if (layer(m) or -1) > own}
+        assert not above, f"{name} (layer {LAYERS[own]}) imports {above}"
+    assert len([name for name in MODULES if layer(name) is not None]) > 20
+
+
+def test_ls_shows_the_layers_and_the_package_inits_say_what_each_holds():
+    """src/linreg holds the three layers, the experiment tooling and predict's entry point; a
+    package's __init__ is its docstring alone (so no stage depends on it)."""
+    package = ROOT / "src/linreg"
+    assert sorted(p.name for p in package.iterdir() if p.is_dir() and p.name != "__pycache__") == [
+        "core",
+        "experiments",
+        "io",
+        "runtime",
+    ]
+    for init in package.rglob("__init__.py"):
+        statements = ast.parse(init.read_text()).body
+        assert [type(statement) for statement in statements] == [ast.Expr], init
 
 
 def test_the_library_never_imports_the_experiment_tooling():

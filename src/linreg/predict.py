@@ -7,11 +7,11 @@ import argparse
 
 import numpy as np
 
-from linreg.checkpoint import load_model
-from linreg.cli import run
-from linreg.errors import PipelineError, shown
-from linreg.evaluation import model_features, predict
-from linreg.pipeline import output_path
+from linreg.core.errors import PipelineError, shown
+from linreg.core.evaluation import model_features, predict
+from linreg.io.checkpoint import load_model
+from linreg.io.pipeline import output_path
+from linreg.runtime.cli import run
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import NamedTuple
 
-from linreg.artifacts import read_predictions, read_train_log
-from linreg.cli import run
-from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.params import PlotParams
 from linreg.experiments.report import (
     check_gates,
     metric_changes,
@@ -32,9 +31,11 @@ from linreg.experiments.revisions import (
     reproduce_workspace,
     resolve_revision,
 )
-from linreg.files import write_bytes_atomic
-from linreg.params import PlotParams, load_params
-from linreg.pipeline import output_path
+from linreg.io.artifacts import read_predictions, read_train_log
+from linreg.io.files import write_bytes_atomic
+from linreg.io.params import load_params
+from linreg.io.pipeline import output_path
+from linreg.runtime.cli import run
 
 LOCK = "dvc.lock"  # DVC's record of each revision's outputs: git holds it
 
@@ -108,11 +109,11 @@ def main(argv: list[str] | None = None) -> None:
 def _draw(drawn: Drawn, sides: Mapping[str, Path], out: Path, params: PlotParams) -> dict[str, str]:
     """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}.
     `sides` maps each revision's label to the folder holding its outputs, base first."""
+    from linreg.core.plotting import render_png
     from linreg.experiments.figures import (  # matplotlib: once the inputs are known good
         loss_comparison_figure,
         predictions_comparison_figure,
     )
-    from linreg.plotting import render_png
 
     logs = {label: read_train_log(root / drawn.train_log) for label, root in sides.items()}
     predicted = {label: read_predictions(root / drawn.predictions) for label, root in sides.items()}

@@ -7,9 +7,9 @@ from collections.abc import Mapping
 import numpy as np
 from matplotlib.figure import Figure
 
-from linreg.artifacts import Predictions, TrainLog
-from linreg.params import PlotParams
-from linreg.plotting import loss_axes, sample_note, spread_sample
+from linreg.core.params import PlotParams
+from linreg.core.plotting import loss_axes, sample_note, spread_sample
+from linreg.core.records import Predictions, TrainLog
 
 # One colour per revision, base first; test data stays green as in the lesson's picture.
 _REVISION_COLOURS = ("tab:orange", "tab:blue")

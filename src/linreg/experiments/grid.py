@@ -7,8 +7,8 @@ import itertools
 import math
 from collections.abc import Mapping, Sequence
 
-from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import METRIC_GOALS
 from linreg.experiments.report import markdown_table
 
 # A grid point: each swept dotted key and its value, as written (the text `dvc exp run -S` gets).

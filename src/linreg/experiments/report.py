@@ -9,8 +9,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
 
 
 @dataclass(frozen=True)

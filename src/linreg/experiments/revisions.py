@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from linreg.errors import PipelineError
+from linreg.core.errors import PipelineError
 
 
 def _env() -> dict[str, str]:

@@ -13,14 +13,15 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from linreg.cli import run
-from linreg.errors import PipelineError
-from linreg.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.errors import PipelineError
+from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.params import parse_value, with_overrides
 from linreg.experiments.grid import experiment_name, grid_points, parse_grid, render_sweep_table
 from linreg.experiments.report import require_metric
 from linreg.experiments.revisions import experiments, resolve_revision, run_experiment
-from linreg.files import write_bytes_atomic
-from linreg.params import load_params, parse_value, with_overrides
+from linreg.io.files import write_bytes_atomic
+from linreg.io.params import load_params
+from linreg.runtime.cli import run
 
 
 def main(argv: list[str] | None = None) -> None:

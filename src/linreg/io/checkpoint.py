@@ -1,29 +1,32 @@
-"""Saving and loading the trained model: byte-stable, and loaded without running pickled code."""
+"""The trained model's checkpoint and a training run's resume point: byte-stable, and loaded
+without running pickled code."""
 
 from __future__ import annotations
 
 import io
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from linreg.conventions import MAX_FEATURES
-from linreg.errors import PipelineError, shorten
-from linreg.files import require_file, write_bytes_atomic
-from linreg.model import MODELS, Model, Scaling, Standardized, input_features
+from linreg.core.conventions import MAX_FEATURES
+from linreg.core.errors import PipelineError, shorten
+from linreg.core.model import MODELS, Model, Scaling, Standardized, input_features
+from linreg.io.artifacts import write_train_log
+from linreg.io.files import all_or_none, require_file, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from linreg.core.training import FitResult
 
 # What a standardised model's checkpoint adds: the train set's statistics (tensors).
 _SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 
 
 def save_checkpoint(path: str | Path, model: Model) -> None:
-    """Save the model's kind and cpu weights, and a standardised model's statistics.
-
-    Into a BytesIO first: torch.save names the zip's inner folder after the file it writes,
-    so saving to a temporary file and renaming it would change the bytes.
-    """
+    """Save the model's kind and cpu weights, and a standardised model's statistics."""
     line = model.model if isinstance(model, Standardized) else model
     state: dict[str, object] = {
         "model": line.kind,
@@ -31,9 +34,49 @@ def save_checkpoint(path: str | Path, model: Model) -> None:
     }
     if isinstance(model, Standardized):
         state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
+    _save(path, state)
+
+
+def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) -> None:
+    """The train stage's outputs, the checkpoint and the train log: both written or neither."""
+    with all_or_none():
+        save_checkpoint(model_path, result.model)
+        write_train_log(log_path, result.history)
+
+
+def _save(path: str | Path, state: dict[str, Any]) -> None:
+    """torch.save into a BytesIO first: torch.save names the zip's inner folder after the file
+    it writes, so saving to a temporary file and renaming it would change the bytes."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
     write_bytes_atomic(path, buffer.getvalue())
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    """A training run's state (tensors and plain containers) and the fingerprint of the run it
+    belongs to (None: a file that cannot be read as one)."""
+
+    fingerprint: str | None
+    state: dict[str, Any]
+
+
+def save_resume_point(path: Path, point: ResumePoint) -> None:
+    """Atomic: a kill mid-write leaves the previous resume point as it was."""
+    _save(path, {"fingerprint": point.fingerprint, "state": point.state})
+
+
+def read_resume_point(path: Path) -> ResumePoint | None:
+    """The resume point at `path`; None when there is none."""
+    try:
+        saved = torch.load(path, weights_only=True)
+    except FileNotFoundError:
+        return None
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile):
+        saved = None
+    if isinstance(saved, dict) and isinstance(saved.get("state"), dict):
+        return ResumePoint(saved.get("fingerprint"), saved["state"])
+    return ResumePoint(None, {})
 
 
 def load_model(path: str | Path) -> Model:

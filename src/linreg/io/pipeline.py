@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from linreg.errors import PipelineError
+from linreg.core.errors import PipelineError
 
 
 def output_path(stage: str, option: str, dvc_yaml: str | Path = "dvc.yaml") -> str:

@@ -1,5 +1,6 @@
 """A temporary git copy of the project, the environment to run it in (this venv's tools first
-on PATH, a git identity) and a stage's cost: what the benchmarks and the tests share."""
+on PATH, a git identity), a stage's cost and the lesson's data in memory: what the tests and
+the benchmarks (which import it from here) share."""
 
 from __future__ import annotations
 
@@ -15,6 +16,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import yaml
+
+from linreg.core.dataset import Dataset
+from linreg.core.params import SyntheticParams
+from linreg.core.synthetic import generate_blocks
 
 ROOT = Path(__file__).resolve().parents[1]
 # What a clone holds that the pipeline needs (dvc.lock and the outputs are made by running it)
@@ -148,3 +153,8 @@ def train_seconds_by(
             set_params(project, "train", **{key: value})
             seconds[value].append(run_stage(command, project, env)[0])
     return {value: statistics.median(times) for value, times in seconds.items()}
+
+
+def synthetic_dataset(params: SyntheticParams) -> Dataset:
+    """The whole synthetic dataset in memory: generate_blocks, joined."""
+    return Dataset.joined(list(generate_blocks(params)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import re
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Annotated, Any, Literal, cast
 
 import yaml
@@ -19,8 +19,8 @@ from pydantic import (
     model_validator,
 )
 
-from linreg.conventions import MAX_FEATURES, PREDICTION_SUFFIX
-from linreg.errors import PipelineError, not_utf8, shorten, shown
+from linreg.core.conventions import MAX_FEATURES, PREDICTION_SUFFIX
+from linreg.core.errors import PipelineError, shorten, shown
 
 # Upper bounds of the keys that cost time or memory, each with the reason an error gives.
 # Seeds: 32 bits, what every generator here takes (numpy's, torch's, with a rank added).
@@ -272,24 +272,17 @@ _Loader.add_implicit_resolver(
 )
 
 
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate the whole params file; any problem is one PipelineError line."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise PipelineError(f"{path}: file not found (run from the project root)") from None
-    except UnicodeDecodeError as error:
-        raise not_utf8(path, error.object[error.start], error.start) from None
+def params_from_text(text: str, source: str = "params.yaml") -> Params:
+    """Parse and validate the text of a params file; any problem is one PipelineError line."""
     try:
         data = yaml.load(text, Loader=_Loader)  # a SafeLoader: builds no arbitrary objects
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         line = f" at line {mark.line + 1}" if mark is not None else ""
-        raise PipelineError(f"{path}: invalid YAML{line}: {error.problem}") from None
+        raise PipelineError(f"{source}: invalid YAML{line}: {error.problem}") from None
     except yaml.YAMLError as error:  # a YAML error without a position (a NUL byte, ...)
-        raise PipelineError(f"{path}: invalid YAML: {shorten(str(error))}") from None
-    return params_from_dict(data, source=str(path))
+        raise PipelineError(f"{source}: invalid YAML: {shorten(str(error))}") from None
+    return params_from_dict(data, source=source)
 
 
 def parse_value(text: str) -> Any:

@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from linreg.artifacts import Predictions, Truth
-from linreg.dataset import Dataset, line_values, require_same_columns
-from linreg.errors import PipelineError, shorten
+from linreg.core.dataset import Dataset, line_values, require_same_columns
+from linreg.core.errors import PipelineError, shorten
+from linreg.core.records import Predictions, Truth
 
 if TYPE_CHECKING:
     from torch import nn
 
-    from linreg.model import Model
+    from linreg.core.model import Model
 
 Goal = Literal["lower", "higher"] | None
 

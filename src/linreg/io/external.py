@@ -7,10 +7,11 @@ from pathlib import Path
 
 import numpy as np
 
-from linreg.dataset import Dataset, as_features
-from linreg.errors import PipelineError, shown
-from linreg.files import read_csv, require_file
-from linreg.params import EXTERNAL_DATA, CsvParams
+from linreg.core.dataset import Dataset, as_features
+from linreg.core.errors import PipelineError, shown
+from linreg.core.params import EXTERNAL_DATA, CsvParams
+from linreg.io.files import require_file
+from linreg.io.tables import read_csv
 
 # A train and a test row at the least: the split needs one of each.
 MIN_ROWS = 2

@@ -15,9 +15,9 @@ import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
-from linreg.artifacts import Predictions, TrainLog
-from linreg.dataset import Dataset
-from linreg.params import PlotParams
+from linreg.core.dataset import Dataset
+from linreg.core.params import PlotParams
+from linreg.core.records import Predictions, TrainLog
 
 
 def render_png(figure: Figure, dpi: int) -> bytes:

@@ -1,27 +1,28 @@
-"""The lesson's training loop: forward, loss, zero_grad, backward, step; then the test loss."""
+"""The lesson's training loop: forward, loss, zero_grad, backward, step; then the test loss.
+The machinery around it (resume points, signals, the live log) hooks in at the end of an epoch
+through a Run (linreg.runtime.training_run); the loop itself knows nothing of files."""
 
 from __future__ import annotations
 
 import math
 from array import array
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel as DDP
-from tqdm import tqdm
 
-from linreg.artifacts import TrainLog
-from linreg.dataset import Dataset
-from linreg.distributed import placement
-from linreg.errors import PipelineError
-from linreg.model import Model, Scaling, Standardized, build_model
-from linreg.params import TrainParams
-from linreg.resume import Checkpoints, TrainingState, held_stops
+from linreg.core.dataset import Dataset
+from linreg.core.errors import PipelineError
+from linreg.core.model import Model, Scaling, Standardized, build_model
+from linreg.core.params import TrainParams
+from linreg.core.placement import placement
+from linreg.core.records import TrainLog
 
 LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber": nn.HuberLoss}
 
@@ -77,6 +78,64 @@ class FitResult:
     history: TrainLog  # the losses the optimizer saw (standardised units, when standardised)
 
 
+@dataclass
+class TrainingState:
+    """Everything the loop carries from one epoch to the next: what a resume point holds."""
+
+    epoch: int  # epochs finished
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    batch_orders: list[torch.Tensor]  # each rank's batch-order generator state, by rank
+    train_loss: list[float]  # float32 values, one per finished epoch
+    test_loss: list[float]
+
+
+@dataclass
+class Losses:
+    """The train and test loss of each epoch so far: float32 arrays that grow with the epochs
+    run, nothing allocated up front."""
+
+    train: array[float] = field(default_factory=lambda: array("f"))
+    test: array[float] = field(default_factory=lambda: array("f"))
+
+    def append(self, train_loss: torch.Tensor, test_loss: torch.Tensor) -> None:
+        # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
+        # and exact again in array("f")
+        train, test = torch.stack([train_loss, test_loss]).tolist()
+        self.train.append(train)
+        self.test.append(test)
+
+    def log(self) -> TrainLog:
+        return TrainLog.of(self.train, self.test)
+
+
+class Run(Protocol):
+    """The machinery around the loop, which fit calls where an epoch ends."""
+
+    def resumed(self) -> TrainingState | None:
+        """Where an earlier run of this same computation stopped; None: start afresh."""
+
+    def epochs(self, start: int, stop: int) -> Iterable[int]:
+        """The epochs to run (a progress bar may show them)."""
+
+    def end_of_epoch(self, epoch: int, losses: Losses, state: Callable[[], TrainingState]) -> None:
+        """After epoch `epoch`: `state()` makes the loop's state (a collective in a process
+        group: every rank calls it, or none). May raise to stop the run."""
+
+
+class PlainRun:
+    """The lesson's loop alone: no resume point, no progress, nothing at an epoch's end."""
+
+    def resumed(self) -> TrainingState | None:
+        return None
+
+    def epochs(self, start: int, stop: int) -> Iterable[int]:
+        return range(start, stop)
+
+    def end_of_epoch(self, epoch: int, losses: Losses, state: Callable[[], TrainingState]) -> None:
+        return None
+
+
 def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=params.lr)
@@ -86,6 +145,16 @@ def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimiz
 def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
     """(n,) numpy float32 -> (n, 1) tensor on `device`, without a copy on the cpu."""
     return torch.from_numpy(values).unsqueeze(1).to(device)
+
+
+def as_tensors(
+    data: Dataset, device: torch.device, standardized: Standardized | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, k) x and (n, 1) y on `device`, in standardised units when `standardized` is given."""
+    x, y = torch.from_numpy(data.x).to(device), as_column(data.y, device)
+    if standardized is None:
+        return x, y
+    return standardized.scale_x(x), standardized.scale_y(y)
 
 
 def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) -> Scaling:
@@ -113,25 +182,12 @@ def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) 
     )
 
 
-def fit(
-    params: TrainParams,
-    train: Dataset,
-    test: Dataset,
-    *,
-    verbose: bool = False,
-    checkpoints: Checkpoints | None = None,
-) -> FitResult:
-    """Train a fresh model on `train`, recording train and test loss every epoch.
-
-    verbose prints a line every log_every epochs; a tqdm bar shows where stderr is a terminal.
-    In a process group (distributed.run_ranks), `train` and `test` are this rank's parts of the
-    sets (each row in one rank's part: Placement.part, dataset.read_split); the ranks make equal
-    shards of the train parts and train on them under DistributedDataParallel, the recorded
-    losses are those of all the rows, and only the writing rank prints. With `checkpoints`, it
-    continues from this run's resume point when there is one, saves new ones as they fall due,
-    keeps the live log, and a single process stopped by SIGINT or SIGTERM saves one at the end
-    of that epoch before it stops.
-    """
+def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = None) -> FitResult:
+    """Train a fresh model on `train`, recording train and test loss every epoch; `run` (the
+    machinery around the loop: linreg.runtime.training_run) may resume an earlier run and is
+    called at each epoch's end. In a process group `train` and `test` are this rank's parts of
+    the sets, and the losses recorded are all the rows' (docs/scaling-out.md)."""
+    run = run or PlainRun()
     where = placement(params.device)
     # every rank scales by the whole train set's statistics, from the parts (each row once)
     scaling = standard_scaling(train, where.total) if params.standardize else None
@@ -140,100 +196,58 @@ def fit(
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
     model = build_model(params.model, features=train.x.shape[1]).to(where.device)
     trained = where.wrap(model)  # the test loss uses the plain module
-    loss = Loss.named(params.loss)
-    optimizer = make_optimizer(params, model)
+    loss, optimizer = Loss.named(params.loss), make_optimizer(params, model)
     # each rank shuffles its own shard in its own order, drawn where the data is: a permutation
     # drawn on the cpu and copied to a GPU every epoch would cost more than the epoch itself
     batch_order = torch.Generator(where.device).manual_seed(params.seed + where.rank)
+    standardized = Standardized(model, scaling).to(where.device) if scaling else None
+    x_train, y_train = as_tensors(train, where.device, standardized)
+    x_test, y_test = as_tensors(test, where.device, standardized)
+    run_epoch = epoch_updates(params, trained, loss, optimizer, x_train, y_train, batch_order)
+    losses = Losses()
+    if resumed := run.resumed():
+        model.load_state_dict(resumed.model)
+        optimizer.load_state_dict(resumed.optimizer)
+        batch_order.set_state(resumed.batch_orders[where.rank])
+        losses.train.extend(resumed.train_loss)
+        losses.test.extend(resumed.test_loss)
 
-    x_train, y_train = torch.from_numpy(train.x).to(where.device), as_column(train.y, where.device)
-    x_test, y_test = torch.from_numpy(test.x).to(where.device), as_column(test.y, where.device)
-    if scaling:
-        standardized = Standardized(model, scaling).to(where.device)
-        x_train, x_test = standardized.scale_x(x_train), standardized.scale_x(x_test)
-        y_train, y_test = standardized.scale_y(y_train), standardized.scale_y(y_test)
-    if params.batch_size:
-        # (n, k + 1): mini-batches shuffle x and y together in one gather
-        xy_train = torch.cat([x_train, y_train], dim=1)
-        run_epoch = partial(
-            _minibatch_epoch, trained, loss, optimizer, xy_train, params.batch_size, batch_order
-        )
-    else:
-        run_epoch = partial(_step, trained, loss, optimizer, x_train, y_train)
-    # float32 arrays that grow with the epochs actually run: nothing is allocated up front
-    train_losses, test_losses = array("f"), array("f")
-    shows = where.writes
+    def state(epoch: int) -> TrainingState:
+        batch_orders = where.gather(batch_order.get_state())
+        return TrainingState(
+            epoch + 1, model.state_dict(), optimizer.state_dict(), batch_orders,
+            losses.train.tolist(), losses.test.tolist(),
+        )  # fmt: skip
 
-    resumed = checkpoints.load(removes_stale=shows) if checkpoints else None
-    if resumed:
-        _restore(resumed, model, optimizer, batch_order, where.rank)
-        train_losses.extend(resumed.train_loss)
-        test_losses.extend(resumed.test_loss)
-        if verbose and shows:
-            tqdm.write(f"resumed from epoch {resumed.epoch} of {params.epochs}")
-    start = len(train_losses)
-    epochs = tqdm(
-        range(start, params.epochs),
-        initial=start,
-        total=params.epochs,
-        desc="train",
-        unit="epoch",
-        disable=None if shows else True,  # None: tqdm's own test, is stderr a terminal
-    )
-    holds = checkpoints is not None and checkpoints.saving and where.ranks is None
-    with held_stops(hold=holds) as stop:
-        for epoch in epochs:
-            trained.train()
-            # every rank sees the same mean loss, so that all stop together if it diverges
-            train_loss = where.mean(run_epoch())
-            model.eval()
-            with torch.inference_mode():
-                test_loss = loss.of(model, x_test, y_test)
-            test_loss = where.pooled(test_loss, test_share)
-            # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
-            # and exact again in array("f")
-            losses = torch.stack([train_loss, test_loss]).tolist()
-            train_losses.append(losses[0])
-            test_losses.append(losses[1])
-            _stop_if_diverged(params, epoch, train_losses[-1], test_losses[-1])
-            if verbose and shows and epoch % params.log_every == 0:
-                # tqdm.write prints above the bar when there is one, plainly when there is not
-                tqdm.write(
-                    f"epoch {epoch:>5} | train_loss {train_losses[-1]:.8f}"
-                    f" | test_loss {test_losses[-1]:.8f}"
-                )
-            if checkpoints is None:
-                continue
-            if checkpoints.due(stop.signum is not None, where):
-                state = TrainingState(
-                    epoch=epoch + 1,
-                    model=model.state_dict(),
-                    optimizer=optimizer.state_dict(),
-                    batch_orders=where.gather(batch_order.get_state()),
-                    train_loss=train_losses.tolist(),
-                    test_loss=test_losses.tolist(),
-                )
-                checkpoints.save(state, writes=shows)
-            if shows:
-                checkpoints.log_so_far(train_losses, test_losses)
-            if stop.signum is not None:
-                raise stop.now()
-
+    for epoch in run.epochs(len(losses.train), params.epochs):
+        trained.train()
+        # every rank sees the same mean loss, so that all stop together if it diverges
+        train_loss = where.mean(run_epoch())
+        model.eval()
+        with torch.inference_mode():
+            test_loss = loss.of(model, x_test, y_test)
+        losses.append(train_loss, where.pooled(test_loss, test_share))
+        _stop_if_diverged(params, epoch, losses.train[-1], losses.test[-1])
+        run.end_of_epoch(epoch, losses, partial(state, epoch))
     fitted: Model = Standardized(model.cpu(), scaling) if scaling else model.cpu()
-    return FitResult(model=fitted, history=TrainLog.of(train_losses, test_losses))
+    return FitResult(model=fitted, history=losses.log())
 
 
-def _restore(
-    state: TrainingState,
+def epoch_updates(
+    params: TrainParams,
     model: nn.Module,
+    loss: Loss,
     optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
     batch_order: torch.Generator,
-    rank: int,
-) -> None:
-    """Put the model, the optimizer and this rank's batch order where `state` left them."""
-    model.load_state_dict(state.model)
-    optimizer.load_state_dict(state.optimizer)
-    batch_order.set_state(state.batch_orders[rank])
+) -> Callable[[], torch.Tensor]:
+    """One epoch's updates, full batch or in mini-batches drawn by `batch_order`; it returns the
+    epoch's mean train loss."""
+    if not params.batch_size:
+        return partial(_step, model, loss, optimizer, x, y)
+    xy = torch.cat([x, y], dim=1)  # (n, k + 1): mini-batches shuffle x and y in one gather
+    return partial(_minibatch_epoch, model, loss, optimizer, xy, params.batch_size, batch_order)
 
 
 def _stop_if_diverged(params: TrainParams, epoch: int, train_loss: float, test_loss: float) -> None:

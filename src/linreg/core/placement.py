@@ -1,19 +1,16 @@
-"""Where training runs: the device, and with torch.distributed the ranks (who we are, the world
-size), the launcher for `train.nproc > 1` on one machine, each rank's shard of the training
-data (made from the parts the ranks read) and the DistributedDataParallel wrapper.
+"""Where the loop's tensors live: the device and, with torch.distributed, the ranks of a process
+group (who we are, the world size), each rank's shard of the training data (made from the parts
+the ranks read), the DistributedDataParallel wrapper and the collectives the loop needs. Joining
+and leaving the group is here too; starting the processes is linreg.runtime.launcher's.
 
-Under `torchrun` (one machine or several nodes) the launcher is torchrun's: the environment
-names our rank (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
+Under `torchrun` (one machine or several nodes) the environment names our rank (RANK,
+WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
 """
 
 from __future__ import annotations
 
-import logging
 import os
-import pickle
-import signal
-import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,16 +18,10 @@ import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
-from torch.multiprocessing.spawn import (
-    ProcessExitedException,
-    ProcessRaisedException,
-    start_processes,
-)
 from torch.nn.parallel import DistributedDataParallel
 
-from linreg.cli import die_with_parent
-from linreg.dataset import Dataset
-from linreg.errors import PipelineError
+from linreg.core.dataset import Dataset
+from linreg.core.errors import PipelineError
 
 T = TypeVar("T")
 
@@ -96,13 +87,6 @@ class Placement:
     def world_size(self) -> int:
         return self.ranks.world_size if self.ranks else 1
 
-    def part(self, data: Dataset) -> Dataset:
-        """This rank's part of `data` held in memory: the rank-th of world_size consecutive
-        runs of rows (all of it for a single process). A rank reading a file reads its part of
-        the lines instead (dataset.read_split)."""
-        rows = len(data) * np.arange(self.rank, self.rank + 2) // self.world_size
-        return data.rows(slice(*rows))
-
     def balanced(self, part: Dataset) -> Dataset:
         """This rank's shard, from the ranks' parts (consecutive runs of rows, rank 0's first,
         of any sizes): rows rank * size .. (rank + 1) * size - 1 of all, size = ceil(rows /
@@ -164,6 +148,14 @@ class Placement:
     def part_share(self, rows: int) -> float:
         """This rank's `rows` as a share of every rank's."""
         return rows / float(self.total(np.array(rows, np.float64))) if self.ranks else 1.0
+
+    def any(self, value: bool) -> bool:
+        """Whether `value` is true on any rank, which every rank gets."""
+        if self.ranks is None:
+            return value
+        flag = torch.tensor([float(value)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def gather(self, value: T) -> list[T]:
         """Every rank's `value` (a picklable cpu object), by rank, which every rank gets."""
@@ -229,85 +221,6 @@ def placement(device: str) -> Placement:
     return Placement(resolved, ranks)
 
 
-def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
-    """Run `work` as one process, or as each rank of a process group: the ranks torchrun
-    started (it set our environment), or `nproc` > 1 ranks forked here."""
-    if launched():  # by torchrun: it started this machine's processes already
-        require_devices(local_world_size(), device, "torchrun --nproc-per-node")
-        _in_group(device, work)
-    elif nproc > 1:
-        require_devices(nproc, device, "train.nproc")
-        spawn(nproc, _in_group, device, work)
-    else:
-        work()
-
-
-def _in_group(device: str, work: Callable[[], None]) -> None:
-    join(resolve_device(device))
-    try:
-        work()
-    finally:
-        leave()
-
-
-def launched() -> bool:
-    """Whether a launcher (torchrun, or our spawn) started this process as one of several."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
-
-
-def local_world_size() -> int:
-    """How many of the launched processes run on this machine (torchrun sets it)."""
-    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
-
-
-def gpu_count() -> int:
-    """The CUDA devices this process may use, counted without initialising CUDA (through
-    NVML), so that the ranks forked afterwards can still use it."""
-    os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
-    return torch.cuda.device_count()
-
-
-def require_cores(processes: int, option: str, cores: int | None = None) -> None:
-    """A one-line error, before any rank starts, when `processes` exceed this machine's cores
-    (`cores`; os.cpu_count() by default): more ranks only slow each other down, each holds
-    its data, and a typo'd 1000 would fork until the machine refuses. A machine's limit, so
-    checked when the train stage starts, not where params are validated. (run_ranks itself
-    forks as many as it is asked for: the tests run 3 ranks on 2 cores.)"""
-    cores = cores or os.cpu_count() or 1
-    if processes > cores:
-        raise PipelineError(
-            f"{option} = {processes}: more processes than this machine's {cores} cores; "
-            f"use at most {cores}"
-        )
-
-
-def require_devices(
-    processes: int, device: str, option: str, gpus: Callable[[], int] = gpu_count
-) -> None:
-    """A one-line error, before any rank starts, when `processes` ranks on this machine cannot
-    each have a device of their own: more than its GPUs on cuda, more than one on mps.
-
-    `device` is train.device (auto as resolve_device picks); `option` names the setting that
-    asked for the processes.
-    """
-    if processes == 1 or device == "cpu":
-        return
-    available = gpus()
-    if device == "auto":
-        device = auto_device(devices_here(cuda=available > 0))
-    if device == "mps":
-        raise PipelineError(
-            f"{option} = {processes}: processes cannot share the mps device; "
-            "use train.nproc: 1, or train.device: cpu"
-        )
-    if device == "cuda" and processes > available:
-        at_most = f"at most {available}, or " if available else ""
-        raise PipelineError(
-            f"{option} = {processes}: each process needs a GPU of its own and this machine "
-            f"has {available}; use {at_most}train.device: cpu"
-        )
-
-
 def join(device: torch.device) -> None:
     """Join the process group the environment describes: gloo on the cpu, nccl on cuda."""
     global _cpu_group
@@ -323,77 +236,3 @@ def leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _cpu_group = None
-
-
-def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
-    """Run function(*args) in `nproc` processes on this machine, as torchrun would start them.
-
-    If one fails, the others are stopped and the failure is one line naming the rank.
-    """
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
-    # torch logs each rank it stops; the one line below says what matters
-    logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
-    # fork, not spawn: the ranks start in milliseconds instead of importing torch again, and
-    # this process has run no torch computation (no thread pool) that forking would break
-    ranks = start_processes(
-        _rank_main, args=(nproc, function, args), nprocs=nproc, join=False, start_method="fork"
-    )
-    try:
-        while not ranks.join():  # raises when a rank fails, after stopping the others
-            pass
-    except (ProcessRaisedException, EOFError) as error:  # EOFError: torch read a rank's
-        # error file while that rank, stopped, was still writing it
-        rank, last = failed_rank(ranks.error_files, error)
-        message = last.split(": ", 1)[1] if last.startswith("linreg.errors.") else last
-        raise PipelineError(f"train rank {rank}: {message}") from None
-    except ProcessExitedException as error:
-        raise PipelineError(
-            f"train rank {error.error_index}: {error}; the other ranks were stopped"
-        ) from None
-    finally:
-        # also when we are stopped ourselves (Ctrl-C, SIGTERM): no rank outlives the stage
-        for process in ranks.processes:
-            if process.is_alive():
-                process.terminate()
-            process.join()
-
-
-def failed_rank(
-    error_files: list[str], error: ProcessRaisedException | EOFError
-) -> tuple[int, str]:
-    """The failed rank to report, and its traceback's last line ("module.Error: message"):
-    the first rank that raised one of our own errors (a bad line in its part of the data),
-    not one that failed because that rank had gone (its peer closed the connection), which
-    torch may have seen first; else the rank torch reports. A rank that raised wrote its
-    traceback to its error file."""
-    seen = error.error_index if isinstance(error, ProcessRaisedException) else 0
-    last_lines = {seen: (str(error).strip().splitlines() or ["a rank failed"])[-1]}
-    for rank, path in enumerate(error_files):
-        if os.access(path, os.R_OK) and os.path.getsize(path):
-            with open(path, "rb") as file:
-                try:
-                    last_lines[rank] = str(pickle.load(file)).strip().splitlines()[-1]
-                except EOFError:  # still being written
-                    continue
-    ours = sorted(rank for rank, last in last_lines.items() if last.startswith("linreg.errors."))
-    rank = ours[0] if ours else seen
-    return rank, last_lines[rank]
-
-
-def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
-    # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) ends a
-    # rank quietly; the stage process reports the failure once
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    die_with_parent()  # and a rank whose stage process was killed outright ends too
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
-    # share the cores instead of each rank running a thread per core (torchrun does the same
-    # through OMP_NUM_THREADS)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
-    function(*args)
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port

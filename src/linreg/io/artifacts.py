@@ -1,0 +1,81 @@
+"""The files of the pipeline's records besides the data (linreg.core.records), each format
+written once: data/truth.json, reports/train_log.csv and reports/predictions.csv. numpy only:
+the plot stage and the experiment tooling read them without torch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+
+from linreg.core.conventions import PREDICTION_SUFFIX
+from linreg.core.dataset import Dataset, as_features
+from linreg.core.errors import PipelineError
+from linreg.core.records import Predictions, TrainLog, Truth
+from linreg.io.files import read_json, write_json
+from linreg.io.tables import csv_blocks, csv_writer, read_csv, write_csv
+
+_TRUTH_KEYS = tuple(field.name for field in fields(Truth))
+TRAIN_LOG_COLUMNS = tuple(field.name for field in fields(TrainLog))
+
+
+def write_truth(path: str | Path, truth: Truth | None) -> None:
+    """data/truth.json: the true weight and bias, or nulls when they are not known (a CSV)."""
+    write_json(
+        path, {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
+    )
+
+
+def read_truth(path: str | Path) -> Truth | None:
+    data = read_json(path, "run the generate stage first")
+    if not isinstance(data, dict) or sorted(data) != sorted(_TRUTH_KEYS):
+        raise PipelineError(f"{path}: expected an object with keys {', '.join(_TRUTH_KEYS)}")
+    if data["weight"] is None and data["bias"] is None:
+        return None
+    return Truth(data["weight"], data["bias"])
+
+
+def write_train_log(path: str | Path, log: TrainLog) -> None:
+    write_csv(path, {name: getattr(log, name) for name in TRAIN_LOG_COLUMNS})
+
+
+def read_train_log(path: str | Path) -> TrainLog:
+    return TrainLog(**read_csv(path, TRAIN_LOG_COLUMNS))
+
+
+@contextmanager
+def predictions_writer(path: str | Path) -> Iterator[Callable[[Predictions], None]]:
+    """A function that appends predictions, a block of rows at a time, to a new predictions CSV
+    at `path`, written atomically when the block ends (inside all_or_none: at its end)."""
+    with csv_writer(path, None, None) as write_rows:
+        yield lambda predictions: write_rows(_prediction_columns(predictions))
+
+
+def _prediction_columns(predictions: Predictions) -> dict[str, np.ndarray]:
+    test = predictions.data
+    columns = {name: test.x[:, i] for i, name in enumerate(test.features)}
+    return columns | {test.target: test.y, test.target + PREDICTION_SUFFIX: predictions.y_pred}
+
+
+def read_predictions(path: str | Path) -> Predictions:
+    return _as_predictions(path, read_csv(path))
+
+
+def read_prediction_blocks(path: str | Path) -> Iterator[Predictions]:
+    """read_predictions a block of rows at a time (tables.csv_blocks)."""
+    return (_as_predictions(path, columns) for columns in csv_blocks(path))
+
+
+def _as_predictions(path: str | Path, columns: dict[str, np.ndarray]) -> Predictions:
+    names = list(columns)
+    if len(names) < 3 or names[-1] != names[-2] + PREDICTION_SUFFIX:
+        raise PipelineError(
+            f"{path}: expected the feature columns, the target and its predictions (named "
+            f"after it, with {PREDICTION_SUFFIX}), last; found {', '.join(names)}"
+        )
+    *features, target, predicted = names
+    x = as_features([columns[name] for name in features])
+    return Predictions(Dataset(x, columns[target], tuple(features), target), columns[predicted])

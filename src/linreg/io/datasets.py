@@ -1,0 +1,98 @@
+"""The data files: data/raw.csv, data/train.csv and data/test.csv, the feature columns and then
+the target, read whole, a block of rows at a time or a rank's part; and the split from file to
+files. numpy only: the split stage never imports torch."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from linreg.core.dataset import (
+    Dataset,
+    as_features,
+    require_same_columns,
+    split_dataset,
+    train_rows,
+)
+from linreg.core.errors import PipelineError
+from linreg.io.files import all_or_none
+from linreg.io.tables import csv_blocks, csv_writer, read_csv, write_csv
+
+if TYPE_CHECKING:
+    from linreg.core.params import SplitParams
+
+
+def read_dataset(path: str | Path, part: int = 0, parts: int = 1) -> Dataset:
+    """A data CSV whole (or the part-th of `parts` of its lines: tables.line_range)."""
+    return _as_dataset(path, read_csv(path, part=part, parts=parts))
+
+
+def read_blocks(path: str | Path) -> Iterator[Dataset]:
+    """read_dataset a block of rows at a time (tables.csv_blocks)."""
+    return (_as_dataset(path, columns) for columns in csv_blocks(path))
+
+
+def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
+    if len(columns) < 2:
+        raise PipelineError(
+            f"{path}: {len(columns)} column(s); expected feature columns and the target, last"
+        )
+    *features, target = columns
+    x = as_features([columns[name] for name in features])
+    return Dataset(x, columns[target], tuple(features), target)
+
+
+def read_split(
+    train_path: str | Path, test_path: str | Path, part: int = 0, parts: int = 1
+) -> tuple[Dataset, Dataset]:
+    """The train and test sets (or this rank's parts of them), which must have the same columns
+    in the same order."""
+    train, test = (read_dataset(path, part, parts) for path in (train_path, test_path))
+    require_same_columns(train, test, str(train_path), str(test_path))
+    return train, test
+
+
+def write_dataset(path: str | Path, dataset: Dataset) -> None:
+    write_csv(path, _columns(dataset))
+
+
+def write_blocks(path: str | Path, blocks: Iterable[Dataset], rows: int) -> None:
+    """Write a dataset made a block at a time, as it comes (`rows` in all)."""
+    with csv_writer(path, None, rows) as write:
+        for block in blocks:
+            write(_columns(block))
+
+
+def _columns(dataset: Dataset) -> dict[str, np.ndarray]:
+    columns = {name: dataset.x[:, i] for i, name in enumerate(dataset.features)}
+    return columns | {dataset.target: dataset.y}
+
+
+def split_file(raw: str | Path, train: str | Path, test: str | Path, params: SplitParams) -> None:
+    """split_dataset from file to files, both written or neither. In order, a block of rows at a
+    time in two passes (count, then copy): memory holds a block whatever the rows. Shuffled,
+    all the rows are held: a permutation needs them."""
+    if params.shuffle:
+        train_set, test_set = split_dataset(read_dataset(raw), params)
+        with all_or_none():
+            write_dataset(train, train_set)
+            write_dataset(test, test_set)
+        return
+    rows = sum(len(block) for block in read_blocks(raw))  # the first pass counts (and checks)
+    cut = train_rows(params, rows)
+    with (
+        all_or_none(),
+        csv_writer(train, None, cut) as to_train,
+        csv_writer(test, None, rows - cut) as to_test,
+    ):
+        done = 0
+        for block in read_blocks(raw):
+            head = min(max(cut - done, 0), len(block))  # this block's rows that go to train
+            if head:
+                to_train(_columns(block.rows(slice(None, head))))
+            if head < len(block):
+                to_test(_columns(block.rows(slice(head, None))))
+            done += len(block)

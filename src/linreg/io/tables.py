@@ -1,0 +1,321 @@
+"""CSV tables, the form of every data artifact: written a chunk of rows at a time, and read a
+block of rows at a time, of the whole file or of a rank's part of its lines, with one clear line
+for any problem in them. float32 columns; no torch here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from linreg.core.dataset import BLOCK_ROWS
+from linreg.core.errors import PipelineError, shorten, shown
+from linreg.io.files import atomic_file, check_utf8, chunks, file_digest, require_file
+
+# Bytes pyarrow's streaming reader parses at a time. It reads a fixed number of blocks ahead
+# of the one in use: 1 MiB blocks keep that read-ahead near 60 MiB at any file size (16 MiB
+# blocks: about 300 MiB), and parse as fast (python -m bench.scale --against REV).
+PARSE_BYTES = 1 << 20
+
+
+def write_csv(path: str | Path, columns: Mapping[str, np.ndarray]) -> None:
+    """Write equal-length columns as CSV; floats in the shortest text that reads back exactly."""
+    rows = len(next(iter(columns.values())))
+    with csv_writer(path, list(columns), rows) as write:
+        for start in range(0, rows, BLOCK_ROWS):
+            write({name: values[start : start + BLOCK_ROWS] for name, values in columns.items()})
+
+
+@contextmanager
+def csv_writer(
+    path: str | Path, names: Sequence[str] | None, rows: int | None
+) -> Iterator[Callable[[Mapping[str, np.ndarray]], None]]:
+    """A function that appends a chunk of rows (column name -> equal-length arrays) to a new
+    CSV file at `path`, written atomically when the block ends (inside all_or_none: at its
+    end). `names`: the columns, in order (None: the first chunk's); `rows` in all, for the
+    progress bar a person at a terminal sees (None when not known)."""
+    options = pacsv.WriteOptions(include_header=False)
+    with atomic_file(path) as file, _progress(rows, f"write {Path(path).name}") as done:
+        columns = list(names) if names is not None else None
+
+        def header(names: Sequence[str]) -> None:  # unquoted, unlike pyarrow's header
+            file.write((",".join(names) + "\n").encode())
+
+        def write(chunk: Mapping[str, np.ndarray]) -> None:
+            nonlocal columns
+            if not file.tell():
+                columns = columns or list(chunk)
+                header(columns)
+            arrays = [_to_arrow(chunk[name]) for name in columns or ()]
+            sink = pa.BufferOutputStream()
+            pacsv.write_csv(pa.Table.from_arrays(arrays, columns), sink, options)
+            file.write(sink.getvalue())
+            done(len(arrays[0]))
+
+        yield write
+        if not file.tell():  # no rows: the header alone
+            header(columns or ())
+
+
+@contextmanager
+def _progress(total: int | None, description: str) -> Iterator[Callable[[int], object]]:
+    """What to call with each chunk's row count: a tqdm bar's update where stderr is a terminal
+    (as tqdm's own disable=None decides), else nothing."""
+    if not sys.stderr.isatty():
+        yield lambda rows: None
+        return
+    from tqdm import tqdm  # only for a person watching: the import costs a stage 40 ms
+
+    with tqdm(total=total, desc=description, unit="row", unit_scale=True, leave=False) as bar:
+        yield bar.update
+
+
+def read_csv(
+    path: str | Path, names: Sequence[str] | None = None, part: int = 0, parts: int = 1
+) -> dict[str, np.ndarray]:
+    """csv_blocks, joined: the whole file's columns (or its part's) at once."""
+    blocks = list(csv_blocks(path, names, part, parts))
+    wanted = list(blocks[0]) if blocks else names or _header(Path(path))
+    return {name: _joined([block.pop(name) for block in blocks]) for name in wanted}
+
+
+def csv_blocks(
+    path: str | Path, names: Sequence[str] | None = None, part: int = 0, parts: int = 1
+) -> Iterator[dict[str, np.ndarray]]:
+    """The named columns of a CSV file (all of them, in order, when `names` is None) as float32
+    arrays, about BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
+    With `parts` > 1, only the data lines of the part-th of `parts` (line_range): each process
+    of a group reads its part alone. Empty or non-finite data and repeated column names are
+    refused; a problem is raised when its block is reached, naming its line and column."""
+    path = require_file(path, "run the stage that writes it first")
+    wanted: Sequence[str] = names or ()
+    try:
+        header = _column_names(path, names)
+        wanted = names or header
+        _check_columns(path, header, wanted)
+        start, stop = line_range(path, part, parts)
+        rows = 0
+        for block in _parsed_blocks(path, header, wanted, start, stop):
+            _refuse_non_finite(path, block, start, rows)
+            rows += len(block[wanted[0]])
+            yield block
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
+        raise _unreadable(path, wanted, error) from None
+    if not rows and parts == 1:  # blank lines after the header
+        raise _no_data_rows(path)
+
+
+def _parsed_blocks(
+    path: Path, header: Sequence[str], wanted: Sequence[str], start: int, stop: int
+) -> Iterator[dict[str, np.ndarray]]:
+    """The `wanted` columns of the data lines in bytes [start, stop) of a CSV file (whole lines;
+    `header` its column names), pyarrow's batches gathered into blocks of BLOCK_ROWS rows."""
+    if start == stop:  # a part with no line (more parts than lines): pyarrow calls it empty
+        return
+    read_options = pacsv.ReadOptions(column_names=header, block_size=PARSE_BYTES, use_threads=False)
+    convert_options = pacsv.ConvertOptions(
+        include_columns=wanted,
+        column_types={name: pa.float32() for name in wanted},
+        null_values=[],  # an empty cell is an error, not a silent null
+        quoted_strings_can_be_null=False,
+    )
+    with path.open("rb", buffering=0) as file:
+        file.seek(start)
+        batches = pacsv.open_csv(_ByteRange(file, stop), read_options, None, convert_options)
+        held: list[pa.RecordBatch] = []
+        for batch in batches:
+            held.append(batch)
+            if sum(len(b) for b in held) >= BLOCK_ROWS:
+                yield _block(held, wanted)
+                held = []
+        if held:
+            yield _block(held, wanted)
+
+
+def _block(batches: list[pa.RecordBatch], names: Sequence[str]) -> dict[str, np.ndarray]:
+    table = pa.Table.from_batches(batches)
+    return {name: _to_numpy(table[name].combine_chunks()) for name in names}
+
+
+class _ByteRange(io.RawIOBase):
+    """The bytes of an open file from where it is up to `stop`, as a file of their own."""
+
+    def __init__(self, file: io.FileIO, stop: int) -> None:
+        self._file, self._stop = file, stop
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+        left = max(self._stop - self._file.tell(), 0)
+        return self._file.readinto(memoryview(buffer)[:left]) or 0
+
+
+def line_range(path: Path, part: int = 0, parts: int = 1) -> tuple[int, int]:
+    """The bytes [start, stop) of whole data lines that are the part-th of `parts`: the body
+    (all after the header line) is cut into `parts` equal byte ranges, and each line belongs to
+    the range its first byte is in. Together the parts hold every data line once."""
+    with path.open("rb") as file:
+        body, size = len(file.readline()), path.stat().st_size
+        if size == body:
+            raise _no_data_rows(path)
+
+        def line_start(cut: int) -> int:  # the first line that starts at `cut` or after it
+            file.seek(cut - 1)
+            for chunk in chunks(file):
+                newline = chunk.find(b"\n")
+                if newline >= 0:
+                    return file.tell() - len(chunk) + newline + 1
+            return size
+
+        cuts = [body + (size - body) * i // parts for i in (part, part + 1)]
+        start, stop = (cut if cut in (body, size) else line_start(cut) for cut in cuts)
+    return start, stop
+
+
+def part_digest(path: str | Path, part: int = 0, parts: int = 1) -> bytes:
+    """The sha256 of the bytes a process reads of a CSV file: its part (line_range), the first
+    part with the header line; the whole file for a single process."""
+    start, stop = line_range(Path(path), part, parts)
+    return file_digest(path, 0 if part == 0 else start, stop)
+
+
+def _lines_before(path: Path, offset: int) -> int:
+    """The lines that end before byte `offset` (a slow pass, for an error's line number)."""
+    with path.open("rb") as file:
+        return sum(chunk.count(b"\n") for chunk in chunks(file, offset))
+
+
+def _no_data_rows(path: Path) -> PipelineError:
+    return PipelineError(f"{path}: no data rows (a header line only)")
+
+
+def _column_names(path: Path, names: Sequence[str] | None) -> list[str]:
+    """The header's column names (a one-column header with ';', tab or '|' in it is refused
+    when all the columns are asked for: data files have two columns at the least)."""
+    header = _header(path)
+    if not header:  # an empty file, or an empty first line
+        raise _unreadable(path, names or (), ValueError("no header line"))
+    if names is None and len(header) == 1:
+        _refuse_other_separator(path, header[0])
+    return header
+
+
+def _joined(blocks: list[np.ndarray]) -> np.ndarray:
+    return blocks[0] if len(blocks) == 1 else np.concatenate([np.empty(0, np.float32), *blocks])
+
+
+def _unreadable(path: Path, names: Sequence[str] | None, error: Exception) -> PipelineError:
+    """pyarrow names neither the line nor the column: find them (a slow pass, errors only)."""
+    check_utf8(path)
+    reason = _diagnose(path, names or ()) or shorten(str(error).splitlines()[0])
+    return PipelineError(f"{path}: {reason}")
+
+
+def _check_columns(path: Path, found: list[str], names: Sequence[str]) -> None:
+    repeated = [name for name in dict.fromkeys(found) if found.count(name) > 1]
+    if repeated:
+        raise PipelineError(
+            f"{path}: line 1: column {shown(repeated[0])} appears {found.count(repeated[0])} "
+            "times; give each column its own name"
+        )
+    missing = [name for name in names if name not in found]
+    if missing:
+        check_utf8(path)  # a UTF-16 header reads as one strange column name
+        other = [d for d in ";\t|" if len(found) == 1 and d in found[0]]
+        hint = f" (separated by {other[0]!r}? columns are separated by ',')" if other else ""
+        listed = shorten(", ".join(found)) if found else "none"
+        raise PipelineError(
+            f"{path}: missing column(s) {', '.join(missing)}; "
+            f"found: {listed}{hint}; expected: {', '.join(names)}"
+        )
+
+
+def _refuse_non_finite(
+    path: Path, columns: Mapping[str, np.ndarray], start: int, rows_before: int
+) -> None:
+    """A one-line error at the first cell that is NaN or infinite, in a block that comes after
+    `rows_before` rows of the data lines from byte `start` on."""
+    for name, values in columns.items():
+        bad = np.flatnonzero(~np.isfinite(values))
+        if bad.size:
+            line = _lines_before(path, start) + rows_before + bad[0] + 1  # lines count from 1
+            raise PipelineError(
+                f"{path}: line {line}, column {name}: {values[bad[0]]} is not a finite number"
+            )
+
+
+def _refuse_other_separator(path: Path, header: str) -> None:
+    other = [d for d in ";\t|" if d in header]
+    if other:
+        raise PipelineError(
+            f"{path}: one column {shown(header)} (separated by {other[0]!r}? columns are "
+            "separated by ',')"
+        )
+
+
+def _header(path: Path) -> list[str]:
+    """The column names on a CSV file's first line (none for an empty file)."""
+    csv.field_size_limit(sys.maxsize)  # a 50 MB line is one field too
+    with path.open(newline="", encoding="utf-8") as file:
+        return next(csv.reader(file), [])
+
+
+def _diagnose(path: Path, names: Sequence[str]) -> str | None:
+    """The first problem in a CSV file that pyarrow refused, with its line and column."""
+    # a 50 MB line is one field too: the csv module's default limit (128 KiB) would refuse it
+    csv.field_size_limit(sys.maxsize)
+    with path.open(newline="") as file:
+        rows = csv.reader(file)
+        header = next(rows, None)
+        if header is None:
+            expected = f"a header line {','.join(names)}" if names else "a header line"
+            return f"empty file; expected {expected} and data rows"
+        data_rows = 0
+        for row in rows:
+            if not row:
+                continue  # pyarrow skips blank lines too
+            data_rows += 1
+            line = rows.line_num
+            if len(row) != len(header):
+                return (
+                    f"line {line}: {len(row)} field(s) {shown(','.join(row))} where the header "
+                    f"has {len(header)}; a truncated or hand-edited line?"
+                )
+            for column, cell in zip(header, row, strict=True):
+                if column in names and not _is_number(cell):
+                    return f"line {line}, column {column}: {shown(cell)} is not a number"
+        if data_rows == 0:
+            return "no data rows (a header line only)"
+    return None
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+# pyarrow's own numpy conversions (pa.array, Array.to_numpy) import pandas to check their
+# input, 0.2 s per stage; these two go through the raw buffers and need no such check.
+
+
+def _to_arrow(values: np.ndarray) -> pa.Array:
+    values = np.ascontiguousarray(values)
+    buffers = [None, pa.py_buffer(values)]
+    return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), buffers)
+
+
+def _to_numpy(array: pa.Array) -> np.ndarray:
+    """A float32 column without nulls -> a writable numpy copy (torch wants writable memory)."""
+    data = array.buffers()[1]
+    return np.frombuffer(data, np.float32, count=len(array), offset=array.offset * 4).copy()

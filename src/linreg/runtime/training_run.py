@@ -1,0 +1,162 @@
+"""The machinery around the train stage's loop: resume points, signals held to an epoch's end,
+the live train log a person can watch, and the progress a person at a terminal sees.
+
+A resume point is saved at the end of an epoch once train.checkpoint_seconds have passed since
+the last one, and, for a single process, at the end of the epoch in which SIGINT or SIGTERM
+came. It belongs to one run: its fingerprint covers the train params (but checkpoint_seconds
+and log_every), the bytes of the data, the library's code and the world size. It is kept in
+RESUME_FOLDER, which git and DVC ignore; DVC removes a stage's outputs before it runs the stage,
+so a resume point cannot be one of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+
+from tqdm import tqdm
+
+from linreg.core.params import TrainParams
+from linreg.core.placement import placement
+from linreg.core.training import Losses, TrainingState
+from linreg.io.artifacts import write_train_log
+from linreg.io.checkpoint import ResumePoint, read_resume_point, save_resume_point
+from linreg.io.files import write_bytes_atomic
+from linreg.io.tables import part_digest
+from linreg.runtime.signals import HeldStops
+
+RESUME_FOLDER = Path(".resume")
+# Seconds between two rewrites of the live train log.
+LIVE_LOG_SECONDS = 2.0
+# train params that change neither what is computed nor in which order
+_NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every"}
+
+
+def run_fingerprint(params: TrainParams, data: Sequence[bytes], world_size: int) -> str:
+    """What makes two runs the same run: the params that shape the computation, the data (the
+    sha256 of the bytes each rank read: tables.part_digest), the code of every linreg module
+    loaded, and the number of ranks."""
+    digest = hashlib.sha256()
+    shaping = params.model_dump(exclude=_NOT_IN_FINGERPRINT)
+    digest.update(json.dumps([shaping, world_size], sort_keys=True).encode())
+    for data_digest in data:
+        digest.update(data_digest)
+    for name in sorted(name for name in sys.modules if name.split(".")[0] == "linreg"):
+        source = getattr(sys.modules[name], "__file__", None)
+        if source:
+            digest.update(name.encode() + Path(source).read_bytes())
+    return digest.hexdigest()
+
+
+class TrainingRun:
+    """One run of the train stage around fit's loop (core.training.Run), for this process: it
+    resumes from the run's resume point, saves new ones as they fall due, keeps the live log,
+    and prints a line every train.log_every epochs. A single process that saves resume points
+    holds SIGINT and SIGTERM to the end of the epoch in which they come, saves, then stops.
+
+    As a context manager: a run that fails or is stopped puts back the train log that was
+    there before it (none, when DVC had removed it); one that finishes removes its resume
+    point and that kept log."""
+
+    def __init__(self, params: TrainParams, data: Sequence[str | Path], live_log: str | Path):
+        self.params, self.live_log = params, Path(live_log)
+        self.where = placement(params.device)
+        self.part, self.parts = self.where.rank, self.where.world_size  # of each data file
+        self.writes = self.where.writes  # this process writes the outputs
+        read = [part_digest(path, self.part, self.parts) for path in data]
+        every_read = [digest for each in self.where.gather(read) for digest in each]
+        self.fingerprint = run_fingerprint(params, every_read, self.parts)
+        self.path = RESUME_FOLDER / "train.pt"
+        self._saved_at = self._logged_at = time.monotonic()
+        self._logged = False  # whether the live log holds this run's epochs so far
+        self._stops = HeldStops()
+
+    def __enter__(self) -> TrainingRun:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, _: TracebackType | None
+    ) -> None:
+        self._stops.release()
+        if error is not None:
+            self._restore_log()
+        elif self.where.writes:
+            self.path.unlink(missing_ok=True)
+            self._kept_log.unlink(missing_ok=True)
+
+    def resumed(self) -> TrainingState | None:
+        """This run's resume point; None when there is none. One of another run (or one that
+        cannot be read) is never used; the writing rank removes it."""
+        point = read_resume_point(self.path)
+        if point is not None and point.fingerprint == self.fingerprint:
+            state = TrainingState(**point.state)
+            self._say(f"resumed from epoch {state.epoch} of {self.params.epochs}")
+            return state
+        if point is not None and self.where.writes:
+            print(f"{self.path}: a resume point of another run (params, data or code): removed")
+            self.path.unlink(missing_ok=True)
+        return None
+
+    def epochs(self, start: int, stop: int) -> Iterable[int]:
+        if self.params.checkpoint_seconds and self.where.ranks is None:
+            self._stops.hold()
+        # disable=None: tqdm's own test, whether stderr is a terminal
+        shown = None if self.where.writes else True
+        return tqdm(range(start, stop), initial=start, total=stop, desc="train", disable=shown)
+
+    def end_of_epoch(self, epoch: int, losses: Losses, state: Callable[[], TrainingState]) -> None:
+        if epoch % self.params.log_every == 0:
+            train, test = losses.train[-1], losses.test[-1]
+            self._say(f"epoch {epoch:>5} | train_loss {train:.8f} | test_loss {test:.8f}")
+        if self._due():
+            point = ResumePoint(self.fingerprint, state().__dict__)
+            self._saved_at = time.monotonic()
+            if self.where.writes:
+                save_resume_point(self.path, point)
+        if self.where.writes:
+            self._log_so_far(losses)
+        self._stops.stop_if_asked()
+
+    def _due(self) -> bool:
+        """Whether to save a resume point now: in a process group every rank gets the same
+        answer (yes when any rank's clock or stop says so)."""
+        if not self.params.checkpoint_seconds:
+            return False
+        elapsed = time.monotonic() - self._saved_at >= self.params.checkpoint_seconds
+        return self.where.any(elapsed or self._stops.signum is not None)
+
+    def _say(self, line: str) -> None:
+        if self.where.writes:
+            tqdm.write(line)  # above the bar when there is one, plainly when there is not
+
+    @property
+    def _kept_log(self) -> Path:
+        return self.path.with_name("train_log.before.csv")
+
+    def _log_so_far(self, losses: Losses) -> None:
+        """Rewrite the live train log with the epochs finished, if LIVE_LOG_SECONDS have
+        passed; before the first rewrite, keep the log that was there."""
+        if time.monotonic() - self._logged_at < LIVE_LOG_SECONDS:
+            return
+        self._logged_at = time.monotonic()
+        # A kept log that is already there is the one from before a killed run: the live log
+        # in its place is that run's, and the kept one stays the one to put back.
+        if not self._logged and not self._kept_log.exists() and self.live_log.exists():
+            write_bytes_atomic(self._kept_log, self.live_log.read_bytes())
+        write_train_log(self.live_log, losses.log())
+        self._logged = True
+
+    def _restore_log(self) -> None:
+        if not self._logged:
+            return
+        if self._kept_log.exists():
+            os.replace(self._kept_log, self.live_log)
+        else:
+            self.live_log.unlink(missing_ok=True)
+        self._logged = False
