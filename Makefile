@@ -60,9 +60,10 @@ bench-distributed: $(STAMP)
 gpu-check: $(STAMP)
 	python -m bench.gpu_check
 
-# Sharing through the default DVC remote (docs/scaling-out.md), the run-cache included.
+# Sharing through the default DVC remote (docs/scaling-out.md): the run-cache, and every
+# experiment's outputs with it (linreg.experiments.push says why).
 push: $(STAMP)
-	dvc push --run-cache
+	python -m linreg.experiments.push
 
 pull: $(STAMP)
 	dvc pull --run-cache

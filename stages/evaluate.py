@@ -14,19 +14,8 @@ from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(
-        __doc__,
-        inputs={
-            "model": "checkpoint to evaluate",
-            "train": "train CSV (for the least-squares floor)",
-            "test": "test CSV",
-            "truth": "the true weight and bias (nulls when unknown)",
-        },
-        outputs={"metrics": "metrics JSON to write", "predictions": "predictions CSV to write"},
-        argv=argv,
-        reads_params=False,
-    )
-
+    inputs, outputs = ["model", "train", "test", "truth"], ["metrics", "predictions"]
+    args = parse_args(__doc__, inputs, outputs, argv, reads_params=False)
     model, truth = load_model(args.model), read_truth(args.truth)
     train, test = read_blocks(args.train), read_blocks(args.test)
     with all_or_none(), predictions_writer(args.predictions) as write:

@@ -18,12 +18,7 @@ from linreg.runtime.limits import require_memory
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(
-        __doc__,
-        inputs={},
-        outputs={"out": "CSV to write", "truth": "JSON of the true weight and bias to write"},
-        argv=argv,
-    )
+    args = parse_args(__doc__, [], ["out", "truth"], argv)
 
     params = load_params(args.params).generate
     with all_or_none():

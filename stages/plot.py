@@ -12,29 +12,20 @@ from linreg.io.artifacts import read_prediction_blocks, read_train_log
 from linreg.io.datasets import read_blocks
 from linreg.io.files import all_or_none, write_bytes_atomic
 from linreg.io.params import load_params
+from linreg.io.tables import count_rows
 from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(
-        __doc__,
-        inputs={
-            "train": "train CSV",
-            "predictions": "predictions CSV (x, y, y_pred)",
-            "train-log": "per-epoch loss CSV",
-        },
-        outputs={"predictions-png": "PNG to write", "loss-png": "PNG to write"},
-        argv=argv,
-    )
-
+    inputs, outputs = ["train", "predictions", "train-log"], ["predictions-png", "loss-png"]
+    args = parse_args(__doc__, inputs, outputs, argv)
     params = load_params(args.params).plot
     size, seed = params.max_points, params.seed
-    train, train_rows = sample_of_blocks(
-        lambda: read_blocks(args.train), Dataset.joined, size, seed
-    )
-    predicted, test_rows = sample_of_blocks(
-        lambda: read_prediction_blocks(args.predictions), Predictions.joined, size, seed
-    )
+    train_rows, test_rows = count_rows(args.train), count_rows(args.predictions)
+    blocks = read_blocks(args.train, train_rows)
+    train = sample_of_blocks(blocks, train_rows, Dataset.joined, size, seed)
+    blocks = read_prediction_blocks(args.predictions, test_rows)
+    predicted = sample_of_blocks(blocks, test_rows, Predictions.joined, size, seed)
     predictions = predictions_figure(train, predicted, params, (train_rows, test_rows))
     loss_curve = loss_curve_figure(read_train_log(args.train_log))
     with all_or_none():

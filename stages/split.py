@@ -10,13 +10,7 @@ from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(
-        __doc__,
-        inputs={"raw": "CSV to split"},
-        outputs={"train": "train CSV to write", "test": "test CSV to write"},
-        argv=argv,
-    )
-
+    args = parse_args(__doc__, ["raw"], ["train", "test"], argv)
     params = load_params(args.params).split
     split_file(args.raw, args.train, args.test, params)
 

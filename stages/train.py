@@ -20,9 +20,7 @@ from linreg.runtime.training_run import TrainingRun
 
 
 def main(argv: list[str] | None = None) -> None:
-    inputs = {"train": "train CSV", "test": "test CSV"}
-    outputs = {"model": "checkpoint to write", "train-log": "per-epoch loss CSV to write"}
-    args = parse_args(__doc__, inputs, outputs, argv)
+    args = parse_args(__doc__, ["train", "test"], ["model", "train-log"], argv)
     params = load_params(args.params).train
     run_ranks(params.nproc, params.device, partial(train, params, args))
 

@@ -14,7 +14,7 @@ from linreg.runtime.cli import parse_args, run_stage
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(__doc__, inputs={}, outputs={}, argv=argv)
+    args = parse_args(__doc__, [], [], argv)
     load_params(args.params)
 
 

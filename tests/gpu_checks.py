@@ -25,7 +25,9 @@ from linreg.io.params import load_params
 from linreg.runtime.launcher import gpu_count
 
 from .project import (
+    MODEL,
     ROOT,
+    TRAIN_LOG,
     copy_project,
     project_env,
     set_params,
@@ -136,7 +138,7 @@ def check_repeatable(device: str, folder: Path) -> Check:
     """Two train stages on `device`, in separate processes, at 10^6 rows, full batch and in
     mini-batches: byte-identical checkpoints and train logs."""
     project = stage_project(folder, device, 6)
-    outputs = ("models/model.pt", "reports/train_log.csv")
+    outputs = (MODEL, TRAIN_LOG)
     differing = []
     for batch_size in (0, 65536):
         set_params(project, "train", batch_size=batch_size)

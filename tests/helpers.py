@@ -23,25 +23,20 @@ from linreg.core.dataset import Dataset
 from linreg.core.evaluation import Metrics, evaluate_blocks
 from linreg.core.records import Predictions, Truth
 
-from .project import ROOT, copy_project, make_project, project_env, run_stage, stage_commands
+from .project import (
+    ARTIFACTS,
+    ROOT,
+    copy_project,
+    make_project,
+    project_env,
+    run_stage,
+    stage_commands,
+)
 
 if TYPE_CHECKING:
     from linreg.core.model import Model
 
 __all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
-
-ARTIFACTS = [
-    "data/raw.csv",
-    "data/train.csv",
-    "data/test.csv",
-    "data/truth.json",
-    "models/model.pt",
-    "reports/train_log.csv",
-    "reports/metrics.json",
-    "reports/predictions.csv",
-    "reports/predictions.png",
-    "reports/loss_curve.png",
-]
 
 
 def artifact_bytes(project: Path) -> dict[str, bytes]:

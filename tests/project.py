@@ -20,8 +20,33 @@ import yaml
 from linreg.core.dataset import Dataset
 from linreg.core.params import SyntheticParams
 from linreg.core.synthetic import generate_blocks
+from linreg.io.pipeline import output_path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+def _output(stage: str, option: str) -> str:
+    return output_path(stage, option, ROOT / "dvc.yaml")
+
+
+# The pipeline's artifacts, at the paths dvc.yaml's stage commands give them (written there once)
+RAW, TRUTH = _output("generate", "out"), _output("generate", "truth")
+TRAIN_CSV, TEST_CSV = _output("split", "train"), _output("split", "test")
+MODEL, TRAIN_LOG = _output("train", "model"), _output("train", "train-log")
+METRICS, PREDICTIONS = _output("evaluate", "metrics"), _output("evaluate", "predictions")
+PREDICTIONS_PNG, LOSS_PNG = _output("plot", "predictions-png"), _output("plot", "loss-png")
+ARTIFACTS = (RAW, TRAIN_CSV, TEST_CSV, TRUTH, MODEL, TRAIN_LOG, METRICS, PREDICTIONS)
+ARTIFACTS += (PREDICTIONS_PNG, LOSS_PNG)
+
+
+def make_recipe(target: str) -> tuple[str, ...]:
+    """The one command the Makefile's `target` runs, as words."""
+    lines = (ROOT / "Makefile").read_text().splitlines()
+    rule = next(i for i, line in enumerate(lines) if line.startswith(f"{target}:"))
+    return tuple(shlex.split(lines[rule + 1]))
+
+
+MAKE_PUSH = make_recipe("push")
 # What a clone holds that the pipeline needs (dvc.lock and the outputs are made by running it)
 PROJECT_FILES = (
     "dvc.yaml",

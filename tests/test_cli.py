@@ -59,24 +59,20 @@ def test_bugs_propagate():
 
 
 def test_parse_args_requires_every_path():
-    args = parse_args(
-        "doc", {"train": "in"}, {"loss-png": "out"}, ["--train", "a.csv", "--loss-png", "b.png"]
-    )
+    args = parse_args("doc", ["train"], ["loss-png"], ["--train", "a.csv", "--loss-png", "b.png"])
     assert (args.params, args.train, args.loss_png) == ("params.yaml", "a.csv", "b.png")
     with pytest.raises(SystemExit):
-        parse_args("doc", {"train": "in"}, {}, [])
+        parse_args("doc", ["train"], [], [])
 
 
 @pytest.mark.parametrize("path", ["/tmp/model.pt", "../model.pt", "models/../../model.pt"])
 def test_outputs_outside_the_repository_are_refused(path):
     with pytest.raises(PipelineError, match=f"^--model {re.escape(path)}: outside the repository"):
-        parse_args("doc", {}, {"model": "out"}, ["--model", path])
+        parse_args("doc", [], ["model"], ["--model", path])
 
 
 def test_inputs_may_come_from_anywhere():
-    assert (
-        parse_args("doc", {"data": "in"}, {}, ["--data", "/tmp/data.csv"]).data == "/tmp/data.csv"
-    )
+    assert parse_args("doc", ["data"], [], ["--data", "/tmp/data.csv"]).data == "/tmp/data.csv"
 
 
 def test_outputs_through_a_symlink_out_of_the_repository_are_refused(tmp_path, monkeypatch):
@@ -84,7 +80,7 @@ def test_outputs_through_a_symlink_out_of_the_repository_are_refused(tmp_path, m
     (tmp_path / "repo" / "models").symlink_to(tmp_path)
     monkeypatch.chdir(tmp_path / "repo")
     with pytest.raises(PipelineError, match="outside the repository"):
-        parse_args("doc", {}, {"model": "out"}, ["--model", "models/model.pt"])
+        parse_args("doc", [], ["model"], ["--model", "models/model.pt"])
 
 
 INTERRUPTED = """

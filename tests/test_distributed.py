@@ -30,6 +30,7 @@ from linreg.runtime.launcher import failed_rank, require_devices
 from linreg.runtime.limits import require_cores
 
 from .helpers import ROOT, STAGE_COMMANDS, run, set_param, stages_run, start_training
+from .project import MODEL, TRAIN_CSV, TRAIN_LOG
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
 
@@ -123,11 +124,11 @@ def train_stage(
 
 
 def checkpoint(project: Path) -> dict:
-    return torch.load(project / "models/model.pt", weights_only=True)
+    return torch.load(project / MODEL, weights_only=True)
 
 
 def zip_names(project: Path) -> list[str]:
-    with zipfile.ZipFile(io.BytesIO((project / "models/model.pt").read_bytes())) as archive:
+    with zipfile.ZipFile(io.BytesIO((project / MODEL).read_bytes())) as archive:
         return archive.namelist()
 
 
@@ -163,10 +164,10 @@ def test_mini_batches_on_two_processes_learn_comparably(project: Path):
     set_param(project, "train.batch_size", 8)
     set_param(project, "train.momentum", 0.9)
     train_stage(project)
-    one = np.loadtxt(project / "reports/train_log.csv", delimiter=",", skiprows=1)
+    one = np.loadtxt(project / TRAIN_LOG, delimiter=",", skiprows=1)
     set_param(project, "train.nproc", 2)
     train_stage(project)
-    two = np.loadtxt(project / "reports/train_log.csv", delimiter=",", skiprows=1)
+    two = np.loadtxt(project / TRAIN_LOG, delimiter=",", skiprows=1)
     assert two[-1, 2] < two[0, 2] / 5  # the test loss falls
     assert two[-1, 2] < 2 * one[-1, 2] + 0.01  # about as far as on one process
 
@@ -187,7 +188,7 @@ def test_a_failing_rank_fails_the_stage_in_one_line(project: Path):
 def test_a_bad_line_is_found_by_the_rank_whose_part_holds_it(project: Path):
     """Each rank reads only its part of train.csv: a bad line near the end stops rank 1, at
     its line number, and rank 0 never sees it."""
-    train_csv = project / "data/train.csv"
+    train_csv = project / TRAIN_CSV
     lines = train_csv.read_text().splitlines()
     lines[-3] = lines[-3].split(",")[0] + ",nan"
     train_csv.write_text("\n".join(lines) + "\n")

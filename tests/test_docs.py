@@ -39,9 +39,25 @@ def test_every_link_resolves(page: Path):
             assert fragment in anchors(linked), f"{page.name}: {target}"
 
 
+def runnable_blocks(page: Path) -> list[str]:
+    return RUNNABLE.findall(page.read_text())
+
+
 @pytest.mark.slow
 def test_the_readmes_runnable_blocks_run(project):
-    blocks = RUNNABLE.findall((ROOT / "README.md").read_text())
+    blocks = runnable_blocks(ROOT / "README.md")
     assert len(blocks) >= 2  # the daily loop and the trained model's use
     for block in blocks:
         run(project, "bash", "-e", "-c", block)
+
+
+@pytest.mark.slow
+def test_the_way_back_after_a_workspace_experiment_leaves_nothing_changed(project):
+    """After `dvc exp run` in the workspace (params.yaml, dvc.lock, the outputs and the metrics
+    and pictures git tracks all change), the documented way back leaves git and DVC clean."""
+    run(project, "dvc", "exp", "run", "-S", "train.lr=0.1")
+    assert run(project, "git", "status", "--porcelain").stdout  # it changed the workspace
+    (block,) = runnable_blocks(ROOT / "docs/when-something-goes-wrong.md")
+    output = run(project, "bash", "-e", "-c", block).stdout
+    assert "Data and pipelines are up to date" in output
+    assert run(project, "git", "status", "--porcelain").stdout == ""

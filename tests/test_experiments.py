@@ -18,6 +18,7 @@ from matplotlib.image import imread
 from linreg.core.evaluation import METRIC_GOALS
 
 from .helpers import artifact_bytes, png_size, run, set_param
+from .project import METRICS, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
@@ -90,7 +91,7 @@ def test_compare_with_an_empty_cache_reproduces_the_base_and_leaves_nothing(chan
 
     old, new = (
         committed_metrics(project, "main"),
-        json.loads((project / "reports/metrics.json").read_text()),
+        json.loads((project / METRICS).read_text()),
     )
     metrics = section(report, "Metrics")
     assert list(metrics) == list(METRIC_GOALS)
@@ -146,11 +147,7 @@ def test_compare_refuses_a_corrupt_cached_base(changed):
     project, _ = changed
     run(project, "dvc", "repro")
     lock = yaml.safe_load(run(project, "git", "show", "main:dvc.lock").stdout)
-    md5 = next(
-        out["md5"]
-        for out in lock["stages"]["train"]["outs"]
-        if out["path"] == "reports/train_log.csv"
-    )
+    md5 = next(out["md5"] for out in lock["stages"]["train"]["outs"] if out["path"] == TRAIN_LOG)
     cached = project / ".dvc/cache/files/md5" / md5[:2] / md5[2:]
     data = bytearray(cached.read_bytes())
     data[data.index(b"0.31")] = ord("9")  # epoch 0's train loss 0.31... becomes 9.31...
@@ -247,9 +244,9 @@ def test_sweep_runs_each_point_as_an_experiment_and_leaves_the_workspace(project
     lr = diff["params"]["params.yaml"]["train.lr"]
     assert (lr["old"], lr["new"]) == (float(cells[0][1]), float(cells[1][1]))
     plots = json.loads(run(project, "dvc", "plots", "diff", *names[:2], "--json").stdout)
-    assert plots["data"]["reports/train_log.csv"][0]["revisions"] == names[:2]
+    assert plots["data"][TRAIN_LOG][0]["revisions"] == names[:2]
     run(project, "dvc", "exp", "apply", names[0])
-    applied = json.loads((project / "reports/metrics.json").read_text())["test_mae"]
+    applied = json.loads((project / METRICS).read_text())["test_mae"]
     assert f"{applied:.6g}" == cells[0][2].strip()
 
 

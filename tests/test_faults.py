@@ -39,6 +39,7 @@ from .helpers import (
     start_training,
     write,
 )
+from .project import MODEL, RAW, TRAIN_CSV, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
@@ -110,84 +111,84 @@ CASES = [
         r"params\.yaml: train\.seed = 18446744073709551616: input should be less than or equal to 4294967295 \(seeds are 32-bit",
     ),
     # data files: split reads data/raw.csv, train reads data/train.csv
-    Case("csv missing", "split", delete("data/raw.csv"), r"data/raw\.csv: file not found"),
+    Case("csv missing", "split", delete(RAW), r"data/raw\.csv: file not found"),
     Case(
         "one column",
         "split",
-        write("data/raw.csv", "x\n0\n0.02\n"),
+        write(RAW, "x\n0\n0.02\n"),
         r"data/raw\.csv: 1 column\(s\); expected feature columns and the target, last",
     ),
     Case(
         "non-numeric cell",
         "split",
-        write("data/raw.csv", "x,y\n0,0.3\n0.02,abc\n"),
+        write(RAW, "x,y\n0,0.3\n0.02,abc\n"),
         r"data/raw\.csv: line 3, column y: 'abc' is not a number",
     ),
     Case(
         "nan cell",
         "split",
-        write("data/raw.csv", "x,y\n0,0.3\nnan,0.314\n"),
+        write(RAW, "x,y\n0,0.3\nnan,0.314\n"),
         r"data/raw\.csv: line 3, column x: nan is not a finite number",
     ),
     Case(
         "inf cell",
         "split",
-        write("data/raw.csv", "x,y\n0,0.3\n0.02,inf\n"),
+        write(RAW, "x,y\n0,0.3\n0.02,inf\n"),
         r"data/raw\.csv: line 3, column y: inf is not a finite number",
     ),
-    Case("empty file", "split", write("data/raw.csv", ""), r"data/raw\.csv: empty file"),
+    Case("empty file", "split", write(RAW, ""), r"data/raw\.csv: empty file"),
     Case(
         "header only",
         "split",
-        write("data/raw.csv", "x,y\n"),
+        write(RAW, "x,y\n"),
         r"data/raw\.csv: no data rows \(a header line only\)",
     ),
     Case(
         "truncated last line",
         "split",
-        truncate("data/raw.csv", 100),
+        truncate(RAW, 100),
         r"data/raw\.csv: line \d+: 1 field\(s\) '[\d.]+' where the header has 2; a truncated",
     ),
     Case(
         "wrong delimiter",
         "split",
-        write("data/raw.csv", "x;y\n0;0.3\n"),
+        write(RAW, "x;y\n0;0.3\n"),
         r"data/raw\.csv: one column 'x;y' \(separated by ';'\? columns are separated by ','\)",
     ),
     Case(
         "csv utf-16",
         "split",
-        encoded("data/raw.csv", "utf-16"),
+        encoded(RAW, "utf-16"),
         r"data/raw\.csv: not UTF-8 text \(byte 0xff at offset 0\); save it as UTF-8$",
     ),
     Case(
         "csv utf-16 without a BOM",
         "split",
-        encoded("data/raw.csv", "utf-16-le"),
+        encoded(RAW, "utf-16-le"),
         r"data/raw\.csv: not UTF-8 text \(a NUL byte at offset 1: UTF-16\?\); save it as UTF-8$",
     ),
     Case(
         "csv latin-1",
         "split",
-        write("data/raw.csv", "x,y\n0,caf\xe9\n".encode("latin-1")),
+        write(RAW, "x,y\n0,caf\xe9\n".encode("latin-1")),
         r"data/raw\.csv: not UTF-8 text \(byte 0xe9 at offset 9\); save it as UTF-8$",
     ),
     Case(
         "csv one 50 MB line",
         "split",
-        write("data/raw.csv", "x,y\n0," + "a" * 50_000_000 + "\n"),
+        write(RAW, "x,y\n0," + "a" * 50_000_000 + "\n"),
         r"data/raw\.csv: line 2, column y: 'a{59}\.\.\. \(50,000,002 characters\) is not a number$",
     ),
     Case(
         "csv a device",
         "split",
-        link_to("/dev/zero", "data/raw.csv"),
+        link_to("/dev/zero", RAW),
         r"data/raw\.csv: not a regular file \(a device, pipe or socket\); expected a file",
     ),
     Case(
         "bad train csv",
         "train",
-        write("data/train.csv", "x,y\n0,0.3\n0.02,\n"),
+        write(TRAIN_CSV, "x,y\n0,0.3\n0.02,\n"),
         r"data/train\.csv: line 3, column y: '' is not a number",
     ),
     # training and devices
@@ -208,63 +209,63 @@ CASES = [
     Case(
         "checkpoint runs code",
         "evaluate",
-        write("models/model.pt", MALICIOUS),
+        write(MODEL, MALICIOUS),
         r"models/model\.pt: not a readable checkpoint \(Weights only load failed",
     ),
     Case(
         "checkpoint of another shape",
         "evaluate",
-        write("models/model.pt", OTHER_SHAPE),
+        write(MODEL, OTHER_SHAPE),
         r"models/model\.pt: weights do not fit model 'parameters': bias has shape \(2,\), "
         r"expected \(1,\)$",
     ),
     Case(
         "checkpoint for other features",
         "evaluate",
-        write("models/model.pt", THREE_FEATURES),
+        write(MODEL, THREE_FEATURES),
         r"the model takes 3 feature\(s\), the data has 1 \(x\): retrain it on this data$",
     ),
     Case(
         "checkpoint of another type",
         "evaluate",
-        write("models/model.pt", OTHER_TYPE),
+        write(MODEL, OTHER_TYPE),
         r"models/model\.pt: weights do not fit model 'linear': missing linear\.weight, "
         r"linear\.bias; unexpected weight, bias \(a checkpoint of another model\?\)",
     ),
     Case(
         "checkpoint truncated",
         "evaluate",
-        truncate("models/model.pt", 300),
+        truncate(MODEL, 300),
         r"models/model\.pt: not a readable checkpoint",
     ),
     Case(
         "not a checkpoint",
         "evaluate",
-        write("models/model.pt", "weight,bias\n0.5,0.3\n"),
+        write(MODEL, "weight,bias\n0.5,0.3\n"),
         r"models/model\.pt: not a readable checkpoint \(not a torch\.save zip archive\)",
     ),
     Case(
         "checkpoint a zip bomb",
         "evaluate",
-        write("models/model.pt", zip_bomb()),
+        write(MODEL, zip_bomb()),
         r"models/model\.pt: not a torch\.save checkpoint: its entries claim [\d,]+ bytes unpacked in a file of [\d,]+ \(torch\.save does not compress\)$",
     ),
     Case(
         "checkpoint with a NaN weight",
         "evaluate",
-        write("models/model.pt", NAN_WEIGHT),
+        write(MODEL, NAN_WEIGHT),
         r"models/model\.pt: weight holds NaN or infinite values; not a usable trained model$",
     ),
     Case(
         "checkpoint a link to /dev/zero",
         "evaluate",
-        link_to("/dev/zero", "models/model.pt"),
+        link_to("/dev/zero", MODEL),
         r"models/model\.pt: not a regular file \(a device, pipe or socket\); expected a file \(run the train stage first\)$",
     ),
     Case(
         "checkpoint missing",
         "evaluate",
-        delete("models/model.pt"),
+        delete(MODEL),
         r"models/model\.pt: file not found \(run the train stage first\)",
     ),
     # paths: a stage writes inside the repository only
@@ -364,8 +365,8 @@ def test_a_failed_repro_loses_nothing_dvc_checkout_restores_it(project: Path):
     assert result.returncode != 0
     assert "error: train.lr = 1000000.0: training diverged at epoch" in result.stderr
     # DVC removed train's outputs before running it; the stage wrote none of them
-    assert not (project / "models/model.pt").exists()
-    assert not (project / "reports/train_log.csv").exists()
+    assert not (project / MODEL).exists()
+    assert not (project / TRAIN_LOG).exists()
     recover(project)
     assert_back_to_good(project, good)
 
@@ -406,8 +407,8 @@ def test_ctrl_c_during_training_leaves_no_partial_output_and_repro_completes(pro
 
     assert code != 0
     assert "error: interrupted by SIGINT: no file was left half-written" in output
-    assert not (project / "models/model.pt").exists()
-    assert not (project / "reports/train_log.csv").exists()
+    assert not (project / MODEL).exists()
+    assert not (project / TRAIN_LOG).exists()
     assert stray_files(project) == []
     run(project, "git", "checkout", "params.yaml")
     run(project, "dvc", "repro")  # completes normally
@@ -488,8 +489,8 @@ def test_a_stage_dies_with_the_dvc_that_started_it(project: Path, shell: str):
     process.wait(timeout=60)
 
     assert gone(stage)
-    assert not (project / "models/model.pt").exists()  # DVC removed it; nobody wrote it
-    assert not (project / "reports/train_log.csv").exists()
+    assert not (project / MODEL).exists()  # DVC removed it; nobody wrote it
+    assert not (project / TRAIN_LOG).exists()
     assert stray_files(project) == []
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from linreg.core.errors import PipelineError
 from linreg.io.files import all_or_none, atomic_file, file_digest, write_bytes_atomic, write_json
-from linreg.io.tables import part_digest, read_csv, write_csv
+from linreg.io.tables import count_rows, csv_blocks, part_digest, read_csv, write_csv
 
 TRICKY = np.array(
     [0.0, 0.02, 1 / 3, -2.5e-38, 1e-45, 3.4028235e38, 0.1 + 0.2, 7.0, -0.0], dtype=np.float32
@@ -265,3 +265,25 @@ def test_the_digests_of_the_parts_cover_the_file(tmp_path: Path):
         assert len(set(digests)) == parts
         assert [part_digest(changed, part, parts) for part in range(parts)][:-1] == digests[:-1]
         assert part_digest(changed, parts - 1, parts) != digests[-1]
+
+
+@pytest.mark.parametrize(
+    "body",
+    ["0,1\n2,3\n", "0,1\n2,3", "0,1\r\n2,3\r\n", "0,1\n\n2,3\n", "\n0,1\n2,3\n", "0,1\n" * 3000],
+    ids=["plain", "no final newline", "crlf", "a blank line", "a blank first line", "many"],
+)
+def test_rows_are_counted_as_they_are_read(tmp_path: Path, body: str):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n" + body, newline="")
+    assert count_rows(path) == len(read_csv(path)["x"])
+
+
+def test_a_file_that_changed_since_its_rows_were_counted_is_refused(tmp_path: Path):
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n0,1\n2,3\n")
+    rows = count_rows(path)
+    path.write_text("x,y\n0,1\n")
+    with pytest.raises(
+        PipelineError, match=r"data.csv: 1 row\(s\) read where 2 were counted: the file"
+    ):
+        list(csv_blocks(path, rows=rows))

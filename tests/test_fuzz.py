@@ -40,6 +40,7 @@ from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 
 from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, set_param
+from .project import MODEL, RAW, TEST_CSV, TRAIN_CSV
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
@@ -292,7 +293,7 @@ def params_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
 
 # ---- CSV files --------------------------------------------------------------------------
 
-CSV_READERS = {"data/raw.csv": "split", "data/train.csv": "train", "data/test.csv": "evaluate"}
+CSV_READERS = {RAW: "split", TRAIN_CSV: "train", TEST_CSV: "evaluate"}
 CELLS = st.one_of(
     st.sampled_from(["", "nan", "inf", "-inf", "1e39", "-1e39", "1e-46", "0x10", "1,5", '"1"']),
     st.sampled_from(["NaN", "null", "True", " 1", "1 ", "\u0661", "1e", "--1", "0.1.2"]),
@@ -303,7 +304,7 @@ CELLS = st.one_of(
 
 @st.composite
 def csv_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
-    name = draw(st.sampled_from(["data/raw.csv"] * 6 + ["data/train.csv"] * 2 + ["data/test.csv"]))
+    name = draw(st.sampled_from([RAW] * 6 + [TRAIN_CSV] * 2 + [TEST_CSV]))
     kind = draw(
         st.sampled_from(["cell", "cell", "truncate", "insert", "header", "lines", "encode"])
     )
@@ -380,7 +381,7 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
     junk = draw(st.binary(max_size=64))
 
     def mutate(project: Path) -> None:
-        path = project / "models/model.pt"
+        path = project / MODEL
         data = bytearray(path.read_bytes())
         if kind == "flip":
             data[at % len(data)] = byte

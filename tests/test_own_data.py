@@ -46,7 +46,16 @@ from .helpers import (
     set_param,
     stages_run,
 )
-from .project import synthetic_dataset
+from .project import (
+    METRICS,
+    PREDICTIONS,
+    PREDICTIONS_PNG,
+    RAW,
+    TEST_CSV,
+    TRAIN_CSV,
+    TRUTH,
+    synthetic_dataset,
+)
 
 # How close the trained model must come to the least-squares floor (the promise).
 WITHIN_FLOOR = 0.02
@@ -246,24 +255,24 @@ def diabetes(diabetes_template: Path, tmp_path: Path) -> Path:
 @pytest.mark.slow
 def test_diabetes_matches_scikit_learn(diabetes: Path):
     train, test = (
-        read_dataset(diabetes / "data/train.csv"),
-        read_dataset(diabetes / "data/test.csv"),
+        read_dataset(diabetes / TRAIN_CSV),
+        read_dataset(diabetes / TEST_CSV),
     )
     assert train.features == ("age", "sex", "bmi", "bp", "s1", "s2", "s3", "s4", "s5", "s6")
     assert train.target == "progression"
     assert len(train) + len(test) == len(load_diabetes().target)
     _, reference_mae = sklearn_floor(train, test)
 
-    metrics = json.loads((diabetes / "reports/metrics.json").read_text())
+    metrics = json.loads((diabetes / METRICS).read_text())
     assert metrics["lstsq_test_mae"] == pytest.approx(reference_mae, rel=1e-6)
     assert metrics["test_mae"] <= (1 + WITHIN_FLOOR) * metrics["lstsq_test_mae"]
     # the truth of real data is not known
     assert (metrics["weight"], metrics["weight_error"], metrics["bias_error"]) == (None,) * 3
-    assert json.loads((diabetes / "data/truth.json").read_text()) == {"weight": None, "bias": None}
+    assert json.loads((diabetes / TRUTH).read_text()) == {"weight": None, "bias": None}
 
-    predictions = read_predictions(diabetes / "reports/predictions.csv")
+    predictions = read_predictions(diabetes / PREDICTIONS)
     assert predictions.data.features == train.features
-    assert png_size((diabetes / "reports/predictions.png").read_bytes()) == (1400, 600)
+    assert png_size((diabetes / PREDICTIONS_PNG).read_bytes()) == (1400, 600)
 
     # predict: one row of ten comma-separated values, as predictions.csv's first row
     row = ",".join(repr(float(value)) for value in predictions.x[0])
@@ -388,8 +397,8 @@ def test_a_bad_csv_is_one_line_and_writes_nothing(
     assert len(stderr) <= ERROR_LINE_LIMIT
     where = "" if message.startswith("params") else r"data/external/t\.csv: "
     assert re.match(f"error: {where}{message}", stderr), stderr
-    assert not (project / "data/raw.csv").exists()
-    assert not (project / "data/truth.json").exists()
+    assert not (project / RAW).exists()
+    assert not (project / TRUTH).exists()
 
 
 @pytest.mark.slow
@@ -406,4 +415,4 @@ def test_a_link_out_of_data_external_is_refused(tmp_path: Path):
 
     assert result.returncode == 1
     assert "outside data/external/" in result.stderr
-    assert not (project / "data/raw.csv").exists()
+    assert not (project / RAW).exists()

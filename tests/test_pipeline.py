@@ -20,10 +20,11 @@ from .helpers import (
     set_param,
     stages_run,
 )
+from .project import LOSS_PNG, METRICS, PREDICTIONS, PREDICTIONS_PNG, RAW, TRAIN_CSV, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
-METRICS = [
+METRIC_NAMES = [
     "test_mae", "test_mse", "test_rmse", "test_r2",
     "weight", "bias", "weight_error", "bias_error", "lstsq_test_mae",
 ]  # fmt: skip
@@ -41,23 +42,23 @@ def test_repro_writes_every_artifact(reproduced_template: Path):
     project = reproduced_template
     for name in ARTIFACTS:
         assert (project / name).stat().st_size > 0, name
-    assert len(read_rows(project / "data/raw.csv")) == 50
-    assert len(read_rows(project / "data/train.csv")) == 40
-    assert list(read_rows(project / "reports/predictions.csv")[0]) == ["x", "y", "y_pred"]
-    assert len(read_rows(project / "reports/predictions.csv")) == 10
-    assert list(json.loads((project / "reports/metrics.json").read_text())) == METRICS
+    assert len(read_rows(project / RAW)) == 50
+    assert len(read_rows(project / TRAIN_CSV)) == 40
+    assert list(read_rows(project / PREDICTIONS)[0]) == ["x", "y", "y_pred"]
+    assert len(read_rows(project / PREDICTIONS)) == 10
+    assert list(json.loads((project / METRICS).read_text())) == METRIC_NAMES
 
 
 def test_defaults_reproduce_the_lessons_numbers(reproduced_template: Path):
     project = reproduced_template
-    log = read_rows(project / "reports/train_log.csv")
+    log = read_rows(project / TRAIN_LOG)
     assert [row["epoch"] for row in log] == [str(epoch) for epoch in range(100)]
     for row, train_loss, test_loss in zip(
         log[::10], LESSON_TRAIN_LOSS, LESSON_TEST_LOSS, strict=True
     ):
         assert float(row["train_loss"]) == pytest.approx(train_loss, abs=LESSON_LOSS_TOLERANCE)
         assert float(row["test_loss"]) == pytest.approx(test_loss, abs=LESSON_LOSS_TOLERANCE)
-    metrics = json.loads((project / "reports/metrics.json").read_text())
+    metrics = json.loads((project / METRICS).read_text())
     assert round(metrics["weight"], 4) == LESSON_WEIGHT
     assert round(metrics["bias"], 4) == LESSON_BIAS
 
@@ -95,8 +96,8 @@ def test_a_library_change_reruns_the_stages_that_import_it(project: Path):
     assert stages_run(run(project, "dvc", "repro").stdout) == ["plot"]
     after = artifact_bytes(project)
     # the copy's own library ran, not the installed one
-    assert after["reports/loss_curve.png"] != before["reports/loss_curve.png"]
-    assert after["reports/predictions.png"] == before["reports/predictions.png"]
+    assert after[LOSS_PNG] != before[LOSS_PNG]
+    assert after[PREDICTIONS_PNG] == before[PREDICTIONS_PNG]
 
 
 def test_clean_reruns_are_byte_identical(project: Path):
@@ -123,12 +124,12 @@ def test_params_and_metrics_diff_show_the_change(project: Path):
     assert (changed["train.lr"]["old"], changed["train.lr"]["new"]) == (0.01, 0.05)
     run(project, "dvc", "repro")
     metrics_diff = json.loads(run(project, "dvc", "metrics", "diff", "--json").stdout)
-    change = metrics_diff["reports/metrics.json"]["test_mae"]
+    change = metrics_diff[METRICS]["test_mae"]
     assert change["new"] < change["old"]  # a larger step gets further in 100 epochs
 
 
 def test_experiment_run_and_show(project: Path):
-    before = json.loads((project / "reports/metrics.json").read_text())
+    before = json.loads((project / METRICS).read_text())
     run(
         project, "dvc", "exp", "run", "-S", "train.lr=0.05", "-S", "train.epochs=50", "-n", "faster"
     )
@@ -142,7 +143,7 @@ def test_experiment_run_and_show(project: Path):
     assert set(experiments) == {"faster"}
     train = experiments["faster"]["params"]["params.yaml"]["data"]["train"]
     assert (train["lr"], train["epochs"]) == (0.05, 50)
-    metrics = experiments["faster"]["metrics"]["reports/metrics.json"]["data"]
+    metrics = experiments["faster"]["metrics"][METRICS]["data"]
     assert metrics["test_mae"] != before["test_mae"]
 
 
@@ -150,19 +151,19 @@ def test_plots_show_renders_the_declared_plots(project: Path):
     shown = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)["data"]
     kinds = {name: [plot["type"] for plot in plots] for name, plots in shown.items()}
     assert kinds == {
-        "reports/train_log.csv": ["vega"],
-        "reports/predictions.csv": ["vega"],
-        "reports/predictions.png": ["image"],
-        "reports/loss_curve.png": ["image"],
+        TRAIN_LOG: ["vega"],
+        PREDICTIONS: ["vega"],
+        PREDICTIONS_PNG: ["image"],
+        LOSS_PNG: ["image"],
     }
-    loss_plot = json.dumps(shown["reports/train_log.csv"][0]["content"])
+    loss_plot = json.dumps(shown[TRAIN_LOG][0]["content"])
     assert "train_loss" in loss_plot
     assert "test_loss" in loss_plot
 
 
 def test_predict_command_uses_the_trained_model(project: Path):
     result = run(project, "python", "-m", "linreg.predict", "0.1", "0.5")
-    metrics = json.loads((project / "reports/metrics.json").read_text())
+    metrics = json.loads((project / METRICS).read_text())
     lines = [line.split("\t") for line in result.stdout.splitlines()]
     assert [x for x, _ in lines] == ["0.1", "0.5"]
     for x, y in lines:

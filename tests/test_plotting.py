@@ -130,9 +130,8 @@ def test_a_sample_of_blocks_is_the_sample_of_the_whole():
     x = np.arange(10_007, dtype=np.float32) / 10_007
     data = Dataset(x.reshape(-1, 1), 2 * x)
     blocks = [data.rows(slice(start, start + 333)) for start in range(0, len(data), 333)]
-    sample, total = sample_of_blocks(lambda: iter(blocks), Dataset.joined, 500, seed=3)
+    sample = sample_of_blocks(blocks, len(data), Dataset.joined, 500, seed=3)
     rows = spread_sample(len(data), 500, seed=3)
-    assert total == len(data)
     assert sample.x.tobytes() == data.x[rows].tobytes()
     assert sample.y.tobytes() == data.y[rows].tobytes()
 
@@ -143,9 +142,7 @@ def test_the_picture_of_samples_is_the_picture_of_the_whole():
     params = plot_params(max_points=500)
     whole = render_png(predictions_figure(big, predicted(big), params), params.dpi)
     blocks = [big.rows(slice(start, start + 999)) for start in range(0, len(big), 999)]
-    train, rows = sample_of_blocks(lambda: iter(blocks), Dataset.joined, 500, 0)
-    test, test_rows = sample_of_blocks(
-        lambda: (predicted(block) for block in blocks), Predictions.joined, 500, 0
-    )
-    sampled = predictions_figure(train, test, params, (rows, test_rows))
+    train = sample_of_blocks(blocks, len(big), Dataset.joined, 500, 0)
+    test = sample_of_blocks(map(predicted, blocks), len(big), Predictions.joined, 500, 0)
+    sampled = predictions_figure(train, test, params, (len(big), len(big)))
     assert render_png(sampled, params.dpi) == whole

@@ -18,6 +18,7 @@ from .helpers import (
     set_param,
     stages_run,
 )
+from .project import MAKE_PUSH, METRICS, MODEL, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,7 @@ def shared(project: Path, tmp_path: Path) -> tuple[Path, Path]:
     """Repo A with a committed remote, pushed (run-cache included); B, a fresh clone of it."""
     run(project, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
     run(project, "git", "commit", "-qam", "a shared remote")
-    run(project, "dvc", "push", "--run-cache")  # what `make push` runs
+    run(project, *MAKE_PUSH)
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(project), str(clone))
     return project, clone
@@ -48,11 +49,12 @@ def test_a_teammates_result_comes_back(shared):
     assert "Data and pipelines are up to date" in run(a, "dvc", "status").stdout
 
 
-def test_the_run_cache_spares_a_teammate_the_training(shared):
+def test_the_run_cache_spares_a_teammate_the_training_of_an_experiment(shared):
+    """A's sweep point, run in a temporary copy (as `make sweep` runs them): not in A's
+    workspace, yet `make push` sends its outputs, and B's `dvc repro --pull` trains nothing."""
     a, b = shared
-    set_param(a, "train.lr", 0.1)
-    run(a, "dvc", "repro")  # not committed: only the run-cache knows this result
-    run(a, "dvc", "push", "--run-cache")
+    run(a, "dvc", "exp", "run", "--temp", "-S", "train.lr=0.1")
+    run(a, *MAKE_PUSH)
 
     run(b, "dvc", "pull", "--run-cache")
     set_param(b, "train.lr", 0.1)
@@ -60,7 +62,9 @@ def test_the_run_cache_spares_a_teammate_the_training(shared):
 
     assert "Stage 'train' is cached - skipping run, checking out outputs" in output
     assert "train" not in stages_run(output)
-    trained = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
+    set_param(a, "train.lr", 0.1)
+    run(a, "dvc", "repro", "--pull")  # the experiment's outputs, from A's own run-cache
+    trained = (MODEL, TRAIN_LOG, METRICS)
     for name in trained:
         assert (b / name).read_bytes() == (a / name).read_bytes(), name
     assert set(trained) < set(ARTIFACTS)

@@ -19,6 +19,7 @@ from linreg.experiments.report import (
 )
 
 from .helpers import ROOT
+from .project import METRICS
 
 # What `dvc params diff BASE --json` and `dvc metrics diff BASE --all --json` print.
 PARAMS_DIFF = {
@@ -28,7 +29,7 @@ PARAMS_DIFF = {
     }
 }
 METRICS_DIFF = {
-    "reports/metrics.json": {
+    METRICS: {
         "test_r2": {"old": -1.030852044818876, "new": 0.8490633419463953, "diff": 1.88},
         "test_mae": {"old": 0.05687814950942993, "new": 0.015368884801864624, "diff": -0.04},
         "weight": {"old": 0.5784404277801514, "new": 0.6511904001235962, "diff": 0.07},
@@ -38,7 +39,7 @@ METRICS_DIFF = {
 
 
 def test_every_metric_of_the_pipeline_has_a_goal():
-    committed = json.loads((ROOT / "reports/metrics.json").read_text())
+    committed = json.loads((ROOT / METRICS).read_text())
     assert list(committed) == list(METRIC_GOALS)
 
 

@@ -31,9 +31,10 @@ from linreg.runtime import training_run
 from linreg.runtime.training_run import TrainingRun, run_fingerprint
 
 from .helpers import ROOT, STAGE_COMMANDS, Launcher, project_env, run, set_param
+from .project import METRICS, MODEL, TRAIN_LOG
 
 # what the promise covers: the trained model, its log and the metrics computed from it
-RESULTS = ("models/model.pt", "reports/train_log.csv", "reports/metrics.json")
+RESULTS = (MODEL, TRAIN_LOG, METRICS)
 RESUME_POINT = ".resume/train.pt"
 SEED = random.randrange(2**32)  # draws the epochs where runs are killed; printed on a failure
 EPOCHS = 300  # of a long run: a resume point and a kill can land at any of them
@@ -89,7 +90,7 @@ def kill(project: Path, save_at: int, pause_at: int) -> None:
     os.killpg(process.pid, signal.SIGKILL)
     output = process.communicate(timeout=120)[0]
     assert process.returncode != 0, output  # it did not get to finish
-    assert not (project / "models/model.pt").exists()
+    assert not (project / MODEL).exists()
     assert (project / RESUME_POINT).exists()
     (project / PAUSED).unlink()
 
@@ -185,14 +186,14 @@ def test_the_train_log_grows_while_the_stage_runs(project):
     set_param(project, "train.epochs", 1_000_000)
     set_param(project, "train.checkpoint_seconds", 0.2)
     set_param(project, "train.log_every", 100_000)  # no one reads its output while it runs
-    log = project / "reports/train_log.csv"
+    log = project / TRAIN_LOG
     process = start_repro(project)
     wait_for((project / RESUME_POINT).exists)  # training: DVC has removed the old log
     wait_for(log.exists)
     seen = read_train_log(log)
     wait_for(lambda: len(read_train_log(log).epoch) > len(seen.epoch))
     # `dvc plots show` draws it while `dvc repro` holds its locks
-    shown = run(project, "dvc", "plots", "show", "reports/train_log.csv", check=False)
+    shown = run(project, "dvc", "plots", "show", TRAIN_LOG, check=False)
     os.killpg(process.pid, signal.SIGTERM)
     process.communicate(timeout=60)
     assert shown.returncode == 0, shown.stderr

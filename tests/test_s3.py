@@ -20,6 +20,7 @@ import boto3
 import pytest
 
 from .helpers import artifact_bytes, run, stages_run
+from .project import MAKE_PUSH, METRICS
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,7 @@ def team(project: Path, tmp_path: Path, s3: S3Server, request) -> tuple[Path, Pa
     run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(hub))
     run(project, "git", "remote", "add", "origin", str(hub))
     run(project, "git", "push", "-q", "origin", "main")
-    run(project, "dvc", "push", "--run-cache")  # what `make push` runs
+    run(project, *MAKE_PUSH)
     clone = tmp_path / "clone"
     run(tmp_path, "git", "clone", "-q", str(hub), str(clone))
     return project, clone, hub
@@ -166,8 +167,8 @@ def test_experiments_travel_through_the_shared_repo_and_s3(team, s3: S3Server):
     }
     assert "faster" in names
     run(b, "dvc", "exp", "apply", "faster", env=s3.client_env())
-    applied = json.loads((b / "reports/metrics.json").read_text())
-    assert applied == json.loads((a / "reports/metrics.json").read_text())  # a ran it last
+    applied = json.loads((b / METRICS).read_text())
+    assert applied == json.loads((a / METRICS).read_text())  # a ran it last
     assert s3.secret not in outputs(pushed, pulled, shown)
 
 
@@ -197,8 +198,8 @@ def test_a_bad_remote_is_dvcs_error_and_loses_nothing(project: Path, s3: S3Serve
 
     # `make push` (the remote is empty: everything is to send), and the status against the
     # remote, both of which must reach it
-    for command in (["push", "--run-cache"], ["status", "--cloud"]):
-        result = run(project, "dvc", *command, check=False, env=FAIL_FAST)
+    for command in (MAKE_PUSH, ("dvc", "status", "--cloud")):
+        result = run(project, *command, check=False, env=FAIL_FAST)
         assert result.returncode != 0, command
         errors = [line for line in result.stderr.splitlines() if line.startswith("ERROR: ")]
         assert errors, result.stderr

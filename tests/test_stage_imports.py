@@ -145,3 +145,16 @@ def test_the_import_graph_has_no_cycle():
 
     for name in graph:
         visit(name, ())
+
+
+def test_stages_are_adapters_and_fit_is_the_lessons_loop():
+    """A stage script stays an adapter (at most 40 lines), and fit the lesson's loop (at most 50):
+    the machinery around it lives in runtime.training_run."""
+    for script in sorted((ROOT / "stages").glob("*.py")):
+        assert len(script.read_text().splitlines()) <= 40, script.name
+    training_source = MODULES["linreg.core.training"].read_text()
+    training = ast.parse(training_source)
+    (fit,) = [
+        node for node in training.body if isinstance(node, ast.FunctionDef) and node.name == "fit"
+    ]
+    assert len(ast.get_source_segment(training_source, fit).splitlines()) <= 50

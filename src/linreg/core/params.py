@@ -43,7 +43,24 @@ _FEATURE_COUNT = Field(
 )
 
 
-class SyntheticParams(_Section):
+class _Source(_Section):
+    """A generate section of one source kind: a key of the other kind is refused, naming the
+    source it belongs to (_OTHER_KINDS_KEYS)."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_other_kinds_keys(cls, data: Any) -> Any:
+        keys, belong_to = _OTHER_KINDS_KEYS[cls]
+        if isinstance(data, dict) and (present := [key for key in data if key in keys]):
+            source = data.get("source", "synthetic")
+            raise ValueError(
+                f"generate.{present[0]}: not allowed with generate.source = {shown(source)}; "
+                f"{', '.join(sorted(keys))} belong to {belong_to}"
+            )
+        return data
+
+
+class SyntheticParams(_Source):
     """The lesson's data: y = weight . x + bias, plus seeded noise."""
 
     source: Literal["synthetic"] = "synthetic"
@@ -54,12 +71,6 @@ class SyntheticParams(_Section):
     step: float = Field(gt=0)
     noise_std: float = Field(ge=0)
     seed: int = _SEED
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_csv_keys(cls, data: Any) -> Any:
-        _refuse_keys(data, CSV_KEYS, "a CSV source (generate.source: data/external/NAME.csv)")
-        return data
 
     @model_validator(mode="after")
     def _end_after_start(self) -> SyntheticParams:
@@ -72,7 +83,7 @@ class SyntheticParams(_Section):
     @model_validator(mode="after")
     def _rows_countable(self) -> SyntheticParams:
         # What no machine can hold either; whether this one can is the generate stage's check
-        # (synthetic.require_memory), so that a file from a larger machine still validates here.
+        # (runtime.limits.require_memory): a file from a larger machine still validates here.
         if not self.span <= MAX_ROWS:
             raise ValueError(
                 f"generate.step = {self.step!r}: makes {self.span:.3g} rows, more than "
@@ -120,18 +131,12 @@ class SyntheticParams(_Section):
 EXTERNAL_DATA = PurePosixPath("data/external")
 
 
-class CsvParams(_Section):
+class CsvParams(_Source):
     """A user's table: feature columns and a target column of a CSV file under data/external/."""
 
     source: str
     features: Annotated[list[str], _FEATURE_COUNT]
     target: str
-
-    @model_validator(mode="before")
-    @classmethod
-    def _no_synthetic_keys(cls, data: Any) -> Any:
-        _refuse_keys(data, SYNTHETIC_KEYS, "generate.source: synthetic")
-        return data
 
     @model_validator(mode="after")
     def _inside_external_data(self) -> CsvParams:
@@ -166,18 +171,10 @@ class CsvParams(_Section):
 
 SYNTHETIC_KEYS = frozenset(SyntheticParams.model_fields) - {"source"}
 CSV_KEYS = frozenset(CsvParams.model_fields) - {"source"}
-
-
-def _refuse_keys(data: Any, keys: frozenset[str], belong_to: str) -> None:
-    if not isinstance(data, dict):
-        return
-    present = [key for key in data if key in keys]
-    if present:
-        source = data.get("source", "synthetic")
-        raise ValueError(
-            f"generate.{present[0]}: not allowed with generate.source = {shown(source)}; "
-            f"{', '.join(sorted(keys))} belong to {belong_to}"
-        )
+_OTHER_KINDS_KEYS: dict[type[_Source], tuple[frozenset[str], str]] = {
+    SyntheticParams: (CSV_KEYS, "a CSV source (generate.source: data/external/NAME.csv)"),
+    CsvParams: (SYNTHETIC_KEYS, "generate.source: synthetic"),
+}
 
 
 def _source_kind(data: Any) -> str:

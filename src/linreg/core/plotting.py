@@ -48,19 +48,18 @@ R = TypeVar("R", bound=_Rows)
 
 
 def sample_of_blocks(
-    read: Callable[[], Iterable[R]], join: Callable[[list[R]], R], size: int, seed: int
-) -> tuple[R, int]:
-    """The spread_sample of a file's rows, read twice a block at a time (count, then pick), and
-    the file's row count: memory holds a block and the sample, whatever the file's size."""
-    total = sum(len(block) for block in read())
+    blocks: Iterable[R], total: int, join: Callable[[list[R]], R], size: int, seed: int
+) -> R:
+    """The spread_sample of `total` rows that come a block at a time: memory holds a block and
+    the sample, whatever the rows."""
     picks = spread_sample(total, size, seed)  # sorted
     sampled, start = [], 0
-    for block in read():
+    for block in blocks:
         stop = start + len(block)
         lo, hi = np.searchsorted(picks, [start, stop])
         sampled.append(block.rows(picks[lo:hi] - start))
         start = stop
-    return join(sampled), total
+    return join(sampled)
 
 
 def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:

@@ -27,7 +27,7 @@ def _run(args: Sequence[str], cwd: str | Path | None = None) -> subprocess.Compl
     return subprocess.run(args, cwd=cwd, env=_env(), capture_output=True, text=True, check=False)
 
 
-def _show(args: Sequence[str], cwd: str | Path | None = None, check: bool = True) -> int:
+def run_shown(args: Sequence[str], cwd: str | Path | None = None, check: bool = True) -> int:
     """Run a long command whose progress the user watches; its exit status. Its output goes to
     our stderr, so that stdout keeps only what the tool itself prints."""
     code = subprocess.run(args, cwd=cwd, stdout=sys.stderr, env=_env(), check=False).returncode
@@ -64,7 +64,7 @@ def dvc_json(*args: str) -> Any:
 
 def reproduce_workspace() -> None:
     """`dvc repro` in the workspace: a no-op when it is up to date."""
-    _show(["dvc", "repro"])
+    run_shown(["dvc", "repro"])
 
 
 def run_experiment(name: str, point: dict[str, str]) -> bool:
@@ -73,7 +73,7 @@ def run_experiment(name: str, point: dict[str, str]) -> bool:
     args = ["dvc", "exp", "run", "--temp", "--name", name]
     for key, value in point.items():
         args += ["--set-param", f"{key}={value}"]
-    return _show(args, check=False) == 0
+    return run_shown(args, check=False) == 0
 
 
 def experiments(baseline: str) -> dict[str, dict[str, Any]]:
@@ -173,19 +173,19 @@ def _pull_sources(worktree: Path) -> None:
     with Repo() as repo:
         cache = repo.cache.local_cache_dir  # laid out as a local remote is
     remote = "linreg-workspace-cache"
-    _show(["dvc", "remote", "add", "--local", remote, cache], cwd=worktree)
+    run_shown(["dvc", "remote", "add", "--local", remote, cache], cwd=worktree)
     pulled = _run(["dvc", "pull", "--quiet", "--remote", remote, *sources], cwd=worktree)
     if pulled.returncode != 0:
-        _show(["dvc", "pull", "--quiet", *sources], cwd=worktree)
+        run_shown(["dvc", "pull", "--quiet", *sources], cwd=worktree)
 
 
 def _reproduce_in_worktree(rev: str, paths: Sequence[str], into: Path) -> None:
     parent = Path(tempfile.mkdtemp(prefix="linreg-base-"))
     worktree = parent / "base"
     try:
-        _show(["git", "worktree", "add", "--quiet", "--detach", str(worktree), rev])
+        run_shown(["git", "worktree", "add", "--quiet", "--detach", str(worktree), rev])
         _pull_sources(worktree)
-        _show(["dvc", "repro", "--quiet"], cwd=worktree)
+        run_shown(["dvc", "repro", "--quiet"], cwd=worktree)
         for path in paths:
             target = into / path
             target.parent.mkdir(parents=True, exist_ok=True)

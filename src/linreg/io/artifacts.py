@@ -64,9 +64,9 @@ def read_predictions(path: str | Path) -> Predictions:
     return _as_predictions(path, read_csv(path))
 
 
-def read_prediction_blocks(path: str | Path) -> Iterator[Predictions]:
-    """read_predictions a block of rows at a time (tables.csv_blocks)."""
-    return (_as_predictions(path, columns) for columns in csv_blocks(path))
+def read_prediction_blocks(path: str | Path, rows: int | None = None) -> Iterator[Predictions]:
+    """read_predictions a block of rows at a time (tables.csv_blocks; `rows`: as counted)."""
+    return (_as_predictions(path, columns) for columns in csv_blocks(path, rows=rows))
 
 
 def _as_predictions(path: str | Path, columns: dict[str, np.ndarray]) -> Predictions:

@@ -19,7 +19,7 @@ from linreg.core.dataset import (
 )
 from linreg.core.errors import PipelineError
 from linreg.io.files import all_or_none
-from linreg.io.tables import csv_blocks, csv_writer, read_csv, write_csv
+from linreg.io.tables import count_rows, csv_blocks, csv_writer, read_csv, write_csv
 
 if TYPE_CHECKING:
     from linreg.core.params import SplitParams
@@ -30,9 +30,9 @@ def read_dataset(path: str | Path, part: int = 0, parts: int = 1) -> Dataset:
     return _as_dataset(path, read_csv(path, part=part, parts=parts))
 
 
-def read_blocks(path: str | Path) -> Iterator[Dataset]:
-    """read_dataset a block of rows at a time (tables.csv_blocks)."""
-    return (_as_dataset(path, columns) for columns in csv_blocks(path))
+def read_blocks(path: str | Path, rows: int | None = None) -> Iterator[Dataset]:
+    """read_dataset a block of rows at a time (tables.csv_blocks; `rows`: as counted before)."""
+    return (_as_dataset(path, columns) for columns in csv_blocks(path, rows=rows))
 
 
 def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
@@ -73,15 +73,18 @@ def _columns(dataset: Dataset) -> dict[str, np.ndarray]:
 
 def split_file(raw: str | Path, train: str | Path, test: str | Path, params: SplitParams) -> None:
     """split_dataset from file to files, both written or neither. In order, a block of rows at a
-    time in two passes (count, then copy): memory holds a block whatever the rows. Shuffled,
-    all the rows are held: a permutation needs them."""
+    time once the rows are counted: memory holds a block whatever the rows. Shuffled, all the
+    rows are held: a permutation needs them."""
     if params.shuffle:
         train_set, test_set = split_dataset(read_dataset(raw), params)
         with all_or_none():
             write_dataset(train, train_set)
             write_dataset(test, test_set)
         return
-    rows = sum(len(block) for block in read_blocks(raw))  # the first pass counts (and checks)
+    rows = count_rows(raw)
+    if params.split_problem(rows):  # a bad line in the data, if any, is what to say first
+        for _ in read_blocks(raw, rows):
+            pass
     cut = train_rows(params, rows)
     with (
         all_or_none(),
@@ -89,7 +92,7 @@ def split_file(raw: str | Path, train: str | Path, test: str | Path, params: Spl
         csv_writer(test, None, rows - cut) as to_test,
     ):
         done = 0
-        for block in read_blocks(raw):
+        for block in read_blocks(raw, rows):
             head = min(max(cut - done, 0), len(block))  # this block's rows that go to train
             if head:
                 to_train(_columns(block.rows(slice(None, head))))

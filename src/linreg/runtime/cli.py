@@ -96,22 +96,24 @@ def os_error_line(error: OSError) -> str | None:
 
 def parse_args(
     description: str | None,
-    inputs: dict[str, str],
-    outputs: dict[str, str],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
     argv: Sequence[str] | None = None,
     reads_params: bool = True,
 ) -> argparse.Namespace:
     """A stage's command line: --params (for a stage that `reads_params`) plus one required
-    --NAME option per input and output (each dict maps option name to help text); dvc.yaml
-    passes every path, once.
+    --NAME PATH option per input and output (their names); dvc.yaml passes every path, once,
+    and the stage's docstring (`description`) says what each one holds.
 
     An output outside the repository (the working directory, where DVC runs stages) is refused.
     """
     parser = argparse.ArgumentParser(description=description)
     if reads_params:
         parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
-    for name, help_text in (inputs | outputs).items():
-        parser.add_argument(f"--{name}", required=True, help=help_text)
+    for name in inputs:
+        parser.add_argument(f"--{name}", required=True, metavar="PATH", help="an input")
+    for name in outputs:
+        parser.add_argument(f"--{name}", required=True, metavar="PATH", help="an output to write")
     args = parser.parse_args(argv)
     root = Path.cwd().resolve()
     for name in outputs:
