@@ -4,6 +4,7 @@ running commands in a test project (a real git repo with DVC, made by tests/proj
 from __future__ import annotations
 
 import json
+import os
 import select
 import shlex
 import shutil
@@ -273,6 +274,26 @@ def make_folder(name: str) -> Callable[[Path], None]:
         (project / name).mkdir()
 
     return replace
+
+
+def make_fifo(name: str) -> Callable[[Path], None]:
+    """A named pipe in the file's place: a reader that opens it waits for a writer forever."""
+
+    def replace(project: Path) -> None:
+        (project / name).unlink()
+        os.mkfifo(project / name)
+
+    return replace
+
+
+def grown(name: str, size: int) -> Callable[[Path], None]:
+    """The file made `size` bytes long (its text, then spaces and a comment sign)."""
+
+    def grow(project: Path) -> None:
+        with (project / name).open("ab") as file:
+            file.write(b"#" + b" " * (size - (project / name).stat().st_size))
+
+    return grow
 
 
 def encoded(name: str, encoding: str) -> Callable[[Path], None]:

@@ -254,7 +254,8 @@ CASES = [
         "checkpoint with a NaN weight",
         "evaluate",
         write(MODEL, NAN_WEIGHT),
-        r"models/model\.pt: weight holds NaN or infinite values; not a usable trained model$",
+        r"models/model\.pt: weights do not fit model 'parameters': weight holds NaN or infinite "
+        r"values$",
     ),
     Case(
         "checkpoint a link to /dev/zero",

@@ -18,7 +18,18 @@ from linreg.core.params import params_from_dict, parse_value, with_overrides
 from linreg.io.params import load_params
 from linreg.runtime.cli import os_error_line
 
-from .helpers import ERROR_LINE_LIMIT, ROOT, delete, encoded, make_folder, param, params_text
+from .helpers import (
+    ERROR_LINE_LIMIT,
+    ROOT,
+    delete,
+    encoded,
+    grown,
+    link_to,
+    make_fifo,
+    make_folder,
+    param,
+    params_text,
+)
 
 
 @pytest.fixture
@@ -250,6 +261,16 @@ MILLION_ALIASES = "\n".join(
 )
 
 
+# Nine levels of nine aliases: 387 million values from a file of under 3 KB.
+ALIAS_BOMB = "\n".join(
+    [
+        "  l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1]",
+        *(f"  l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]" for n in range(1, 9)),
+        f"  lr: [{', '.join(['*l8'] * 9)}]",
+    ]
+)
+
+
 def broken(name: str, breaks: Callable[[Path], None], message: str) -> Any:
     return pytest.param(breaks, message, id=name)
 
@@ -355,7 +376,45 @@ BROKEN_FILES = [
     broken(
         "a value a million aliases long",
         params_text("  lr: 0.01", MILLION_ALIASES),
-        r"params\.yaml: train\.lr = \[+1, 1, [^;]{30,60}\.\.\. \([\d,]+ characters\): input should be a valid number; ",
+        r"params\.yaml: invalid YAML at line \d+: more than 100,000 values, aliases expanded$",
+    ),
+    broken(
+        "an alias bomb of nine levels",
+        params_text("  lr: 0.01", ALIAS_BOMB),
+        r"params\.yaml: invalid YAML at line \d+: more than 100,000 values, aliases expanded$",
+    ),
+    broken(
+        "an alias that holds itself",
+        params_text("  lr: 0.01", "  lr: &self [*self]"),
+        r"params\.yaml: invalid YAML at line \d+: an alias refers to itself$",
+    ),
+    broken(
+        "a list nested 100,000 deep",
+        params_text("  lr: 0.01", "  lr: " + "[" * 100_000),
+        r"params\.yaml: invalid YAML at line 24: nested more than 32 levels$",
+    ),
+    broken(
+        "a map nested 50,000 deep",
+        params_text("  lr: 0.01", "  lr: " + "{a: " * 50_000 + "1" + "}" * 50_000),
+        r"params\.yaml: invalid YAML at line 24: nested more than 32 levels$",
+    ),
+    broken(
+        "a key twice",
+        params_text("  lr: 0.01", "  lr: 0.5\n  lr: 0.01"),
+        r"params\.yaml: invalid YAML at line 25: key train\.lr appears twice \(lines 24 and 25\); "
+        r"keep one$",
+    ),
+    broken(
+        "a section twice",
+        params_text("plot:", "train:\n  lr: 0.1\nplot:"),
+        r"params\.yaml: invalid YAML at line \d+: key train appears twice \(lines 20 and \d+\); "
+        r"keep one$",
+    ),
+    broken(
+        "lr beyond float32",
+        param("train.lr", 1e39),
+        r"params\.yaml: train\.lr = 1e\+39: input should be less than or equal to "
+        r"3\.4028234663852886e\+38 \(the optimizer steps in float32\)$",
     ),
     broken(
         "params latin-1",
@@ -370,7 +429,22 @@ BROKEN_FILES = [
     broken(
         "params a folder",
         make_folder("params.yaml"),
-        r"params\.yaml: is a folder, not a file; remove or rename it$",
+        r"params\.yaml: a folder; expected a file \(run from the project root\)$",
+    ),
+    broken(
+        "params a pipe",
+        make_fifo("params.yaml"),
+        r"params\.yaml: not a regular file \(a device, pipe or socket\); expected a file",
+    ),
+    broken(
+        "params a link to /dev/zero",
+        link_to("/dev/zero", "params.yaml"),
+        r"params\.yaml: not a regular file \(a device, pipe or socket\); expected a file",
+    ),
+    broken(
+        "params of 2 MB",
+        grown("params.yaml", 2_000_000),
+        r"params\.yaml: larger than the 1,048,576 bytes such a file can hold; is it the right file",
     ),
     broken(
         "not a mapping",

@@ -116,3 +116,20 @@ class Standardized(nn.Module):
 
 
 Model = LineModel | Standardized
+
+
+def tensor_problem(value: object, like: torch.Tensor) -> str | None:
+    """What keeps `value` from standing in for `like` (a dense, real tensor of its dtype and
+    shape, all finite), or None: a sparse or complex tensor would fail deep in torch, or pass
+    with a warning."""
+    if not isinstance(value, torch.Tensor):
+        return f"is {type(value).__name__}, not a tensor"
+    if value.layout != torch.strided:
+        return f"is a {value.layout} tensor, not a dense one"
+    if value.dtype != like.dtype:
+        return f"is {value.dtype}, expected {like.dtype}"
+    if value.shape != like.shape:
+        return f"has shape {tuple(value.shape)}, expected {tuple(like.shape)}"
+    if value.is_floating_point() and not torch.isfinite(value).all():
+        return "holds NaN or infinite values"
+    return None

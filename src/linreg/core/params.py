@@ -18,6 +18,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+from yaml.composer import ComposerError
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from linreg.core.conventions import MAX_FEATURES, PREDICTION_SUFFIX
 from linreg.core.errors import PipelineError, shorten, shown
@@ -192,7 +194,9 @@ _UNION_TAGS = {"synthetic": SyntheticParams, "csv": CsvParams}
 
 # The most rows generate.step may ask for: row numbers stay exact in float64.
 MAX_ROWS = 2**53
-# Largest |y| the data may hold: float32's largest finite value is about 3.4e38.
+# float32's largest finite value, what a param that reaches a float32 tensor may be at most.
+FLOAT32_MAX = 3.4028234663852886e38
+# Largest |y| the data may hold: below FLOAT32_MAX, with room for the noise.
 FLOAT32_REACH = 1e38
 
 
@@ -220,7 +224,7 @@ class TrainParams(_Section):
     model: Literal["parameters", "linear"]
     loss: Literal["l1", "mse", "huber"]
     optimizer: Literal["sgd", "adam"]
-    lr: float = Field(gt=0)
+    lr: float = Field(gt=0, le=FLOAT32_MAX, description="the optimizer steps in float32")
     momentum: float = Field(ge=0, lt=1)
     epochs: int = Field(
         ge=1, le=MAX_EPOCHS, description="the history keeps a row per epoch, in memory and the log"
@@ -258,8 +262,72 @@ class Params(_Section):
         return self
 
 
+# How deep and how large a params file may be, every alias expanded: far above any real one
+# (the lesson's holds 40 values, a source of a thousand features some 2,000), far below what
+# a crafted one of a few kilobytes would make the parser or an error message build.
+MAX_YAML_DEPTH = 32
+MAX_YAML_NODES = 100_000
+
+
 class _Loader(yaml.SafeLoader):
-    """YAML's safe loader that also reads 1e-3 as a float (YAML 1.2, as `dvc exp run -S` writes)."""
+    """YAML's safe loader that also reads 1e-3 as a float (YAML 1.2, as `dvc exp run -S`
+    writes), and, before it builds anything, refuses a document nested more than
+    MAX_YAML_DEPTH levels, one of more than MAX_YAML_NODES values with its aliases expanded,
+    and a key that appears twice in a mapping (YAML keys are unique)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: Node | None, index: int) -> Node | None:
+        if self._depth >= MAX_YAML_DEPTH:  # before the composer's recursion runs out of stack
+            mark = self.peek_event().start_mark  # type: ignore[no-untyped-call]
+            raise ComposerError(None, None, f"nested more than {MAX_YAML_DEPTH} levels", mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+    def construct_document(self, node: Node) -> Any:
+        _check_nodes(node, (), {})
+        return super().construct_document(node)
+
+
+def _check_nodes(node: Node, keys: tuple[str, ...], sizes: dict[int, int]) -> int:
+    """The values under `node` (at the dotted `keys`), aliases expanded and each alias's node
+    counted once: a ComposerError past MAX_YAML_NODES, at a repeated key or at an alias that
+    holds itself."""
+    if id(node) in sizes:
+        if sizes[id(node)] < 0:
+            raise ComposerError(None, None, "an alias refers to itself", node.start_mark)
+        return sizes[id(node)]
+    sizes[id(node)] = -1  # being counted
+    size = 1
+    if isinstance(node, MappingNode):
+        seen: dict[object, int] = {}
+        for key, value in node.value:
+            name = key.value if isinstance(key, ScalarNode) else id(key)
+            if name in seen:
+                where = ".".join((*keys, str(name)))
+                raise ComposerError(
+                    None,
+                    None,
+                    f"key {where} appears twice (lines {seen[name]} and "
+                    f"{key.start_mark.line + 1}); keep one",
+                    key.start_mark,
+                )
+            seen[name] = key.start_mark.line + 1
+            size += _check_nodes(key, keys, sizes)
+            size += _check_nodes(value, (*keys, str(name)), sizes)
+    elif isinstance(node, SequenceNode):
+        size += sum(_check_nodes(item, keys, sizes) for item in node.value)
+    if size > MAX_YAML_NODES:
+        raise ComposerError(
+            None, None, f"more than {MAX_YAML_NODES:,} values, aliases expanded", node.start_mark
+        )
+    sizes[id(node)] = size
+    return size
 
 
 _Loader.add_implicit_resolver(
@@ -343,6 +411,9 @@ def _describe(error: Any) -> str:
     if kind == "missing":
         return f"missing {'section' if len(loc) == 1 else 'key'} {key}"
     message = error["msg"][0].lower() + error["msg"][1:]
+    bound = next(iter(error.get("ctx", {}).values()), None)
+    if isinstance(bound, float):  # pydantic spells 3.4e38 with all its 39 digits
+        message = re.sub(r"\S+$", repr(bound), message)
     reason = _bound_reason(raw) if kind in ("less_than_equal", "less_than") else None
     because = f" ({reason})" if reason else ""
     return f"{key} = {shown(error['input'])}: {message}{because}"

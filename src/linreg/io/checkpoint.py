@@ -3,10 +3,10 @@ without running pickled code."""
 
 from __future__ import annotations
 
+import hashlib
 import io
 import pickle
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -14,9 +14,16 @@ import torch
 
 from linreg.core.conventions import MAX_FEATURES
 from linreg.core.errors import PipelineError, shorten
-from linreg.core.model import MODELS, Model, Scaling, Standardized, input_features
+from linreg.core.model import (
+    MODELS,
+    Model,
+    Scaling,
+    Standardized,
+    input_features,
+    tensor_problem,
+)
 from linreg.io.artifacts import write_train_log
-from linreg.io.files import all_or_none, require_file, write_bytes_atomic
+from linreg.io.files import all_or_none, read_bytes, write_bytes_atomic
 
 if TYPE_CHECKING:
     from linreg.core.training import FitResult
@@ -52,44 +59,66 @@ def _save(path: str | Path, state: dict[str, Any]) -> None:
     write_bytes_atomic(path, buffer.getvalue())
 
 
-@dataclass(frozen=True)
-class ResumePoint:
-    """A training run's state (tensors and plain containers) and the fingerprint of the run it
-    belongs to (None: a file that cannot be read as one)."""
-
-    fingerprint: str | None
-    state: dict[str, Any]
-
-
-def save_resume_point(path: Path, point: ResumePoint) -> None:
-    """Atomic: a kill mid-write leaves the previous resume point as it was."""
-    _save(path, {"fingerprint": point.fingerprint, "state": point.state})
+# The largest checkpoint (a thousand features' weights: some 10 KB) and resume point (a loss
+# history of a million epochs: some 20 MB) read.
+CHECKPOINT_BYTES = 16 << 20
+RESUME_POINT_BYTES = 256 << 20
+# A resume point's file: this line, the sha256 of the rest in hex and a newline, then the bytes
+# torch.save wrote. A torn, flipped or edited file is known before torch reads a byte of it.
+_RESUME_POINT = b"linreg resume point 1\n"
 
 
-def read_resume_point(path: Path) -> ResumePoint | None:
-    """The resume point at `path`; None when there is none."""
-    try:
-        saved = torch.load(path, weights_only=True)
-    except FileNotFoundError:
+class UnusableResumePoint(PipelineError):
+    """A resume point that cannot be used: not one, torn, edited, or of another run."""
+
+
+def save_resume_point(path: Path, fingerprint: str, state: dict[str, Any]) -> None:
+    """The state of the run `fingerprint` (tensors and plain containers), atomically: a kill
+    mid-write leaves the previous resume point as it was."""
+    buffer = io.BytesIO()
+    torch.save({"fingerprint": fingerprint, "state": state}, buffer)
+    body = buffer.getvalue()
+    digest = hashlib.sha256(body).hexdigest().encode()
+    write_bytes_atomic(path, _RESUME_POINT + digest + b"\n" + body)
+
+
+def read_resume_point(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The state saved at `path` for the run `fingerprint`; None when there is no resume point;
+    UnusableResumePoint, saying why, when the file is not one of this run, whole."""
+    if not path.exists() and not path.is_symlink():
         return None
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile):
-        saved = None
-    if isinstance(saved, dict) and isinstance(saved.get("state"), dict):
-        return ResumePoint(saved.get("fingerprint"), saved["state"])
-    return ResumePoint(None, {})
+    try:
+        data = read_bytes(path, "a resume point", RESUME_POINT_BYTES)
+    except PipelineError as error:
+        raise UnusableResumePoint(str(error).removeprefix(f"{path}: ")) from None
+    head, _, body = data.partition(b"\n")
+    digest, _, body = body.partition(b"\n")
+    if head + b"\n" != _RESUME_POINT or hashlib.sha256(body).hexdigest().encode() != digest:
+        raise UnusableResumePoint("its bytes do not match its checksum (torn or edited)")
+    try:
+        saved = torch.load(io.BytesIO(body), weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
+        raise UnusableResumePoint(f"unreadable ({shorten(str(error))})") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise UnusableResumePoint("not a resume point (no state)")
+    if saved.get("fingerprint") != fingerprint:
+        raise UnusableResumePoint("a resume point of another run (params, data or code)")
+    state: dict[str, Any] = saved["state"]
+    return state
 
 
 def load_model(path: str | Path) -> Model:
     """A fresh model of the checkpoint's kind with its weights (standardised as it was
     trained), in eval mode."""
-    path = require_file(path, "run the train stage first")
-    if not zipfile.is_zipfile(path):  # torch.save always writes a zip archive
+    path = Path(path)
+    data = read_bytes(path, "run the train stage first", CHECKPOINT_BYTES)
+    if not zipfile.is_zipfile(io.BytesIO(data)):  # torch.save always writes a zip archive
         raise PipelineError(f"{path}: not a readable checkpoint (not a torch.save zip archive)")
-    _refuse_inflation(path)
+    _refuse_inflation(path, data)
     try:
         # weights_only: tensors and plain containers only; a pickled object that would run
         # code on load is refused, not executed.
-        state = torch.load(path, map_location="cpu", weights_only=True)
+        state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PipelineError(f"{path}: not a readable checkpoint ({shorten(reason)})") from None
@@ -117,17 +146,10 @@ def load_model(path: str | Path) -> Model:
             f"at most {MAX_FEATURES:,} are allowed"
         )
     model = MODELS[kind](max(features, 1))  # 0: a weight without a feature axis, refused below
-    expected = model.state_dict()
-    for name, value in weights.items():
-        if value.shape != expected[name].shape:
-            raise PipelineError(
-                f"{path}: weights do not fit model {kind!r}: {name} has shape "
-                f"{tuple(value.shape)}, expected {tuple(expected[name].shape)}"
-            )
-        if not torch.isfinite(value).all():
-            raise PipelineError(
-                f"{path}: {name} holds NaN or infinite values; not a usable trained model"
-            )
+    for name, expected in model.state_dict().items():
+        problem = tensor_problem(weights[name], expected)
+        if problem:
+            raise PipelineError(f"{path}: weights do not fit model {kind!r}: {name} {problem}")
     model.load_state_dict(weights)
     if "standardize" not in state:
         return model.eval()
@@ -140,13 +162,11 @@ def _scaling(path: Path, stats: object, features: int) -> Scaling:
     if not isinstance(stats, dict) or sorted(stats) != sorted(shapes):
         raise PipelineError(f"{path}: its standardize entry is not {', '.join(_SCALING)}")
     for name, shape in shapes.items():
-        value = stats[name]
-        if not isinstance(value, torch.Tensor) or tuple(value.shape) != shape:
-            raise PipelineError(f"{path}: standardize.{name} is not a tensor of shape {shape}")
-        positive = not name.endswith("std") or bool((value > 0).all())
-        if not torch.isfinite(value).all() or not positive:
-            allowed = "finite positive numbers" if name.endswith("std") else "finite numbers"
-            raise PipelineError(f"{path}: standardize.{name} holds other values than {allowed}")
+        problem = tensor_problem(stats[name], torch.empty(shape))
+        if problem is None and name.endswith("std") and not bool((stats[name] > 0).all()):
+            problem = "holds a standard deviation that is not positive"
+        if problem:
+            raise PipelineError(f"{path}: standardize.{name} {problem}")
     return Scaling(
         x_mean=stats["x_mean"].float().numpy(),
         x_std=stats["x_std"].float().numpy(),
@@ -155,16 +175,16 @@ def _scaling(path: Path, stats: object, features: int) -> Scaling:
     )
 
 
-def _refuse_inflation(path: Path) -> None:
+def _refuse_inflation(path: Path, data: bytes) -> None:
     """torch.save stores its entries uncompressed, so they can never add up to more than the
     file itself: a checkpoint whose entries claim more (a zip bomb) would be read into memory
     until the process dies, and is refused before torch reads it."""
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
             claimed = sum(entry.file_size for entry in archive.infolist())
     except (zipfile.BadZipFile, ValueError) as error:
         raise PipelineError(f"{path}: not a readable checkpoint ({error})") from None
-    size = path.stat().st_size
+    size = len(data)
     if claimed > size:
         raise PipelineError(
             f"{path}: not a torch.save checkpoint: its entries claim {claimed:,} bytes "

@@ -91,6 +91,20 @@ def require_file(path: str | Path, missing: str) -> Path:
     return path
 
 
+def read_bytes(path: str | Path, missing: str, limit: int) -> bytes:
+    """The bytes of a regular file (require_file) of at most `limit` bytes: every file read
+    whole is read here, so that a link to /dev/zero, a pipe or a file grown huge is one line,
+    never a hang or memory running out."""
+    path = require_file(path, missing)
+    with path.open("rb") as file:
+        data = file.read(limit + 1)
+    if len(data) > limit:
+        raise PipelineError(
+            f"{path}: larger than the {limit:,} bytes such a file can hold; is it the right file?"
+        )
+    return data
+
+
 def check_utf8(path: Path) -> None:
     """A PipelineError naming the first byte that is not UTF-8 (as UTF-16 or Latin-1 has)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
@@ -138,11 +152,15 @@ def chunks(file: BinaryIO, length: int | None = None) -> Iterator[bytes]:
         yield chunk
 
 
+# The JSON files the pipeline reads (data/truth.json: a weight per feature, a thousand at most).
+JSON_BYTES = 1 << 20
+
+
 def read_json(path: str | Path, missing: str) -> Any:
     """The JSON value in a file (`missing`: what to do when it is not there)."""
-    path = require_file(path, missing)
+    data = read_bytes(path, missing, JSON_BYTES)
     try:
-        return json.loads(path.read_bytes())
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise PipelineError(f"{path}: not JSON ({error})") from None
 

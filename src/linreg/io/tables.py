@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import csv
 import io
+import queue
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TypeVar, cast
 
 import numpy as np
 import pyarrow as pa
@@ -18,6 +21,8 @@ import pyarrow.csv as pacsv
 from linreg.core.dataset import BLOCK_ROWS
 from linreg.core.errors import PipelineError, shorten, shown
 from linreg.io.files import atomic_file, check_utf8, chunks, file_digest, require_file
+
+T = TypeVar("T")
 
 # Bytes pyarrow's streaming reader parses at a time. It reads a fixed number of blocks ahead
 # of the one in use: 1 MiB blocks keep that read-ahead near 60 MiB at any file size (16 MiB
@@ -100,6 +105,12 @@ def csv_blocks(
     refused; a problem is raised when its block is reached, naming its line and column. `rows`:
     the rows counted before (count_rows), which the file must still hold when it is read."""
     path = require_file(path, "run the stage that writes it first")
+    return _read_ahead(_blocks(path, names, part, parts, rows))
+
+
+def _blocks(
+    path: Path, names: Sequence[str] | None, part: int, parts: int, rows: int | None
+) -> Iterator[dict[str, np.ndarray]]:
     wanted: Sequence[str] = names or ()
     read = 0
     try:
@@ -122,6 +133,39 @@ def csv_blocks(
         )
 
 
+def _read_ahead(blocks: Iterator[T]) -> Iterator[T]:
+    """`blocks`, each made in a thread of its own while the caller works on the one before:
+    pyarrow parses without holding the GIL, so the next block's parsing overlaps the caller's
+    writing, predicting or sampling of this one. One block waits at the most."""
+    ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
+    stopping = threading.Event()
+
+    def make() -> None:
+        try:
+            for block in blocks:
+                ready.put(("block", block))
+                if stopping.is_set():
+                    break
+            ready.put(("end", None))
+        except BaseException as error:  # raised again where the caller reads the blocks
+            ready.put(("error", error))
+
+    maker = threading.Thread(target=make, name="read-ahead", daemon=True)
+    maker.start()
+    kind = "block"
+    try:
+        while (item := ready.get())[0] == "block":
+            yield cast(T, item[1])
+        kind, value = item
+        if kind == "error":
+            raise cast(BaseException, value)
+    finally:
+        stopping.set()
+        while kind == "block":  # the caller stopped early: let the maker see it and end
+            kind = ready.get()[0]
+        maker.join()
+
+
 def count_rows(path: str | Path) -> int:
     """The data rows of a CSV file, counted without parsing it where its lines are plain (no
     blank line, no carriage return: every file the pipeline writes): its lines after the
@@ -137,7 +181,7 @@ def count_rows(path: str | Path) -> int:
         file.readline()
         newlines, tail = 0, b"\n"  # as if after a line's end: a blank first line is seen
         for chunk in chunks(file):
-            if b"\r" in chunk or b"\n\n" in tail + chunk:
+            if b"\r" in chunk or b"\n\n" in chunk or tail + chunk[:1] == b"\n\n":
                 return sum(len(next(iter(block.values()))) for block in csv_blocks(path))
             newlines, tail = newlines + chunk.count(b"\n"), chunk[-1:]
     rows = newlines + (tail != b"\n")  # the last line may lack its newline

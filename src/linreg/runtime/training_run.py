@@ -26,7 +26,7 @@ from linreg.core.params import TrainParams
 from linreg.core.placement import placement
 from linreg.core.training import Losses, TrainingState
 from linreg.io.artifacts import write_train_log
-from linreg.io.checkpoint import ResumePoint, read_resume_point, save_resume_point
+from linreg.io.checkpoint import UnusableResumePoint, read_resume_point, save_resume_point
 from linreg.io.files import write_bytes_atomic
 from linreg.io.tables import part_digest
 from linreg.runtime.signals import HeldStops
@@ -90,18 +90,23 @@ class TrainingRun:
             self.path.unlink(missing_ok=True)
             self._kept_log.unlink(missing_ok=True)
 
-    def resumed(self) -> TrainingState | None:
-        """This run's resume point; None when there is none. One of another run (or one that
-        cannot be read) is never used; the writing rank removes it."""
-        point = read_resume_point(self.path)
-        if point is not None and point.fingerprint == self.fingerprint:
-            state = TrainingState(**point.state)
-            self._say(f"resumed from epoch {state.epoch} of {self.params.epochs}")
-            return state
-        if point is not None and self.where.writes:
-            print(f"{self.path}: a resume point of another run (params, data or code): removed")
-            self.path.unlink(missing_ok=True)
-        return None
+    def resumed(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
+        """This run's resume point, whole (read_resume_point) and fit for the loop (`check`);
+        None when there is none. Any other is never used: one line says what is wrong with it,
+        the writing rank removes it, and the run starts from epoch 0."""
+        try:
+            saved = read_resume_point(self.path, self.fingerprint)
+            if saved is None:
+                return None
+            state = TrainingState.of(saved)
+            check(state)
+        except (UnusableResumePoint, ValueError) as problem:
+            if self.where.writes:
+                print(f"{self.path}: {problem}: removed; training from epoch 0")
+                self.path.unlink(missing_ok=True)
+            return None
+        self._say(f"resumed from epoch {state.epoch} of {self.params.epochs}")
+        return state
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
         if self.params.checkpoint_seconds and self.where.ranks is None:
@@ -115,10 +120,10 @@ class TrainingRun:
             train, test = losses.train[-1], losses.test[-1]
             self._say(f"epoch {epoch:>5} | train_loss {train:.8f} | test_loss {test:.8f}")
         if self._due():
-            point = ResumePoint(self.fingerprint, state().__dict__)
+            saved = state().__dict__
             self._saved_at = time.monotonic()
             if self.where.writes:
-                save_resume_point(self.path, point)
+                save_resume_point(self.path, self.fingerprint, saved)
         if self.where.writes:
             self._log_so_far(losses)
         self._stops.stop_if_asked()
