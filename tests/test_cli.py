@@ -61,7 +61,9 @@ def test_bugs_propagate():
 def test_parse_args_requires_every_path():
     args = parse_args("doc", ["train"], ["loss-png"], ["--train", "a.csv", "--loss-png", "b.png"])
     assert (args.params, args.train, args.loss_png) == ("params.yaml", "a.csv", "b.png")
-    with pytest.raises(SystemExit):
+    with pytest.raises(
+        PipelineError, match=r"the following arguments are required: --train \(--help"
+    ):
         parse_args("doc", ["train"], [], [])
 
 

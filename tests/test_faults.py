@@ -147,7 +147,7 @@ CASES = [
         "truncated last line",
         "split",
         truncate(RAW, 100),
-        r"data/raw\.csv: line \d+: 1 field\(s\) '[\d.]+' where the header has 2; a truncated",
+        r"data/raw\.csv: its last line has no end: the file was cut short \(every file the ",
     ),
     Case(
         "wrong delimiter",
@@ -177,7 +177,8 @@ CASES = [
         "csv one 50 MB line",
         "split",
         write(RAW, "x,y\n0," + "a" * 50_000_000 + "\n"),
-        r"data/raw\.csv: line 2, column y: 'a{59}\.\.\. \(50,000,002 characters\) is not a number$",
+        r"data/raw\.csv: line 2: longer than the 1,048,576 bytes a line may hold; a line of the "
+        r"data has a number per column$",
     ),
     Case(
         "csv a device",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -14,7 +15,14 @@ import pandas as pd
 import pytest
 
 from linreg.core.errors import PipelineError
-from linreg.io.files import all_or_none, atomic_file, file_digest, write_bytes_atomic, write_json
+from linreg.io.files import (
+    all_or_none,
+    atomic_file,
+    chunks,
+    file_digest,
+    write_bytes_atomic,
+    write_json,
+)
 from linreg.io.tables import count_rows, csv_blocks, part_digest, read_csv, write_csv
 
 TRICKY = np.array(
@@ -85,7 +93,7 @@ def test_json_keeps_order_and_precision(tmp_path: Path):
         ("", "empty file; expected a header line x,y and data rows"),
         ("x,y\n1,2\n3,abc\n", "line 3, column y: 'abc' is not a number"),
         ("x,y\n1,2\n3,\n", "line 3, column y: '' is not a number"),
-        ("x,y\n1,2\n3", "line 3: 1 field\\(s\\) '3' where the header has 2; a truncated"),
+        ("x,y\n1,2\n3\n", "line 3: 1 field\\(s\\) '3' where the header has 2; a truncated"),
         ("x,y\n1,2\n3,4,5\n", "line 3: 3 field\\(s\\) '3,4,5' where the header has 2"),
         ("x,y\n1,nan\n", r"line 2, column y: nan is not a finite number"),
         ("x,y\n1,2\n3,inf\n", r"line 3, column y: inf is not a finite number"),
@@ -220,7 +228,7 @@ def test_json_refuses_nan(tmp_path: Path):
 
 
 # Lines of many lengths; the last one with no newline; \r\n line ends in one of the cases.
-UNEVEN = "x,y\n" + "".join(f"{i / 7:.{i % 9}f},{-i}\n" for i in range(40)) + "1e3,2.5"
+UNEVEN = "x,y\n" + "".join(f"{i / 7:.{i % 9}f},{-i}\n" for i in range(40)) + "1e3,2.5\n"
 
 
 @pytest.mark.parametrize("parts", [1, 2, 3, 5, 8, 45, 60])
@@ -269,8 +277,8 @@ def test_the_digests_of_the_parts_cover_the_file(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "body",
-    ["0,1\n2,3\n", "0,1\n2,3", "0,1\r\n2,3\r\n", "0,1\n\n2,3\n", "\n0,1\n2,3\n", "0,1\n" * 3000],
-    ids=["plain", "no final newline", "crlf", "a blank line", "a blank first line", "many"],
+    ["0,1\n2,3\n", "0,1\r\n2,3\r\n", "0,1\n\n2,3\n", "\n0,1\n2,3\n", "0,1\n" * 3000],
+    ids=["plain", "crlf", "a blank line", "a blank first line", "many"],
 )
 def test_rows_are_counted_as_they_are_read(tmp_path: Path, body: str):
     path = tmp_path / "data.csv"
@@ -287,3 +295,46 @@ def test_a_file_that_changed_since_its_rows_were_counted_is_refused(tmp_path: Pa
         PipelineError, match=r"data.csv: 1 row\(s\) read where 2 were counted: the file"
     ):
         list(csv_blocks(path, rows=rows))
+
+
+def test_a_file_of_ours_cut_short_is_refused_and_a_users_is_read(tmp_path: Path):
+    """Every file the pipeline writes ends in a newline: one that does not was cut short, and
+    its last number may be cut too. A user's own CSV need not end in one."""
+    path = tmp_path / "data.csv"
+    path.write_text("x,y\n0.78,0.84599996\n0.8,0.84")
+    torn = r"data\.csv: its last line has no end: the file was cut short \(every file the"
+    for read in (read_csv, count_rows, lambda path: list(csv_blocks(path))):
+        with pytest.raises(PipelineError, match=torn):
+            read(path)
+    assert read_csv(path, ours=False)["y"].tolist() == [np.float32(0.84599996), np.float32(0.84)]
+
+
+def test_an_output_that_cannot_be_replaced_is_named_and_leaves_no_temporary(tmp_path: Path):
+    """The rename at the end of all_or_none fails (here the target is a folder; an immutable
+    file fails the same way): the error names the target, and no temporary file stays."""
+    first, second = tmp_path / "metrics.json", tmp_path / "predictions.csv"
+    second.mkdir()
+    (second / "keep").write_text("")
+
+    def write_both() -> None:
+        with all_or_none():
+            write_json(first, {"new": 1})
+            write_bytes_atomic(second, b"new")
+
+    with pytest.raises(IsADirectoryError) as raised:
+        write_both()
+    assert raised.value.filename == str(second)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["metrics.json", "predictions.csv"]
+
+
+def test_reading_a_file_that_shrinks_ends_where_it_ends(tmp_path: Path):
+    """A file truncated while it is read (hashed, counted): the reading stops at its new end
+    instead of waiting for bytes that never come."""
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"x" * 3_000_000)
+    with path.open("rb") as file:
+        first = next(chunks(file, 3_000_000))
+        os.truncate(path, 1_500_000)
+        rest = list(chunks(file, 3_000_000 - len(first)))
+    assert len(first) + sum(map(len, rest)) == 1_500_000
+    assert file_digest(path, 0, 3_000_000) == hashlib.sha256(b"x" * 1_500_000).digest()

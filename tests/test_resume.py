@@ -182,7 +182,11 @@ def test_a_resume_point_of_other_params_is_removed_not_used(project, launcher):
 
 
 @pytest.mark.slow
-def test_the_train_log_grows_while_the_stage_runs(project):
+@pytest.mark.parametrize("nproc", [1, 2])
+def test_the_train_log_grows_while_the_stage_runs(project, nproc):
+    """And a run stopped by SIGTERM leaves it as DVC left it, with one process or two (each
+    rank unwinds before it dies)."""
+    set_param(project, "train.nproc", nproc)
     set_param(project, "train.epochs", 1_000_000)
     set_param(project, "train.checkpoint_seconds", 0.2)
     set_param(project, "train.log_every", 100_000)  # no one reads its output while it runs
@@ -190,13 +194,15 @@ def test_the_train_log_grows_while_the_stage_runs(project):
     process = start_repro(project)
     wait_for((project / RESUME_POINT).exists)  # training: DVC has removed the old log
     wait_for(log.exists)
+    assert process.poll() is None
     seen = read_train_log(log)
     wait_for(lambda: len(read_train_log(log).epoch) > len(seen.epoch))
     # `dvc plots show` draws it while `dvc repro` holds its locks
     shown = run(project, "dvc", "plots", "show", TRAIN_LOG, check=False)
     os.killpg(process.pid, signal.SIGTERM)
-    process.communicate(timeout=60)
+    output = process.communicate(timeout=60)[0]
     assert shown.returncode == 0, shown.stderr
+    assert "Traceback" not in output, output
     # a stopped run leaves its log missing, as DVC left it, not partial: `dvc checkout` can
     # restore the committed one without --force
     assert not log.exists()

@@ -3,19 +3,18 @@ with k features, each row is k comma-separated values: `python -m linreg.predict
 
 from __future__ import annotations
 
-import argparse
-
 import numpy as np
 
+from linreg.core.conventions import FLOAT32_MAX
 from linreg.core.errors import PipelineError, shown
 from linreg.core.evaluation import model_features, predict
 from linreg.io.checkpoint import load_model
 from linreg.io.pipeline import output_path
-from linreg.runtime.cli import run
+from linreg.runtime.cli import ArgumentParser, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m linreg.predict", description=__doc__)
+    parser = ArgumentParser(prog="python -m linreg.predict", description=__doc__)
     parser.add_argument(
         "rows", nargs="+", metavar="x", help="an input row: k comma-separated numbers"
     )
@@ -36,10 +35,11 @@ def parse_rows(rows: list[str], features: int) -> np.ndarray:
             numbers = [float(value) for value in row.split(",")]
         except ValueError:
             raise PipelineError(f"input {shown(row)}: not comma-separated numbers") from None
-        if len(numbers) != features or not np.isfinite(numbers).all():
+        if len(numbers) != features or not all(abs(x) <= FLOAT32_MAX for x in numbers):
             raise PipelineError(
                 f"input {shown(row)}: {len(numbers)} value(s); the model takes {features} "
-                f"finite number(s) per row, separated by commas"
+                f"finite float32 number(s) per row (within ±{FLOAT32_MAX:.8g}), separated by "
+                "commas"
             )
         values.append(numbers)
     return np.asarray(values, dtype=np.float32)

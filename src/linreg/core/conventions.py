@@ -5,3 +5,5 @@ reads no params (evaluate) does not pay for pydantic."""
 MAX_FEATURES = 1000
 # The target column as the pipeline names it; a feature may not take the predictions' name.
 PREDICTION_SUFFIX = "_pred"
+# float32's largest finite value: what a number that reaches a float32 tensor may be at most.
+FLOAT32_MAX = 3.4028234663852886e38

@@ -21,7 +21,7 @@ from pydantic import (
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from linreg.core.conventions import MAX_FEATURES, PREDICTION_SUFFIX
+from linreg.core.conventions import FLOAT32_MAX, MAX_FEATURES, PREDICTION_SUFFIX
 from linreg.core.errors import PipelineError, shorten, shown
 
 # Upper bounds of the keys that cost time or memory, each with the reason an error gives.
@@ -194,8 +194,6 @@ _UNION_TAGS = {"synthetic": SyntheticParams, "csv": CsvParams}
 
 # The most rows generate.step may ask for: row numbers stay exact in float64.
 MAX_ROWS = 2**53
-# float32's largest finite value, what a param that reaches a float32 tensor may be at most.
-FLOAT32_MAX = 3.4028234663852886e38
 # Largest |y| the data may hold: below FLOAT32_MAX, with room for the noise.
 FLOAT32_REACH = 1e38
 
@@ -412,7 +410,7 @@ def _describe(error: Any) -> str:
         return f"missing {'section' if len(loc) == 1 else 'key'} {key}"
     message = error["msg"][0].lower() + error["msg"][1:]
     bound = next(iter(error.get("ctx", {}).values()), None)
-    if isinstance(bound, float):  # pydantic spells 3.4e38 with all its 39 digits
+    if isinstance(bound, float) and abs(bound) >= 1e16:  # pydantic spells 3.4e38 in 39 digits
         message = re.sub(r"\S+$", repr(bound), message)
     reason = _bound_reason(raw) if kind in ("less_than_equal", "less_than") else None
     because = f" ({reason})" if reason else ""

@@ -7,7 +7,6 @@ CI gate. `make compare BASE=main FAIL_IF='test_mae>+5%'` runs it.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -35,7 +34,7 @@ from linreg.io.artifacts import read_predictions, read_train_log
 from linreg.io.files import write_bytes_atomic
 from linreg.io.params import load_params
 from linreg.io.pipeline import output_path
-from linreg.runtime.cli import run
+from linreg.runtime.cli import ArgumentParser, run
 
 LOCK = "dvc.lock"  # DVC's record of each revision's outputs: git holds it
 
@@ -48,9 +47,7 @@ class Drawn(NamedTuple):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m linreg.experiments.compare", description=__doc__
-    )
+    parser = ArgumentParser(prog="python -m linreg.experiments.compare", description=__doc__)
     parser.add_argument("--base", default="main", help="git revision to compare with (main)")
     parser.add_argument(
         "--fail-if",

@@ -8,7 +8,6 @@ the experiments stay in `dvc exp show`. `make sweep GRID='train.lr=0.001,0.01,0.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -21,11 +20,11 @@ from linreg.experiments.report import require_metric
 from linreg.experiments.revisions import experiments, resolve_revision, run_experiment
 from linreg.io.files import write_bytes_atomic
 from linreg.io.params import load_params
-from linreg.runtime.cli import run
+from linreg.runtime.cli import ArgumentParser, run
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m linreg.experiments.sweep", description=__doc__)
+    parser = ArgumentParser(prog="python -m linreg.experiments.sweep", description=__doc__)
     parser.add_argument("grid", nargs="+", help="KEY=V1,V2,... (several keys: cross product)")
     parser.add_argument(
         "--sort-by", default=VERDICT_METRICS[0], help="metric to sort by, best first"

@@ -33,7 +33,7 @@ def read_external_csv(params: CsvParams, root: Path = Path()) -> Dataset:
             f"{params.source}: leads to {path.resolve()}, outside {EXTERNAL_DATA}/; copy the "
             "file in (dvc add tracks it) rather than linking to it"
         )
-    columns = read_csv(path, [*params.features, params.target])
+    columns = read_csv(path, [*params.features, params.target], ours=False)
     rows = len(columns[params.target])
     if rows < MIN_ROWS:
         raise PipelineError(

@@ -72,9 +72,16 @@ def all_or_none() -> Iterator[None]:
         raise
     finally:
         _pending.reset(token)
-    # Every byte is on disk: what is left is renames, which need no space.
-    for tmp, path in pending:
-        os.replace(tmp, path)
+    # Every byte is on disk: what is left is renames, which need no space (but a target can
+    # refuse them: an immutable file). One that fails names its file and leaves no temporary.
+    for done, (tmp, path) in enumerate(pending):
+        try:
+            os.replace(tmp, path)
+        except OSError as error:
+            for left, _ in pending[done:]:
+                left.unlink(missing_ok=True)
+            error.filename = str(path)
+            raise
 
 
 def require_file(path: str | Path, missing: str) -> Path:

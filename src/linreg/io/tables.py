@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import queue
 import sys
 import threading
@@ -83,10 +84,14 @@ def _progress(total: int | None, description: str) -> Iterator[Callable[[int], o
 
 
 def read_csv(
-    path: str | Path, names: Sequence[str] | None = None, part: int = 0, parts: int = 1
+    path: str | Path,
+    names: Sequence[str] | None = None,
+    part: int = 0,
+    parts: int = 1,
+    ours: bool = True,
 ) -> dict[str, np.ndarray]:
     """csv_blocks, joined: the whole file's columns (or its part's) at once."""
-    blocks = list(csv_blocks(path, names, part, parts))
+    blocks = list(csv_blocks(path, names, part, parts, ours=ours))
     wanted = list(blocks[0]) if blocks else names or _header(Path(path))
     return {name: _joined([block.pop(name) for block in blocks]) for name in wanted}
 
@@ -97,19 +102,22 @@ def csv_blocks(
     part: int = 0,
     parts: int = 1,
     rows: int | None = None,
+    ours: bool = True,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The named columns of a CSV file (all of them, in order, when `names` is None) as float32
     arrays, about BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
     With `parts` > 1, only the data lines of the part-th of `parts` (line_range): each process
     of a group reads its part alone. Empty or non-finite data and repeated column names are
     refused; a problem is raised when its block is reached, naming its line and column. `rows`:
-    the rows counted before (count_rows), which the file must still hold when it is read."""
+    the rows counted before (count_rows), which the file must still hold when it is read.
+    `ours`: a file the pipeline wrote, which ends in a newline unless it was cut short (a
+    user's own CSV need not)."""
     path = require_file(path, "run the stage that writes it first")
-    return _read_ahead(_blocks(path, names, part, parts, rows))
+    return _read_ahead(_blocks(path, names, part, parts, rows, ours))
 
 
 def _blocks(
-    path: Path, names: Sequence[str] | None, part: int, parts: int, rows: int | None
+    path: Path, names: Sequence[str] | None, part: int, parts: int, rows: int | None, ours: bool
 ) -> Iterator[dict[str, np.ndarray]]:
     wanted: Sequence[str] = names or ()
     read = 0
@@ -117,6 +125,8 @@ def _blocks(
         header = _column_names(path, names)
         wanted = names or header
         _check_columns(path, header, wanted)
+        if ours:
+            _refuse_torn(path)
         start, stop = line_range(path, part, parts)
         for block in _parsed_blocks(path, header, wanted, start, stop):
             _refuse_non_finite(path, block, start, read)
@@ -177,6 +187,7 @@ def count_rows(path: str | Path) -> int:
     except UnicodeDecodeError as error:
         raise _unreadable(path, (), error) from None
     _check_columns(path, header, header)
+    _refuse_torn(path)
     with path.open("rb") as file:
         file.readline()
         newlines, tail = 0, b"\n"  # as if after a line's end: a blank first line is seen
@@ -271,6 +282,23 @@ def _lines_before(path: Path, offset: int) -> int:
         return sum(chunk.count(b"\n") for chunk in chunks(file, offset))
 
 
+def _refuse_torn(path: Path) -> None:
+    """A one-line error for a file the pipeline wrote that does not end in a newline: every one
+    does, so this one was cut short (a full disk, a copy stopped midway), and its last number
+    may be cut too (0.84599996 read as 0.84)."""
+    with path.open("rb") as file:
+        body = len(file.readline())  # a header alone needs no newline: it has no data
+        size = file.seek(0, os.SEEK_END)
+        file.seek(max(size - 1, 0))
+        last = file.read(1)
+    if size > body and last != b"\n":
+        check_utf8(path)  # UTF-16 ends its lines in NUL bytes: the encoding is what to say
+        raise PipelineError(
+            f"{path}: its last line has no end: the file was cut short (every file the "
+            "pipeline writes ends in a newline); run the stage that writes it again"
+        )
+
+
 def _no_data_rows(path: Path) -> PipelineError:
     return PipelineError(f"{path}: no data rows (a header line only)")
 
@@ -362,6 +390,11 @@ def _diagnose(path: Path, names: Sequence[str]) -> str | None:
                 continue  # pyarrow skips blank lines too
             data_rows += 1
             line = rows.line_num
+            if sum(map(len, row)) + len(row) > PARSE_BYTES:
+                return (
+                    f"line {line}: longer than the {PARSE_BYTES:,} bytes a line may hold; a "
+                    "line of the data has a number per column"
+                )
             if len(row) != len(header):
                 return (
                     f"line {line}: {len(row)} field(s) {shown(','.join(row))} where the header "

@@ -11,6 +11,7 @@ import signal
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from linreg.core.errors import PipelineError
 from linreg.runtime.parent import die_with_parent
@@ -94,6 +95,13 @@ def os_error_line(error: OSError) -> str | None:
     return f"{where}: {advice}"
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse's parser, whose usage errors are one PipelineError line, not its usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        raise PipelineError(f"{self.prog}: {message} (--help lists the options)")
+
+
 def parse_args(
     description: str | None,
     inputs: Sequence[str],
@@ -107,7 +115,7 @@ def parse_args(
 
     An output outside the repository (the working directory, where DVC runs stages) is refused.
     """
-    parser = argparse.ArgumentParser(description=description)
+    parser = ArgumentParser(description=description)
     if reads_params:
         parser.add_argument("--params", default="params.yaml", help="params file (params.yaml)")
     for name in inputs:

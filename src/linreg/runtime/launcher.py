@@ -22,6 +22,7 @@ from linreg.core.errors import PipelineError
 from linreg.core.placement import auto_device, devices_here, join, leave, resolve_device
 from linreg.runtime.limits import require_cores
 from linreg.runtime.parent import die_with_parent
+from linreg.runtime.signals import Terminated, die_by, raise_terminated
 
 # How a traceback's last line starts when a rank raised one of our own errors.
 _OURS = f"{PipelineError.__module__}.{PipelineError.__name__}: "
@@ -150,15 +151,19 @@ def failed_rank(
 
 
 def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
-    # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) ends a
-    # rank quietly; the stage process reports the failure once
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) unwinds
+    # the rank, so that what it leaves is cleaned up (the live log put back), then ends it by
+    # that signal, quietly: the stage process reports the failure once
+    signal.signal(signal.SIGTERM, raise_terminated)
     die_with_parent()  # and a rank whose stage process was killed outright ends too
     os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
     # share the cores instead of each rank running a thread per core (torchrun does the same
     # through OMP_NUM_THREADS)
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
-    function(*args)
+    try:
+        function(*args)
+    except Terminated:
+        die_by(signal.SIGTERM)
 
 
 def _free_port() -> int:
