@@ -146,7 +146,7 @@ def against_table(revision: str, powers: list[int]) -> None:
     """Each streaming stage's wall time and peak RSS with REV's code and with this checkout's,
     run alternately on the same files (made once, by this checkout's stages; train for one
     epoch, as evaluate needs a model), and their ratio: after / before. The median of three
-    rounds up to 10^7 rows, one round above."""
+    rounds up to 10^7 rows, of two above."""
     env = project_env()
     commands = stage_commands()
     rows: list[str] = []
@@ -166,7 +166,7 @@ def against_table(revision: str, powers: list[int]) -> None:
                 run_stage(commands[stage], project, env)
             seconds: dict[tuple[str, str], list[float]] = {}
             peaks: dict[tuple[str, str], int] = {}
-            for _ in range(3 if power <= 7 else 1):
+            for _ in range(3 if power <= 7 else 2):
                 for stage in STREAMING:
                     for code, folder in codes.items():
                         command = _with_code(commands[stage], folder)

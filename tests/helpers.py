@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pytest
 import yaml
 from filelock import FileLock
+from hypothesis import HealthCheck, settings
 
 from linreg.core.dataset import Dataset
 from linreg.core.evaluation import Metrics, evaluate_blocks
@@ -38,6 +39,20 @@ if TYPE_CHECKING:
     from linreg.core.model import Model
 
 __all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
+
+
+# Fuzzed examples: LINREG_FUZZ_SCALE=10 runs ten times as many as `make test` does.
+FUZZ_SCALE = int(os.environ.get("LINREG_FUZZ_SCALE", "1"))
+
+
+def fuzz_settings(examples: int) -> settings:
+    return settings(
+        max_examples=examples * FUZZ_SCALE,
+        derandomize=True,  # seeded: the same examples on every run
+        database=None,
+        deadline=None,
+        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+    )
 
 
 def artifact_bytes(project: Path) -> dict[str, bytes]:

@@ -70,6 +70,29 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path):
         load_model(path)
 
 
+@pytest.mark.parametrize(
+    ("weight", "problem"),
+    [
+        (torch.ones(1).to_sparse(), r"is a torch\.sparse_coo tensor, not a dense one"),
+        (torch.ones(1, dtype=torch.complex64), r"is torch\.complex64, expected torch\.float32"),
+        (torch.ones(1, dtype=torch.float64), r"is torch\.float64, expected torch\.float32"),
+        (torch.tensor([float("inf")]), r"holds NaN or infinite values"),
+    ],
+    ids=["sparse", "complex", "float64", "infinite"],
+)
+def test_only_dense_real_finite_weights_of_their_dtype_are_loaded(tmp_path, weight, problem):
+    path = tmp_path / "model.pt"
+    buffer = io.BytesIO()
+    torch.save(
+        {"model": "parameters", "state_dict": {"weight": weight, "bias": torch.ones(1)}}, buffer
+    )
+    path.write_bytes(buffer.getvalue())
+    with pytest.raises(
+        PipelineError, match=rf"weights do not fit model 'parameters': weight {problem}$"
+    ):
+        load_model(path)
+
+
 def test_unknown_model_kind_is_refused(tmp_path: Path):
     path = tmp_path / "model.pt"
     buffer = io.BytesIO()

@@ -593,3 +593,17 @@ def test_a_disk_that_refuses_writes_is_one_line_and_outputs_stay_all_old(
     for name in ("metrics.json", "predictions.csv"):  # neither was replaced
         assert (reports / name).read_bytes() == good[f"reports/{name}"]
     assert not list(reports.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_a_pipe_in_the_folder_generate_depends_on_stops_repro_at_validate(project: Path):
+    """DVC hashes every file of data/external (generate depends on it) and waits forever on a
+    named pipe there, before any code of ours runs (`dvc status` alone hangs). The validate
+    stage, which DVC runs first whenever params.yaml changed, says so in one line instead."""
+    os.mkfifo(project / "data/external/pipe")
+    set_param(project, "train.lr", 0.02)
+    result = run(project, "dvc", "repro", check=False)
+    assert result.returncode != 0
+    assert "error: data/external/pipe: not a file (a pipe, socket or device); DVC would wait" in (
+        result.stderr
+    )

@@ -33,19 +33,18 @@ import psutil
 import pytest
 import torch
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 
-from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, set_param
-from .project import MODEL, RAW, TEST_CSV, TRAIN_CSV
+from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, fuzz_settings, set_param
+from .project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]
 
-SCALE = int(os.environ.get("LINREG_FUZZ_SCALE", "1"))
 TIME_CAP = 8.0  # seconds a stage may run before it is stopped with SIGTERM
 MEMORY_CAP = 3 * 2**30  # bytes of RSS, the stage and its ranks together, above its baseline
 STAGE_OUTS = {
@@ -56,16 +55,6 @@ STAGE_OUTS = {
 FOLDERS = ("data", "models", "reports")
 # A folder of the project's own among them, which no fuzzed input touches: left as it is.
 UNTOUCHED = "external"
-
-
-def fuzz_settings(examples: int) -> settings:
-    return settings(
-        max_examples=examples * SCALE,
-        derandomize=True,  # seeded: the same examples on every run
-        database=None,
-        deadline=None,
-        suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-    )
 
 
 @pytest.fixture(scope="module")
@@ -220,6 +209,8 @@ VALUES = st.one_of(
         [0, 1, -1, 2, 3, 10**6, 10**9, 10**12, 2**31, 2**32, 2**63, 2**64, 10**30, -(10**30)]
     ),
     st.sampled_from([0.0, -0.0, 1e-300, 5e-324, 1e-12, 1e-7, 0.5, 0.999999, 1.0, 1e300, -1e300]),
+    # at and beyond float32's and float64's largest numbers
+    st.sampled_from([3.4028234663852886e38, 3.5e38, 1e39, -1e39, 1.7976931348623157e308]),
     st.floats(min_value=-10, max_value=10, allow_nan=False),
     st.integers(min_value=-5, max_value=200),
     st.sampled_from([True, False, None, "", "auto", "cpu", "cuda", "mps", "l1", "adam", "10"]),
@@ -248,7 +239,20 @@ TEXT_TRICKS = [
     ("generate:", "? [generate]\n:"),
     ("generate:", "<<: {a: 1}\ngenerate:"),
     ("train:", "train: &t\n  lr: 0.02\nother: *t\ntrain2:"),
+    ("lr: 0.01", "lr: " + "[" * 100_000),
+    ("lr: 0.01", "lr: " + "{a: " * 50_000 + "1" + "}" * 50_000),
+    ("lr: 0.01", "lr: 0.5\n  lr: 0.01"),
+    ("plot:", "train:\n  lr: 0.1\nplot:"),
+    ("plot:", "plot:\n  dpi: 100\nplot:"),
+    ("lr: 0.01", "lr: 1e39"),
+    ("lr: 0.01", "lr: 3.5e+38"),
 ]
+# nine levels of nine aliases: 387 million values from a file of under 3 KB
+ALIAS_BOMB = "".join(
+    [f"l0: &l0 [{', '.join(['1'] * 9)}]\n"]
+    + [f"l{n}: &l{n} [{', '.join([f'*l{n - 1}'] * 9)}]\n" for n in range(1, 9)]
+)
+TEXT_TRICKS.append(("generate:", ALIAS_BOMB + "generate:"))
 RAW_TRICKS = [b"", b"\x00", b"\xff\xfe", b"---\n...\n", b"- 1\n- 2\n", b"42\n", b"\xef\xbb\xbf"]
 
 
@@ -360,6 +364,8 @@ TENSORS = st.one_of(
             torch.ones(1, dtype=torch.int64),
             torch.ones(1, dtype=torch.float16),
             torch.ones(0),
+            torch.ones(1).to_sparse(),
+            torch.ones(1, dtype=torch.complex64),
         ]
     ),
 )
@@ -403,15 +409,63 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
     return "evaluate", mutate
 
 
+# ---- inputs that are not files ----------------------------------------------------------
+
+# Every file a stage reads, and the stage that reads it.
+FILE_READERS = {
+    "params.yaml": "generate",
+    RAW: "split",
+    TRAIN_CSV: "train",
+    TEST_CSV: "evaluate",
+    MODEL: "evaluate",
+    TRUTH: "evaluate",
+    PREDICTIONS: "plot",
+    TRAIN_LOG: "plot",
+}
+FILE_KINDS = ("pipe", "link to /dev/zero", "link to /dev/urandom", "folder", "link out", "empty")
+
+
+@st.composite
+def file_kind_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
+    """(the stage that reads the file, the file replaced by what is not one, or by an empty
+    one, or by a link to a copy outside the project)."""
+    name = draw(st.sampled_from(sorted(FILE_READERS)))
+    kind = draw(st.sampled_from(FILE_KINDS))
+
+    def mutate(project: Path) -> None:
+        path = project / name
+        data = path.read_bytes()
+        path.unlink()
+        if kind == "pipe":
+            os.mkfifo(path)
+        elif kind.startswith("link to "):
+            path.symlink_to(kind.removeprefix("link to "))
+        elif kind == "folder":
+            path.mkdir()
+        elif kind == "link out":
+            outside = project.parent / f"outside-{path.name}"
+            outside.write_bytes(data)
+            path.symlink_to(outside)
+        else:
+            path.write_bytes(b"")
+
+    return FILE_READERS[name], mutate
+
+
 # ---- the properties ---------------------------------------------------------------------
 
 
-def check(workspace: Workspace, mutation: tuple[str, Callable[[Path], None]]) -> None:
+def check(
+    workspace: Workspace, mutation: tuple[str, Callable[[Path], None]], may_run_long: bool = True
+) -> None:
+    """The mutated input through its stage; `may_run_long`: a run stopped by the time cap is an
+    outcome (epochs: 10^6 runs long), else it is a hang."""
     stage, mutate = mutation
     workspace.restore()
     mutate(workspace.project)
     code, stderr, _ = run_capped(workspace, stage)
     check_outcome(workspace, stage, code, stderr)
+    assert may_run_long or code != -signal.SIGTERM, f"{stage} did not end: {stderr[-500:]}"
     assert not (workspace.project / "pwned").exists()
 
 
@@ -431,6 +485,12 @@ def test_fuzzed_csv(fuzzed: Workspace, mutation):
 @given(mutation=checkpoint_mutations())
 def test_fuzzed_checkpoints(fuzzed: Workspace, mutation):
     check(fuzzed, mutation)
+
+
+@fuzz_settings(examples=24)
+@given(mutation=file_kind_mutations())
+def test_fuzzed_file_kinds(fuzzed: Workspace, mutation):
+    check(fuzzed, mutation, may_run_long=False)
 
 
 def test_the_checkpoint_mutations_reach_the_zip_directory():

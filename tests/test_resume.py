@@ -4,6 +4,7 @@ be watched while the stage runs. Real `dvc repro` in temporary git repos."""
 
 from __future__ import annotations
 
+import io
 import os
 import random
 import runpy
@@ -12,12 +13,15 @@ import signal
 import subprocess
 import time
 from argparse import Namespace
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 import psutil
 import pytest
 import torch
+from hypothesis import given
+from hypothesis import strategies as st
 
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
@@ -30,7 +34,16 @@ from linreg.io.files import file_digest
 from linreg.runtime import training_run
 from linreg.runtime.training_run import TrainingRun, run_fingerprint
 
-from .helpers import ROOT, STAGE_COMMANDS, Launcher, project_env, run, set_param
+from .helpers import (
+    ROOT,
+    STAGE_COMMANDS,
+    Launcher,
+    fuzz_settings,
+    private_copy,
+    project_env,
+    run,
+    set_param,
+)
 from .project import METRICS, MODEL, TRAIN_LOG
 
 # what the promise covers: the trained model, its log and the metrics computed from it
@@ -345,3 +358,131 @@ def test_the_log_from_before_a_killed_run_is_the_one_put_back(tmp_path, monkeypa
         stopped_run()
     assert log.read_text() == "good\n"
     assert os.listdir(tmp_path / ".resume") == []
+
+
+# ---- resume points that lie -------------------------------------------------------------
+
+SAVED_AT, KILLED_AT = 40, 60  # epochs of the stopped run whose resume point is mutated
+
+
+class StoppedRun:
+    """A project whose train stage was killed, the resume point it left (good) and the results
+    of the same run uninterrupted. Not a dataclass: a failing example prints it, not its bytes."""
+
+    def __init__(self, project: Path, point: bytes, expected: dict[str, bytes]) -> None:
+        self.project, self.point, self.expected = project, point, expected
+
+    def __repr__(self) -> str:
+        return f"StoppedRun({self.project})"
+
+
+@pytest.fixture(scope="module")
+def stopped_run(
+    reproduced_template: Path, tmp_path_factory: pytest.TempPathFactory, launcher: Launcher
+) -> StoppedRun:
+    """A project whose run saved a resume point at the end of epoch SAVED_AT and was killed at
+    KILLED_AT, and the results of the same params run uninterrupted, in a copy of it."""
+    folder = tmp_path_factory.mktemp("stopped")
+    project = private_copy(reproduced_template, folder)
+    long_run(project)
+    kill(project, SAVED_AT, KILLED_AT)
+    reference = private_copy(project, folder / "reference")
+    (reference / RESUME_POINT).unlink()
+    return StoppedRun(
+        project, (project / RESUME_POINT).read_bytes(), uninterrupted(reference, launcher)
+    )
+
+
+def saved_state(point: bytes) -> tuple[str, dict]:
+    """The fingerprint and the state a resume point's bytes hold (past its two header lines)."""
+    saved = torch.load(io.BytesIO(point.split(b"\n", 2)[2]), weights_only=True)
+    return saved["fingerprint"], saved["state"]
+
+
+def edited(edit: Callable[[dict], object]) -> Callable[[bytes, Path], None]:
+    """A mutation that edits the state and saves it with a checksum that matches: a resume
+    point anyone with the repository could write."""
+
+    def write(point: bytes, path: Path) -> None:
+        fingerprint, state = saved_state(point)
+        save_resume_point(path, fingerprint, edit(state))  # type: ignore[arg-type]
+
+    return write
+
+
+def setting(key: str, value: Callable[[dict], object]) -> Callable[[dict], dict]:
+    return lambda state: state | {key: value(state)}
+
+
+def model_setting(
+    name: str, value: Callable[[torch.Tensor], torch.Tensor]
+) -> Callable[[dict], dict]:
+    return lambda state: state | {"model": state["model"] | {name: value(state["model"][name])}}
+
+
+RESUME_EDITS = {
+    "an extra key": setting("extra", lambda state: 1),
+    "a missing key": lambda state: {k: v for k, v in state.items() if k != "epoch"},
+    "the state as a list": lambda state: list(state.values()),
+    "a weight of another shape": model_setting("weight", lambda w: torch.zeros(3)),
+    "a NaN weight": model_setting("weight", lambda w: torch.full_like(w, float("nan"))),
+    "a complex weight": model_setting("weight", lambda w: w.to(torch.complex64)),
+    "a sparse weight": model_setting("weight", lambda w: w.to_sparse()),
+    "a float64 bias": model_setting("bias", lambda b: b.double()),
+    "a bad batch order": setting(
+        "batch_orders", lambda s: [torch.full_like(s["batch_orders"][0], 255)]
+    ),
+    "a batch order for 2 ranks": setting("batch_orders", lambda s: s["batch_orders"] * 2),
+    "optimizer state for 4 parameters": setting(
+        "optimizer",
+        lambda s: s["optimizer"] | {"state": {i: {"momentum_buffer": None} for i in range(4)}},
+    ),
+    "another learning rate": setting(
+        "optimizer",
+        lambda s: (
+            s["optimizer"] | {"param_groups": [s["optimizer"]["param_groups"][0] | {"lr": 9.0}]}
+        ),
+    ),
+    "a history 3 times as long": setting("train_loss", lambda s: s["train_loss"] * 3),
+    "the history of all epochs": setting("epoch", lambda s: EPOCHS + 1),
+    "epoch 0": setting("epoch", lambda s: 0),
+}
+
+
+@st.composite
+def resume_mutations(draw: st.DrawFn) -> tuple[str, Callable[[bytes, Path], None]]:
+    kind = draw(st.sampled_from(["truncate", "flip", "edit", "edit", "edit"]))
+    at = draw(st.integers(min_value=0, max_value=10**6))
+    if kind == "truncate":
+        return f"truncated at {at}", lambda point, path: path.write_bytes(point[: at % len(point)])
+    if kind == "flip":
+        bit = draw(st.integers(min_value=0, max_value=7))
+
+        def flip(point: bytes, path: Path) -> None:
+            data = bytearray(point)
+            data[at % len(data)] ^= 1 << bit
+            path.write_bytes(bytes(data))
+
+        return f"bit {bit} of byte {at} flipped", flip
+    name = draw(st.sampled_from(sorted(RESUME_EDITS)))
+    return name, edited(RESUME_EDITS[name])
+
+
+@pytest.mark.slow
+@fuzz_settings(examples=6)
+@given(mutation=resume_mutations())
+def test_a_resume_point_that_lies_is_one_line_and_the_run_starts_over(stopped_run, mutation):
+    """Truncated, bit-flipped or edited (with a checksum that matches): real `dvc repro` says
+    in one line what is wrong, removes the point, trains from epoch 0 and ends with the bytes
+    of the uninterrupted run; never a traceback, a hang or a result trained on a lie."""
+    name, mutate = mutation
+    project = stopped_run.project
+    mutate(stopped_run.point, project / RESUME_POINT)
+    # --force: train runs (and meets the resume point) whatever an example before it ran
+    output = run(project, "dvc", "repro", "--force", "--single-item", "train").stdout
+    assert "Traceback" not in output, name
+    assert "removed; training from epoch 0" in output, f"{name}\n{output}"
+    assert "resumed" not in output, name
+    assert not (project / RESUME_POINT).exists(), name
+    for trained in (MODEL, TRAIN_LOG):
+        assert (project / trained).read_bytes() == stopped_run.expected[trained], name

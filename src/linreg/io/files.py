@@ -98,6 +98,22 @@ def require_file(path: str | Path, missing: str) -> Path:
     return path
 
 
+def require_only_files(folder: str | Path) -> None:
+    """A one-line error when `folder` (if there is one) holds anything but files and folders:
+    DVC hashes every file of a folder a stage depends on, and on a named pipe it waits forever
+    (DVC's own behaviour: `dvc status` of any stage that depends on such a folder hangs)."""
+    for path in sorted(Path(folder).rglob("*")):
+        try:
+            mode = path.stat().st_mode  # a link: what it leads to, as DVC follows it
+        except FileNotFoundError:
+            continue  # a link that leads nowhere: DVC says so itself
+        if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+            raise PipelineError(
+                f"{path}: not a file (a pipe, socket or device); DVC would wait on it forever "
+                f"while it hashes {folder}/: remove it"
+            )
+
+
 def read_bytes(path: str | Path, missing: str, limit: int) -> bytes:
     """The bytes of a regular file (require_file) of at most `limit` bytes: every file read
     whole is read here, so that a link to /dev/zero, a pipe or a file grown huge is one line,
