@@ -27,8 +27,11 @@ def main(argv: list[str] | None = None) -> None:
             write_blocks(args.out, generate_blocks(params), params.rows)
             write_truth(args.truth, Truth(params.weight, params.bias))
         else:
-            write_dataset(args.out, read_external_csv(params))
-            write_truth(args.truth, None)
+            data, dropped = read_external_csv(params)
+            if dropped:
+                print(f"{params.source}: {dropped:,} rows with a missing cell left out")
+            write_dataset(args.out, data)
+            write_truth(args.truth, None, rows_dropped=dropped)
 
 
 if __name__ == "__main__":

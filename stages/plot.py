@@ -19,7 +19,8 @@ from linreg.runtime.cli import parse_args, run_stage
 def main(argv: list[str] | None = None) -> None:
     inputs, outputs = ["train", "predictions", "train-log"], ["predictions-png", "loss-png"]
     args = parse_args(__doc__, inputs, outputs, argv)
-    params = load_params(args.params).plot
+    everything = load_params(args.params)
+    params, standardized = everything.plot, everything.train.standardize
     size, seed = params.max_points, params.seed
     train_rows, test_rows = count_rows(args.train), count_rows(args.predictions)
     blocks = read_blocks(args.train, train_rows)
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     blocks = read_prediction_blocks(args.predictions, test_rows)
     predicted = sample_of_blocks(blocks, test_rows, Predictions.joined, size, seed)
     predictions = predictions_figure(train, predicted, params, (train_rows, test_rows))
-    loss_curve = loss_curve_figure(read_train_log(args.train_log))
+    loss_curve = loss_curve_figure(read_train_log(args.train_log), standardized)
     with all_or_none():
         write_bytes_atomic(args.predictions_png, render_png(predictions, params.dpi))
         write_bytes_atomic(args.loss_png, render_png(loss_curve, params.dpi))

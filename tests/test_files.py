@@ -338,3 +338,11 @@ def test_reading_a_file_that_shrinks_ends_where_it_ends(tmp_path: Path):
         rest = list(chunks(file, 3_000_000 - len(first)))
     assert len(first) + sum(map(len, rest)) == 1_500_000
     assert file_digest(path, 0, 3_000_000) == hashlib.sha256(b"x" * 1_500_000).digest()
+
+
+def test_a_byte_order_mark_is_read_as_one(tmp_path: Path):
+    """Spreadsheets save UTF-8 with a byte-order mark: it is not part of the first name."""
+    path = tmp_path / "data.csv"
+    path.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n")
+    assert list(read_csv(path)) == ["x", "y"]
+    assert read_csv(path, ["x"])["x"].tolist() == [1.0]

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -268,7 +269,8 @@ def test_diabetes_matches_scikit_learn(diabetes: Path):
     assert metrics["test_mae"] <= (1 + WITHIN_FLOOR) * metrics["lstsq_test_mae"]
     # the truth of real data is not known
     assert (metrics["weight"], metrics["weight_error"], metrics["bias_error"]) == (None,) * 3
-    assert json.loads((diabetes / TRUTH).read_text()) == {"weight": None, "bias": None}
+    truth = {"weight": None, "bias": None, "rows_dropped": 0}
+    assert json.loads((diabetes / TRUTH).read_text()) == truth
 
     predictions = read_predictions(diabetes / PREDICTIONS)
     assert predictions.data.features == train.features
@@ -351,7 +353,12 @@ CSV_SOURCE = {"source": "data/external/t.csv", "features": ["a", "b"], "target":
             r"line 3, column b: 'oops' is not a number",
             CSV_SOURCE,
         ),
-        (csv_text("a,b,t", "1,10,5", "2,,7"), r"line 3, column b: '' is not a number", CSV_SOURCE),
+        (
+            csv_text("a,b,t", "1,10,5", "2,,7", "3,NA,8"),
+            r"2 of 3 rows have a missing cell \(the first: line 3, column 'b': ''\); "
+            r"generate\.missing: drop leaves them out$",
+            CSV_SOURCE,
+        ),
         (csv_text("a,b,t", "1,10,5"), r"1 data row; at least 2 are needed", CSV_SOURCE),
         (
             csv_text("a,b,t", "1,4,5", "2,4,7"),
@@ -399,6 +406,25 @@ def test_a_bad_csv_is_one_line_and_writes_nothing(
     assert re.match(f"error: {where}{message}", stderr), stderr
     assert not (project / RAW).exists()
     assert not (project / TRUTH).exists()
+
+
+@pytest.mark.slow
+def test_rows_with_a_missing_cell_are_left_out_when_asked(tmp_path: Path):
+    """generate.missing: drop writes the rows pandas keeps after dropna (the strings that mean
+    missing are pandas' own), says how many it left out, and data/truth.json keeps the count."""
+    rows = ["1,10,5", "2,NA,7", "3,20,8", "4,,9", "5,nan,1", "6,None,2", "7,40,null", "8,5,3"]
+    project = make_project(tmp_path, project_env())
+    table = project / "data/external/t.csv"
+    table.write_text(csv_text("a,b,t", *rows))
+    set_param(project, "generate", CSV_SOURCE | {"missing": "drop"})
+
+    result = run(project, "sh", "-c", STAGE_COMMANDS["generate"])
+
+    assert "data/external/t.csv: 5 rows with a missing cell left out" in result.stdout
+    kept = pd.read_csv(table).dropna().to_numpy(dtype=np.float32)
+    assert len(kept) == 3
+    np.testing.assert_array_equal(pd.read_csv(project / RAW).to_numpy(dtype=np.float32), kept)
+    assert json.loads((project / TRUTH).read_text())["rows_dropped"] == 5
 
 
 @pytest.mark.slow

@@ -146,3 +146,9 @@ def test_the_picture_of_samples_is_the_picture_of_the_whole():
     test = sample_of_blocks(map(predicted, blocks), len(big), Predictions.joined, 500, 0)
     sampled = predictions_figure(train, test, params, (len(big), len(big)))
     assert render_png(sampled, params.dpi) == whole
+
+
+def test_the_loss_curve_says_when_its_losses_are_in_standardised_units():
+    assert loss_curve_figure(log(1.0)).axes[0].get_ylabel() == "Loss"
+    standardised = loss_curve_figure(log(1.0), standardized=True).axes[0].get_ylabel()
+    assert standardised == "Loss (standardised units: train.standardize)"

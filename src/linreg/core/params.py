@@ -139,6 +139,8 @@ class CsvParams(_Source):
     source: str
     features: Annotated[list[str], _FEATURE_COUNT]
     target: str
+    # a row with a missing cell (empty, NA, NaN, null, None): an error, or left out
+    missing: Literal["error", "drop"] = "error"
 
     @model_validator(mode="after")
     def _inside_external_data(self) -> CsvParams:

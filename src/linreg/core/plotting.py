@@ -127,20 +127,21 @@ def _predicted_against_actual(predicted: Predictions, params: PlotParams, total:
     return figure
 
 
-def loss_curve_figure(log: TrainLog) -> Figure:
-    """Train and test loss per epoch."""
-    figure, axes = loss_axes()
+def loss_curve_figure(log: TrainLog, standardized: bool = False) -> Figure:
+    """Train and test loss per epoch; `standardized`: the model trained on standardised data
+    (train.standardize), so the losses are in those units, which the axis says."""
+    figure, axes = loss_axes(standardized)
     axes.plot(log.epoch, log.train_loss, label="Train loss")
     axes.plot(log.epoch, log.test_loss, label="Test loss")
     axes.legend()
     return figure
 
 
-def loss_axes() -> tuple[Figure, Axes]:
+def loss_axes(standardized: bool = False) -> tuple[Figure, Axes]:
     """A titled, labelled loss-per-epoch picture to draw curves on (then add the legend)."""
     figure = Figure(figsize=(8, 5))
     axes = figure.add_subplot()
     axes.set_title("Training and test loss curves")
     axes.set_xlabel("Epochs")
-    axes.set_ylabel("Loss")
+    axes.set_ylabel("Loss (standardised units: train.standardize)" if standardized else "Loss")
     return figure, axes

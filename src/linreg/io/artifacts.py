@@ -22,16 +22,20 @@ _TRUTH_KEYS = tuple(field.name for field in fields(Truth))
 TRAIN_LOG_COLUMNS = tuple(field.name for field in fields(TrainLog))
 
 
-def write_truth(path: str | Path, truth: Truth | None) -> None:
-    """data/truth.json: the true weight and bias, or nulls when they are not known (a CSV)."""
-    write_json(
-        path, {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
-    )
+def write_truth(path: str | Path, truth: Truth | None, rows_dropped: int | None = None) -> None:
+    """data/truth.json: the true weight and bias, or nulls when they are not known (a CSV
+    source, which also says how many rows generate.missing: drop left out)."""
+    data = {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
+    write_json(path, data if rows_dropped is None else data | {_DROPPED: rows_dropped})
+
+
+_DROPPED = "rows_dropped"
 
 
 def read_truth(path: str | Path) -> Truth | None:
     data = read_json(path, "run the generate stage first")
-    if not isinstance(data, dict) or sorted(data) != sorted(_TRUTH_KEYS):
+    keys = sorted(data) if isinstance(data, dict) else None
+    if keys not in (sorted(_TRUTH_KEYS), sorted((*_TRUTH_KEYS, _DROPPED))):
         raise PipelineError(f"{path}: expected an object with keys {', '.join(_TRUTH_KEYS)}")
     if data["weight"] is None and data["bias"] is None:
         return None

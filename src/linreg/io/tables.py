@@ -29,6 +29,22 @@ T = TypeVar("T")
 # of the one in use: 1 MiB blocks keep that read-ahead near 60 MiB at any file size (16 MiB
 # blocks: about 300 MiB), and parse as fast (python -m bench.scale --against REV).
 PARSE_BYTES = 1 << 20
+# What a cell that means "missing" says, in a user's table (generate.missing), as pandas reads
+# them: empty, NA, NaN, null and None, in the cases pandas knows.
+MISSING_CELLS = (
+    "",
+    "NA",
+    "N/A",
+    "n/a",
+    "<NA>",
+    "NaN",
+    "nan",
+    "-NaN",
+    "-nan",
+    "NULL",
+    "null",
+    "None",
+)
 
 
 def write_csv(path: str | Path, columns: Mapping[str, np.ndarray]) -> None:
@@ -89,9 +105,10 @@ def read_csv(
     part: int = 0,
     parts: int = 1,
     ours: bool = True,
+    missing: Sequence[str] = (),
 ) -> dict[str, np.ndarray]:
     """csv_blocks, joined: the whole file's columns (or its part's) at once."""
-    blocks = list(csv_blocks(path, names, part, parts, ours=ours))
+    blocks = list(csv_blocks(path, names, part, parts, ours=ours, missing=missing))
     wanted = list(blocks[0]) if blocks else names or _header(Path(path))
     return {name: _joined([block.pop(name) for block in blocks]) for name in wanted}
 
@@ -103,6 +120,7 @@ def csv_blocks(
     parts: int = 1,
     rows: int | None = None,
     ours: bool = True,
+    missing: Sequence[str] = (),
 ) -> Iterator[dict[str, np.ndarray]]:
     """The named columns of a CSV file (all of them, in order, when `names` is None) as float32
     arrays, about BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
@@ -111,13 +129,20 @@ def csv_blocks(
     refused; a problem is raised when its block is reached, naming its line and column. `rows`:
     the rows counted before (count_rows), which the file must still hold when it is read.
     `ours`: a file the pipeline wrote, which ends in a newline unless it was cut short (a
-    user's own CSV need not)."""
+    user's own CSV need not). `missing`: the cells that mean a missing value (MISSING_CELLS),
+    read as NaN; without them a missing cell is an error."""
     path = require_file(path, "run the stage that writes it first")
-    return _read_ahead(_blocks(path, names, part, parts, rows, ours))
+    return _read_ahead(_blocks(path, names, part, parts, rows, ours, tuple(missing)))
 
 
 def _blocks(
-    path: Path, names: Sequence[str] | None, part: int, parts: int, rows: int | None, ours: bool
+    path: Path,
+    names: Sequence[str] | None,
+    part: int,
+    parts: int,
+    rows: int | None,
+    ours: bool,
+    missing: tuple[str, ...],
 ) -> Iterator[dict[str, np.ndarray]]:
     wanted: Sequence[str] = names or ()
     read = 0
@@ -128,12 +153,12 @@ def _blocks(
         if ours:
             _refuse_torn(path)
         start, stop = line_range(path, part, parts)
-        for block in _parsed_blocks(path, header, wanted, start, stop):
-            _refuse_non_finite(path, block, start, read)
+        for block in _parsed_blocks(path, header, wanted, start, stop, missing):
+            _refuse_non_finite(path, block, start, read, missing)
             read += len(block[wanted[0]])
             yield block
     except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeDecodeError) as error:
-        raise _unreadable(path, wanted, error) from None
+        raise _unreadable(path, wanted, error, missing) from None
     if not read and parts == 1:  # blank lines after the header
         raise _no_data_rows(path)
     if rows is not None and read != rows:
@@ -202,7 +227,12 @@ def count_rows(path: str | Path) -> int:
 
 
 def _parsed_blocks(
-    path: Path, header: Sequence[str], wanted: Sequence[str], start: int, stop: int
+    path: Path,
+    header: Sequence[str],
+    wanted: Sequence[str],
+    start: int,
+    stop: int,
+    missing: tuple[str, ...] = (),
 ) -> Iterator[dict[str, np.ndarray]]:
     """The `wanted` columns of the data lines in bytes [start, stop) of a CSV file (whole lines;
     `header` its column names), pyarrow's batches gathered into blocks of BLOCK_ROWS rows."""
@@ -212,7 +242,7 @@ def _parsed_blocks(
     convert_options = pacsv.ConvertOptions(
         include_columns=wanted,
         column_types={name: pa.float32() for name in wanted},
-        null_values=[],  # an empty cell is an error, not a silent null
+        null_values=list(missing),  # none: an empty cell is an error, not a silent null
         quoted_strings_can_be_null=False,
     )
     with path.open("rb", buffering=0) as file:
@@ -230,7 +260,12 @@ def _parsed_blocks(
 
 def _block(batches: list[pa.RecordBatch], names: Sequence[str]) -> dict[str, np.ndarray]:
     table = pa.Table.from_batches(batches)
-    return {name: _to_numpy(table[name].combine_chunks()) for name in names}
+    return {name: _to_numpy(_nan_for_null(table[name].combine_chunks())) for name in names}
+
+
+def _nan_for_null(column: pa.Array) -> pa.Array:
+    """A missing cell (a null: only when MISSING_CELLS are read as such) as NaN."""
+    return column.fill_null(np.float32("nan")) if column.null_count else column
 
 
 class _ByteRange(io.RawIOBase):
@@ -318,10 +353,12 @@ def _joined(blocks: list[np.ndarray]) -> np.ndarray:
     return blocks[0] if len(blocks) == 1 else np.concatenate([np.empty(0, np.float32), *blocks])
 
 
-def _unreadable(path: Path, names: Sequence[str] | None, error: Exception) -> PipelineError:
+def _unreadable(
+    path: Path, names: Sequence[str] | None, error: Exception, missing: tuple[str, ...] = ()
+) -> PipelineError:
     """pyarrow names neither the line nor the column: find them (a slow pass, errors only)."""
     check_utf8(path)
-    reason = _diagnose(path, names or ()) or shorten(str(error).splitlines()[0])
+    reason = _diagnose(path, names or (), missing) or shorten(str(error).splitlines()[0])
     return PipelineError(f"{path}: {reason}")
 
 
@@ -345,12 +382,16 @@ def _check_columns(path: Path, found: list[str], names: Sequence[str]) -> None:
 
 
 def _refuse_non_finite(
-    path: Path, columns: Mapping[str, np.ndarray], start: int, rows_before: int
+    path: Path,
+    columns: Mapping[str, np.ndarray],
+    start: int,
+    rows_before: int,
+    missing: tuple[str, ...],
 ) -> None:
-    """A one-line error at the first cell that is NaN or infinite, in a block that comes after
-    `rows_before` rows of the data lines from byte `start` on."""
+    """A one-line error at the first cell that is NaN (unless it means missing: `missing`) or
+    infinite, in a block that comes after `rows_before` rows of the data lines from `start`."""
     for name, values in columns.items():
-        bad = np.flatnonzero(~np.isfinite(values))
+        bad = np.flatnonzero(np.isinf(values) if missing else ~np.isfinite(values))
         if bad.size:
             line = _lines_before(path, start) + rows_before + bad[0] + 1  # lines count from 1
             raise PipelineError(
@@ -370,15 +411,16 @@ def _refuse_other_separator(path: Path, header: str) -> None:
 def _header(path: Path) -> list[str]:
     """The column names on a CSV file's first line (none for an empty file)."""
     csv.field_size_limit(sys.maxsize)  # a 50 MB line is one field too
-    with path.open(newline="", encoding="utf-8") as file:
+    # utf-8-sig: a byte-order mark (as spreadsheets write) is read as one, not as a name's start
+    with path.open(newline="", encoding="utf-8-sig") as file:
         return next(csv.reader(file), [])
 
 
-def _diagnose(path: Path, names: Sequence[str]) -> str | None:
+def _diagnose(path: Path, names: Sequence[str], missing: tuple[str, ...] = ()) -> str | None:
     """The first problem in a CSV file that pyarrow refused, with its line and column."""
     # a 50 MB line is one field too: the csv module's default limit (128 KiB) would refuse it
     csv.field_size_limit(sys.maxsize)
-    with path.open(newline="") as file:
+    with path.open(newline="", encoding="utf-8-sig") as file:
         rows = csv.reader(file)
         header = next(rows, None)
         if header is None:
@@ -401,7 +443,7 @@ def _diagnose(path: Path, names: Sequence[str]) -> str | None:
                     f"has {len(header)}; a truncated or hand-edited line?"
                 )
             for column, cell in zip(header, row, strict=True):
-                if column in names and not _is_number(cell):
+                if column in names and not _is_number(cell) and cell not in missing:
                     return f"line {line}, column {column}: {shown(cell)} is not a number"
         if data_rows == 0:
             return "no data rows (a header line only)"
