@@ -177,7 +177,7 @@ CASES = [
         "csv one 50 MB line",
         "split",
         write(RAW, "x,y\n0," + "a" * 50_000_000 + "\n"),
-        r"data/raw\.csv: line 2: longer than the 1,048,576 bytes a line may hold; a line of the "
+        r"data/raw\.csv: line 2: longer than the 4,194,304 bytes a line may hold; a line of the "
         r"data has a number per column$",
     ),
     Case(

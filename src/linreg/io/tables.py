@@ -26,9 +26,9 @@ from linreg.io.files import atomic_file, check_utf8, chunks, file_digest, requir
 T = TypeVar("T")
 
 # Bytes pyarrow's streaming reader parses at a time. It reads a fixed number of blocks ahead
-# of the one in use: 1 MiB blocks keep that read-ahead near 60 MiB at any file size (16 MiB
-# blocks: about 300 MiB), and parse as fast (python -m bench.scale --against REV).
-PARSE_BYTES = 1 << 20
+# of the one in use: 4 MiB blocks keep that read-ahead near 180 MiB at any file size (1 MiB:
+# 60 MiB, but evaluate 5 % slower; 16 MiB: 300 MiB). python -m bench.scale --against REV.
+PARSE_BYTES = 4 << 20
 # What a cell that means "missing" says, in a user's table (generate.missing), as pandas reads
 # them: empty, NA, NaN, null and None, in the cases pandas knows.
 MISSING_CELLS = (
