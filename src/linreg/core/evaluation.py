@@ -153,8 +153,10 @@ def least_squares_line_of_blocks(blocks: Iterable[Dataset]) -> tuple[np.ndarray,
 
 def _design(data: Dataset) -> np.ndarray:
     """(n, k + 1) float64: the features and a column of ones."""
-    ones = np.ones(len(data), dtype=np.float32)
-    return np.column_stack([data.x, ones]).astype(np.float64)
+    design = np.empty((len(data), data.x.shape[1] + 1))  # filled in place: one pass, not three
+    design[:, :-1] = data.x
+    design[:, -1] = 1.0
+    return design
 
 
 def evaluate_blocks(

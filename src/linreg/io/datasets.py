@@ -30,9 +30,12 @@ def read_dataset(path: str | Path, part: int = 0, parts: int = 1) -> Dataset:
     return _as_dataset(path, read_csv(path, part=part, parts=parts))
 
 
-def read_blocks(path: str | Path, rows: int | None = None) -> Iterator[Dataset]:
-    """read_dataset a block of rows at a time (tables.csv_blocks; `rows`: as counted before)."""
-    return (_as_dataset(path, columns) for columns in csv_blocks(path, rows=rows))
+def read_blocks(
+    path: str | Path, rows: int | None = None, ahead: bool = False
+) -> Iterator[Dataset]:
+    """read_dataset a block of rows at a time (tables.csv_blocks; `rows`: as counted before;
+    `ahead`: the next block read while this one is used)."""
+    return (_as_dataset(path, columns) for columns in csv_blocks(path, rows=rows, ahead=ahead))
 
 
 def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
@@ -92,7 +95,7 @@ def split_file(raw: str | Path, train: str | Path, test: str | Path, params: Spl
         csv_writer(test, None, rows - cut) as to_test,
     ):
         done = 0
-        for block in read_blocks(raw, rows):
+        for block in read_blocks(raw, rows, ahead=True):
             head = min(max(cut - done, 0), len(block))  # this block's rows that go to train
             if head:
                 to_train(_columns(block.rows(slice(None, head))))

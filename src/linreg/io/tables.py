@@ -121,6 +121,7 @@ def csv_blocks(
     rows: int | None = None,
     ours: bool = True,
     missing: Sequence[str] = (),
+    ahead: bool = False,
 ) -> Iterator[dict[str, np.ndarray]]:
     """The named columns of a CSV file (all of them, in order, when `names` is None) as float32
     arrays, about BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
@@ -130,9 +131,11 @@ def csv_blocks(
     the rows counted before (count_rows), which the file must still hold when it is read.
     `ours`: a file the pipeline wrote, which ends in a newline unless it was cut short (a
     user's own CSV need not). `missing`: the cells that mean a missing value (MISSING_CELLS),
-    read as NaN; without them a missing cell is an error."""
+    read as NaN; without them a missing cell is an error. `ahead`: each block is parsed in a
+    thread while the caller works on the one before (_read_ahead)."""
     path = require_file(path, "run the stage that writes it first")
-    return _read_ahead(_blocks(path, names, part, parts, rows, ours, tuple(missing)))
+    blocks = _blocks(path, names, part, parts, rows, ours, tuple(missing))
+    return _read_ahead(blocks) if ahead else blocks
 
 
 def _blocks(
@@ -171,7 +174,9 @@ def _blocks(
 def _read_ahead(blocks: Iterator[T]) -> Iterator[T]:
     """`blocks`, each made in a thread of its own while the caller works on the one before:
     pyarrow parses without holding the GIL, so the next block's parsing overlaps the caller's
-    writing, predicting or sampling of this one. One block waits at the most."""
+    work on this one. One block waits at the most. It pays where that work is pyarrow's own
+    (split's writing: 25 % faster at 10^7 rows); beside evaluate's torch and BLAS threads on
+    two cores it cost 4 % (bench/scale.py --against), so only split asks for it."""
     ready: queue.Queue[tuple[str, object]] = queue.Queue(maxsize=1)
     stopping = threading.Event()
 
