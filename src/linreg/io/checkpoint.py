@@ -41,7 +41,7 @@ def save_checkpoint(path: str | Path, model: Model) -> None:
     }
     if isinstance(model, Standardized):
         state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
-    _save(path, state)
+    write_bytes_atomic(path, _saved_bytes(state))
 
 
 def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) -> None:
@@ -51,12 +51,12 @@ def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) ->
         write_train_log(log_path, result.history)
 
 
-def _save(path: str | Path, state: dict[str, Any]) -> None:
-    """torch.save into a BytesIO first: torch.save names the zip's inner folder after the file
-    it writes, so saving to a temporary file and renaming it would change the bytes."""
+def _saved_bytes(state: dict[str, Any]) -> bytes:
+    """torch.save's bytes, saved into a BytesIO: torch.save names the zip's inner folder after
+    the file it writes, so saving to a temporary file and renaming it would change them."""
     buffer = io.BytesIO()
     torch.save(state, buffer)
-    write_bytes_atomic(path, buffer.getvalue())
+    return buffer.getvalue()
 
 
 # The largest checkpoint (a thousand features' weights: some 10 KB) and resume point (a loss
@@ -75,9 +75,7 @@ class UnusableResumePoint(PipelineError):
 def save_resume_point(path: Path, fingerprint: str, state: dict[str, Any]) -> None:
     """The state of the run `fingerprint` (tensors and plain containers), atomically: a kill
     mid-write leaves the previous resume point as it was."""
-    buffer = io.BytesIO()
-    torch.save({"fingerprint": fingerprint, "state": state}, buffer)
-    body = buffer.getvalue()
+    body = _saved_bytes({"fingerprint": fingerprint, "state": state})
     digest = hashlib.sha256(body).hexdigest().encode()
     write_bytes_atomic(path, _RESUME_POINT + digest + b"\n" + body)
 
