@@ -213,13 +213,13 @@ def test_the_rank_with_our_error_is_reported_not_its_peer_that_lost_it(tmp_path:
     for rank, trace in traces.items():
         Path(files[rank]).write_bytes(pickle.dumps(trace))
     seen_first = ProcessRaisedException("\n\n-- Process 0 ...\n" + traces[0], 0, 1234)
-    assert failed_rank(files, seen_first) == (
+    assert failed_rank(files, [1, 1], seen_first) == (
         1,
         "linreg.core.errors.PipelineError: data/train.csv: line 42, column y: nan is not a finite "
         "number",
     )
     plain = ProcessRaisedException(traces[0], 0, 1234)  # nobody raised ours: torch's rank
-    assert failed_rank(files[:1], plain)[0] == 0
+    assert failed_rank(files[:1], [1], plain)[0] == 0
 
 
 @pytest.mark.slow
@@ -242,6 +242,39 @@ def test_a_killed_rank_stops_every_process(project: Path):
     while any(child.is_running() and child.status() != psutil.STATUS_ZOMBIE for child in family):
         assert time.monotonic() < deadline, [child.pid for child in family if child.is_running()]
         time.sleep(0.1)
+
+
+# Rank 0 fails, and is stopped (as torch stops a failed rank's siblings) at the moment torch
+# formats its traceback: the attribute the formatting reads first sends the SIGTERM.
+STOPPED_WHILE_FAILING = """
+import os, signal
+from linreg.core.errors import PipelineError
+from linreg.runtime.launcher import spawn
+
+class Failure(Exception):
+    @property
+    def __notes__(self):
+        os.kill(os.getpid(), signal.SIGTERM)
+        return None
+
+def work():
+    if os.environ["RANK"] == "0":
+        raise Failure
+
+try:
+    spawn(2, work)
+except PipelineError as error:
+    raise SystemExit(f"error: {error}")
+"""
+
+
+def test_a_failing_rank_stopped_while_torch_reports_it_ends_quietly():
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-c", STOPPED_WHILE_FAILING]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    assert done.returncode == 1
+    assert done.stderr.startswith("error: train rank 0: process 0 terminated with signal SIGTERM")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 @pytest.mark.parametrize(

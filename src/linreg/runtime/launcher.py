@@ -113,7 +113,8 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
             pass
     except (ProcessRaisedException, EOFError) as error:  # EOFError: torch read a rank's
         # error file while that rank, stopped, was still writing it
-        rank, last = failed_rank(ranks.error_files, error)
+        exitcodes = [process.exitcode for process in ranks.processes]
+        rank, last = failed_rank(ranks.error_files, exitcodes, error)
         message = last.split(": ", 1)[1] if last.startswith(_OURS) else last
         raise PipelineError(f"train rank {rank}: {message}") from None
     except ProcessExitedException as error:
@@ -129,25 +130,34 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
 
 
 def failed_rank(
-    error_files: list[str], error: ProcessRaisedException | EOFError
+    error_files: list[str], exitcodes: list[int | None], error: ProcessRaisedException | EOFError
 ) -> tuple[int, str]:
     """The failed rank to report, and its traceback's last line ("module.Error: message"):
     the first rank that raised one of our own errors (a bad line in its part of the data),
     not one that failed because that rank had gone (its peer closed the connection), which
     torch may have seen first; else the rank torch reports. A rank that raised wrote its
-    traceback to its error file."""
-    seen = error.error_index if isinstance(error, ProcessRaisedException) else 0
-    last_lines = {seen: (str(error).strip().splitlines() or ["a rank failed"])[-1]}
+    traceback to its error file; one stopped while writing it is told by how it ended."""
+    last_lines = {}
+    if isinstance(error, ProcessRaisedException):
+        last_lines[error.error_index] = (str(error).strip().splitlines() or ["a rank failed"])[-1]
     for rank, path in enumerate(error_files):
         if os.access(path, os.R_OK) and os.path.getsize(path):
             with open(path, "rb") as file:
                 try:
                     last_lines[rank] = str(pickle.load(file)).strip().splitlines()[-1]
-                except EOFError:  # still being written
+                except EOFError:  # still being written, or its rank stopped meanwhile
                     continue
     ours = sorted(rank for rank, last in last_lines.items() if last.startswith(_OURS))
-    rank = ours[0] if ours else seen
-    return rank, last_lines[rank]
+    if ours:
+        return ours[0], last_lines[ours[0]]
+    if isinstance(error, ProcessRaisedException):
+        return error.error_index, last_lines[error.error_index]
+    if last_lines:
+        rank = min(last_lines)
+        return rank, last_lines[rank]
+    rank, code = next((rank, code) for rank, code in enumerate(exitcodes) if code)
+    ended = f"signal {signal.Signals(-code).name}" if code < 0 else f"exit code {code}"
+    return rank, f"process {rank} terminated with {ended}; the other ranks were stopped"
 
 
 def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
@@ -164,6 +174,12 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
         function(*args)
     except Terminated:
         die_by(signal.SIGTERM)
+    except BaseException:
+        # the rank failed; torch now writes its traceback for the stage process to read. A
+        # stop that comes meanwhile (torch stops a failed rank's siblings) ends the rank
+        # quietly, instead of raising out of torch's handler into a second traceback
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise
 
 
 def _free_port() -> int:
