@@ -6,7 +6,7 @@ import gc
 gc.disable()  # before the imports: see linreg.runtime.cli.run
 
 from linreg.core.evaluation import evaluate_blocks
-from linreg.io.artifacts import predictions_writer, read_truth
+from linreg.io.artifacts import predictions_writer, read_precision, read_truth
 from linreg.io.checkpoint import load_model
 from linreg.io.datasets import read_blocks
 from linreg.io.files import all_or_none, write_json
@@ -17,7 +17,9 @@ def main(argv: list[str] | None = None) -> None:
     inputs, outputs = ["model", "train", "test", "truth"], ["metrics", "predictions"]
     args = parse_args(__doc__, inputs, outputs, argv, reads_params=False)
     model, truth = load_model(args.model), read_truth(args.truth)
-    train, test = read_blocks(args.train), read_blocks(args.test)
+    # the least-squares reference and the errors from the numbers as written, at their precision
+    precision = read_precision(args.truth)
+    train, test = (read_blocks(path, dtype=precision) for path in (args.train, args.test))
     with all_or_none(), predictions_writer(args.predictions) as write:
         metrics = evaluate_blocks(model, train, test, truth, write)
         write_json(args.metrics, metrics.as_json())

@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> None:
             if dropped:
                 print(f"{params.source}: {dropped:,} rows with a missing cell left out")
             write_dataset(args.out, data)
-            write_truth(args.truth, None, rows_dropped=dropped)
+            write_truth(args.truth, None, rows_dropped=dropped, precision=data.y.dtype.type)
 
 
 if __name__ == "__main__":

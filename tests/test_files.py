@@ -15,6 +15,8 @@ import pandas as pd
 import pytest
 
 from linreg.core.errors import PipelineError
+from linreg.core.records import Truth
+from linreg.io.artifacts import read_precision, read_truth, write_truth
 from linreg.io.files import (
     all_or_none,
     atomic_file,
@@ -110,6 +112,30 @@ def test_bad_csv_is_one_line_naming_the_file(tmp_path: Path, text, expected):
         read_csv(path, ("x", "y"))
     assert str(error.value).startswith(str(path))
     assert "\n" not in str(error.value)
+
+
+def test_float64_reads_each_number_as_written_and_writes_it_back_the_same(tmp_path: Path):
+    """What split relies on to keep a CSV source's precision and the lesson's bytes: a float32's
+    shortest text and a float64's both come back from a float64 read unchanged."""
+    rng = np.random.default_rng(3)
+    singles = (rng.standard_normal(1000) * np.exp(rng.uniform(-30, 30, 1000))).astype(np.float32)
+    doubles = rng.standard_normal(1000) * np.exp(rng.uniform(-30, 30, 1000))
+    write_csv(tmp_path / "in.csv", {"single": singles, "double": doubles})
+    columns = read_csv(tmp_path / "in.csv", dtype=np.float64)
+    assert columns["double"].tolist() == doubles.tolist()
+    assert columns["single"].astype(np.float32).tolist() == singles.tolist()
+    write_csv(tmp_path / "out.csv", columns)
+    assert (tmp_path / "out.csv").read_bytes() == (tmp_path / "in.csv").read_bytes()
+
+
+def test_a_number_beyond_float32s_range_is_refused_in_either_precision(tmp_path: Path):
+    path = tmp_path / "big.csv"
+    path.write_text("x,y\n1,2\n-1e39,3\n")
+    with pytest.raises(PipelineError, match=r"line 3, column x: -inf is not a finite number$"):
+        read_csv(path)
+    beyond = r"line 3, column x: -1e\+39 is beyond float32's range \(magnitude at most 3.4"
+    with pytest.raises(PipelineError, match=beyond):
+        read_csv(path, dtype=np.float64)
 
 
 def test_columns_are_found_by_name_in_any_order(tmp_path: Path):
@@ -346,3 +372,15 @@ def test_a_byte_order_mark_is_read_as_one(tmp_path: Path):
     path.write_bytes(b"\xef\xbb\xbfx,y\n1,2\n")
     assert list(read_csv(path)) == ["x", "y"]
     assert read_csv(path, ["x"])["x"].tolist() == [1.0]
+
+
+def test_truth_json_records_the_datas_precision_when_it_is_not_float32(tmp_path: Path):
+    path = tmp_path / "truth.json"
+    write_truth(path, Truth(0.7, 0.3))
+    assert json.loads(path.read_text()) == {"weight": 0.7, "bias": 0.3}  # the lesson's file
+    assert (read_truth(path), read_precision(path)) == (Truth(0.7, 0.3), np.float32)
+    write_truth(path, None, rows_dropped=2, precision=np.float64)
+    assert (read_truth(path), read_precision(path)) == (None, np.float64)
+    path.write_text('{"weight": null, "bias": null, "precision": "float16"}')
+    with pytest.raises(PipelineError, match=r"truth\.json: expected .* one of float32, float64"):
+        read_precision(path)

@@ -56,12 +56,13 @@ VERDICT_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["verdict"]
 
 
 def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
-    """(n, k) float32 inputs -> (n,) float32 predictions, with no autograd graph."""
+    """(n, k) inputs -> (n,) predictions in the model's precision, with no autograd graph."""
     import torch
 
     model.eval()
+    precision = next(model.parameters()).dtype  # float64 data meets a float32 model here
     with torch.inference_mode():
-        predicted: np.ndarray = model(torch.from_numpy(x)).squeeze(1).numpy()
+        predicted: np.ndarray = model(torch.from_numpy(x).to(precision)).squeeze(1).numpy()
     return predicted
 
 

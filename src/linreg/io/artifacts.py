@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -22,24 +23,54 @@ _TRUTH_KEYS = tuple(field.name for field in fields(Truth))
 TRAIN_LOG_COLUMNS = tuple(field.name for field in fields(TrainLog))
 
 
-def write_truth(path: str | Path, truth: Truth | None, rows_dropped: int | None = None) -> None:
+def write_truth(
+    path: str | Path,
+    truth: Truth | None,
+    rows_dropped: int | None = None,
+    precision: type[np.floating] = np.float32,
+) -> None:
     """data/truth.json: the true weight and bias, or nulls when they are not known (a CSV
-    source, which also says how many rows generate.missing: drop left out)."""
-    data = {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
-    write_json(path, data if rows_dropped is None else data | {_DROPPED: rows_dropped})
+    source, which also says how many rows generate.missing: drop left out); and the precision
+    of the data's numbers when it is not float32 (a CSV source's, kept as written)."""
+    data: dict[str, object] = (
+        {"weight": truth.weight, "bias": truth.bias} if truth else dict.fromkeys(_TRUTH_KEYS)
+    )
+    if rows_dropped is not None:
+        data[_DROPPED] = rows_dropped
+    if precision != np.float32:
+        data[_PRECISION] = np.dtype(precision).name
+    write_json(path, data)
 
 
-_DROPPED = "rows_dropped"
+_DROPPED, _PRECISION = "rows_dropped", "precision"
+_PRECISIONS: dict[str, type[np.floating]] = {"float32": np.float32, "float64": np.float64}
 
 
 def read_truth(path: str | Path) -> Truth | None:
-    data = read_json(path, "run the generate stage first")
-    keys = sorted(data) if isinstance(data, dict) else None
-    if keys not in (sorted(_TRUTH_KEYS), sorted((*_TRUTH_KEYS, _DROPPED))):
-        raise PipelineError(f"{path}: expected an object with keys {', '.join(_TRUTH_KEYS)}")
+    data = _truth_record(path)
     if data["weight"] is None and data["bias"] is None:
         return None
     return Truth(data["weight"], data["bias"])
+
+
+def read_precision(path: str | Path) -> type[np.floating]:
+    """The precision of the data's numbers that data/truth.json records (write_truth)."""
+    return _PRECISIONS[_truth_record(path).get(_PRECISION, "float32")]
+
+
+def _truth_record(path: str | Path) -> dict[str, Any]:
+    data = read_json(path, "run the generate stage first")
+    optional = (_DROPPED, _PRECISION)
+    if (
+        not isinstance(data, dict)
+        or sorted(key for key in data if key not in optional) != sorted(_TRUTH_KEYS)
+        or data.get(_PRECISION, "float32") not in _PRECISIONS
+    ):
+        raise PipelineError(
+            f"{path}: expected an object with keys {', '.join(_TRUTH_KEYS)} (and optionally "
+            f"{', '.join(optional)}: one of {', '.join(_PRECISIONS)})"
+        )
+    return data
 
 
 def write_train_log(path: str | Path, log: TrainLog) -> None:

@@ -25,17 +25,24 @@ if TYPE_CHECKING:
     from linreg.core.params import SplitParams
 
 
-def read_dataset(path: str | Path, part: int = 0, parts: int = 1) -> Dataset:
-    """A data CSV whole (or the part-th of `parts` of its lines: tables.line_range)."""
-    return _as_dataset(path, read_csv(path, part=part, parts=parts))
+def read_dataset(
+    path: str | Path, part: int = 0, parts: int = 1, dtype: type[np.floating] = np.float32
+) -> Dataset:
+    """A data CSV whole (or the part-th of `parts` of its lines: tables.line_range), as `dtype`
+    (float64: each number as written)."""
+    return _as_dataset(path, read_csv(path, part=part, parts=parts, dtype=dtype))
 
 
 def read_blocks(
-    path: str | Path, rows: int | None = None, ahead: bool = False
+    path: str | Path,
+    rows: int | None = None,
+    ahead: bool = False,
+    dtype: type[np.floating] = np.float32,
 ) -> Iterator[Dataset]:
     """read_dataset a block of rows at a time (tables.csv_blocks; `rows`: as counted before;
     `ahead`: the next block read while this one is used)."""
-    return (_as_dataset(path, columns) for columns in csv_blocks(path, rows=rows, ahead=ahead))
+    blocks = csv_blocks(path, rows=rows, ahead=ahead, dtype=dtype)
+    return (_as_dataset(path, columns) for columns in blocks)
 
 
 def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
@@ -77,16 +84,18 @@ def _columns(dataset: Dataset) -> dict[str, np.ndarray]:
 def split_file(raw: str | Path, train: str | Path, test: str | Path, params: SplitParams) -> None:
     """split_dataset from file to files, both written or neither. In order, a block of rows at a
     time once the rows are counted: memory holds a block whatever the rows. Shuffled, all the
-    rows are held: a permutation needs them."""
+    rows are held: a permutation needs them. The numbers are read as float64 and so written
+    again as they were (a float32's shortest text is a float64's too): a CSV source's
+    precision is kept."""
     if params.shuffle:
-        train_set, test_set = split_dataset(read_dataset(raw), params)
+        train_set, test_set = split_dataset(read_dataset(raw, dtype=np.float64), params)
         with all_or_none():
             write_dataset(train, train_set)
             write_dataset(test, test_set)
         return
     rows = count_rows(raw)
     if params.split_problem(rows):  # a bad line in the data, if any, is what to say first
-        for _ in read_blocks(raw, rows):
+        for _ in read_blocks(raw, rows, dtype=np.float64):
             pass
     cut = train_rows(params, rows)
     with (
@@ -95,7 +104,7 @@ def split_file(raw: str | Path, train: str | Path, test: str | Path, params: Spl
         csv_writer(test, None, rows - cut) as to_test,
     ):
         done = 0
-        for block in read_blocks(raw, rows, ahead=True):
+        for block in read_blocks(raw, rows, ahead=True, dtype=np.float64):
             head = min(max(cut - done, 0), len(block))  # this block's rows that go to train
             if head:
                 to_train(_columns(block.rows(slice(None, head))))

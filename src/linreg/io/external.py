@@ -24,7 +24,8 @@ def read_external_csv(params: CsvParams, root: Path = Path()) -> tuple[Dataset, 
 
     Every other chosen cell must be a finite number; the file needs MIN_ROWS rows and no
     feature may be constant (it carries nothing, and standardising it would divide by zero).
-    Values are read as float32, as the whole pipeline computes.
+    Values are read as float64, each as written: the data files keep them to a double's
+    precision (train.dtype chooses the precision training computes in).
     """
     path = require_file(
         root / params.source, f"add it under {EXTERNAL_DATA}/: docs/your-own-data.md"
@@ -36,7 +37,7 @@ def read_external_csv(params: CsvParams, root: Path = Path()) -> tuple[Dataset, 
             "file in (dvc add tracks it) rather than linking to it"
         )
     names = [*params.features, params.target]
-    columns = read_csv(path, names, ours=False, missing=MISSING_CELLS)
+    columns = read_csv(path, names, ours=False, missing=MISSING_CELLS, dtype=np.float64)
     complete = np.logical_and.reduce([~np.isnan(columns[name]) for name in names])
     dropped = len(complete) - int(complete.sum())
     if dropped and params.missing == "error":

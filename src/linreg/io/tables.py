@@ -1,6 +1,7 @@
 """CSV tables, the form of every data artifact: written a chunk of rows at a time, and read a
 block of rows at a time, of the whole file or of a rank's part of its lines, with one clear line
-for any problem in them. float32 columns; no torch here."""
+for any problem in them. float32 columns, or float64 where the values' full precision is
+kept (a user's own table); no torch here."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from linreg.core.conventions import FLOAT32_MAX
 from linreg.core.dataset import BLOCK_ROWS
 from linreg.core.errors import PipelineError, shorten, shown
 from linreg.io.files import atomic_file, check_utf8, chunks, file_digest, require_file
@@ -106,11 +108,12 @@ def read_csv(
     parts: int = 1,
     ours: bool = True,
     missing: Sequence[str] = (),
+    dtype: type[np.floating] = np.float32,
 ) -> dict[str, np.ndarray]:
     """csv_blocks, joined: the whole file's columns (or its part's) at once."""
-    blocks = list(csv_blocks(path, names, part, parts, ours=ours, missing=missing))
+    blocks = list(csv_blocks(path, names, part, parts, ours=ours, missing=missing, dtype=dtype))
     wanted = list(blocks[0]) if blocks else names or _header(Path(path))
-    return {name: _joined([block.pop(name) for block in blocks]) for name in wanted}
+    return {name: _joined([block.pop(name) for block in blocks], dtype) for name in wanted}
 
 
 def csv_blocks(
@@ -122,9 +125,11 @@ def csv_blocks(
     ours: bool = True,
     missing: Sequence[str] = (),
     ahead: bool = False,
+    dtype: type[np.floating] = np.float32,
 ) -> Iterator[dict[str, np.ndarray]]:
-    """The named columns of a CSV file (all of them, in order, when `names` is None) as float32
-    arrays, about BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
+    """The named columns of a CSV file (all of them, in order, when `names` is None) as arrays
+    of `dtype` (float32, or float64: each number as written, to a double's precision), about
+    BLOCK_ROWS rows at a time: memory holds a block, whatever the file's size.
     With `parts` > 1, only the data lines of the part-th of `parts` (line_range): each process
     of a group reads its part alone. Empty or non-finite data and repeated column names are
     refused; a problem is raised when its block is reached, naming its line and column. `rows`:
@@ -134,7 +139,7 @@ def csv_blocks(
     read as NaN; without them a missing cell is an error. `ahead`: each block is parsed in a
     thread while the caller works on the one before (_read_ahead)."""
     path = require_file(path, "run the stage that writes it first")
-    blocks = _blocks(path, names, part, parts, rows, ours, tuple(missing))
+    blocks = _blocks(path, names, part, parts, rows, ours, tuple(missing), dtype)
     return _read_ahead(blocks) if ahead else blocks
 
 
@@ -146,6 +151,7 @@ def _blocks(
     rows: int | None,
     ours: bool,
     missing: tuple[str, ...],
+    dtype: type[np.floating],
 ) -> Iterator[dict[str, np.ndarray]]:
     wanted: Sequence[str] = names or ()
     read = 0
@@ -156,7 +162,7 @@ def _blocks(
         if ours:
             _refuse_torn(path)
         start, stop = line_range(path, part, parts)
-        for block in _parsed_blocks(path, header, wanted, start, stop, missing):
+        for block in _parsed_blocks(path, header, wanted, start, stop, missing, dtype):
             _refuse_non_finite(path, block, start, read, missing)
             read += len(block[wanted[0]])
             yield block
@@ -237,7 +243,8 @@ def _parsed_blocks(
     wanted: Sequence[str],
     start: int,
     stop: int,
-    missing: tuple[str, ...] = (),
+    missing: tuple[str, ...],
+    dtype: type[np.floating],
 ) -> Iterator[dict[str, np.ndarray]]:
     """The `wanted` columns of the data lines in bytes [start, stop) of a CSV file (whole lines;
     `header` its column names), pyarrow's batches gathered into blocks of BLOCK_ROWS rows."""
@@ -246,7 +253,7 @@ def _parsed_blocks(
     read_options = pacsv.ReadOptions(column_names=header, block_size=PARSE_BYTES, use_threads=False)
     convert_options = pacsv.ConvertOptions(
         include_columns=wanted,
-        column_types={name: pa.float32() for name in wanted},
+        column_types={name: pa.from_numpy_dtype(dtype) for name in wanted},
         null_values=list(missing),  # none: an empty cell is an error, not a silent null
         quoted_strings_can_be_null=False,
     )
@@ -257,20 +264,22 @@ def _parsed_blocks(
         for batch in batches:
             held.append(batch)
             if sum(len(b) for b in held) >= BLOCK_ROWS:
-                yield _block(held, wanted)
+                yield _block(held, wanted, dtype)
                 held = []
         if held:
-            yield _block(held, wanted)
+            yield _block(held, wanted, dtype)
 
 
-def _block(batches: list[pa.RecordBatch], names: Sequence[str]) -> dict[str, np.ndarray]:
+def _block(
+    batches: list[pa.RecordBatch], names: Sequence[str], dtype: type[np.floating]
+) -> dict[str, np.ndarray]:
     table = pa.Table.from_batches(batches)
-    return {name: _to_numpy(_nan_for_null(table[name].combine_chunks())) for name in names}
+    return {name: _to_numpy(_nan_for_null(table[name].combine_chunks()), dtype) for name in names}
 
 
 def _nan_for_null(column: pa.Array) -> pa.Array:
     """A missing cell (a null: only when MISSING_CELLS are read as such) as NaN."""
-    return column.fill_null(np.float32("nan")) if column.null_count else column
+    return column.fill_null(pa.scalar(float("nan"), column.type)) if column.null_count else column
 
 
 class _ByteRange(io.RawIOBase):
@@ -354,8 +363,8 @@ def _column_names(path: Path, names: Sequence[str] | None) -> list[str]:
     return header
 
 
-def _joined(blocks: list[np.ndarray]) -> np.ndarray:
-    return blocks[0] if len(blocks) == 1 else np.concatenate([np.empty(0, np.float32), *blocks])
+def _joined(blocks: list[np.ndarray], dtype: type[np.floating]) -> np.ndarray:
+    return blocks[0] if len(blocks) == 1 else np.concatenate([np.empty(0, dtype), *blocks])
 
 
 def _unreadable(
@@ -393,15 +402,21 @@ def _refuse_non_finite(
     rows_before: int,
     missing: tuple[str, ...],
 ) -> None:
-    """A one-line error at the first cell that is NaN (unless it means missing: `missing`) or
-    infinite, in a block that comes after `rows_before` rows of the data lines from `start`."""
+    """A one-line error at the first cell that is NaN (unless it means missing: `missing`),
+    infinite, or beyond float32's range (read as float64: training may compute in float32), in
+    a block that comes after `rows_before` rows of the data lines from `start`."""
     for name, values in columns.items():
-        bad = np.flatnonzero(np.isinf(values) if missing else ~np.isfinite(values))
+        magnitude = np.abs(values)
+        bad = np.flatnonzero(magnitude > FLOAT32_MAX if missing else ~(magnitude <= FLOAT32_MAX))
         if bad.size:
             line = _lines_before(path, start) + rows_before + bad[0] + 1  # lines count from 1
-            raise PipelineError(
-                f"{path}: line {line}, column {name}: {values[bad[0]]} is not a finite number"
+            value = values[bad[0]]
+            reason = (
+                f"{value:g} is beyond float32's range (magnitude at most {FLOAT32_MAX:.7g})"
+                if np.isfinite(value)
+                else f"{value} is not a finite number"
             )
+            raise PipelineError(f"{path}: line {line}, column {name}: {reason}")
 
 
 def _refuse_other_separator(path: Path, header: str) -> None:
@@ -473,7 +488,7 @@ def _to_arrow(values: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(pa.from_numpy_dtype(values.dtype), len(values), buffers)
 
 
-def _to_numpy(array: pa.Array) -> np.ndarray:
-    """A float32 column without nulls -> a writable numpy copy (torch wants writable memory)."""
-    data = array.buffers()[1]
-    return np.frombuffer(data, np.float32, count=len(array), offset=array.offset * 4).copy()
+def _to_numpy(array: pa.Array, dtype: type[np.floating]) -> np.ndarray:
+    """A float column without nulls -> a writable numpy copy (torch wants writable memory)."""
+    data, width = array.buffers()[1], np.dtype(dtype).itemsize
+    return np.frombuffer(data, dtype, count=len(array), offset=array.offset * width).copy()
