@@ -245,11 +245,16 @@ def test_a_killed_rank_stops_every_process(project: Path):
 
 
 # Rank 0 fails, and is stopped (as torch stops a failed rank's siblings) at the moment torch
-# formats its traceback: the attribute the formatting reads first sends the SIGTERM.
+# formats its traceback: the attribute the formatting reads first sends the SIGTERM. Rank 1 has
+# finished its work and is stopped while its process winds down (in a finalizer, which tells
+# rank 0 to fail once it is there).
 STOPPED_WHILE_FAILING = """
-import os, signal
+import os, signal, sys, time
+from multiprocessing import util
 from linreg.core.errors import PipelineError
 from linreg.runtime.launcher import spawn
+
+WINDING_DOWN = sys.argv[1]
 
 class Failure(Exception):
     @property
@@ -257,9 +262,18 @@ class Failure(Exception):
         os.kill(os.getpid(), signal.SIGTERM)
         return None
 
+def wait_to_be_stopped():
+    open(WINDING_DOWN, "w").close()
+    while True:
+        signal.pause()
+
 def work():
-    if os.environ["RANK"] == "0":
-        raise Failure
+    if os.environ["RANK"] == "1":
+        util.Finalize(None, wait_to_be_stopped, exitpriority=0)
+        return
+    while not os.path.exists(WINDING_DOWN):
+        time.sleep(0.01)
+    raise Failure
 
 try:
     spawn(2, work)
@@ -268,9 +282,9 @@ except PipelineError as error:
 """
 
 
-def test_a_failing_rank_stopped_while_torch_reports_it_ends_quietly():
+def test_ranks_stopped_while_failing_or_winding_down_end_quietly(tmp_path: Path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "-c", STOPPED_WHILE_FAILING]
+    command = [sys.executable, "-c", STOPPED_WHILE_FAILING, str(tmp_path / "winding-down")]
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
     assert done.returncode == 1
     assert done.stderr.startswith("error: train rank 0: process 0 terminated with signal SIGTERM")

@@ -162,24 +162,24 @@ def failed_rank(
 
 def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple[Any, ...]) -> None:
     # forked from a stage process: SIGTERM (how a failed rank's siblings are stopped) unwinds
-    # the rank, so that what it leaves is cleaned up (the live log put back), then ends it by
-    # that signal, quietly: the stage process reports the failure once
+    # the rank's work, so that what it leaves is cleaned up (the live log put back), then ends
+    # it by that signal, quietly: the stage process reports the failure once
     signal.signal(signal.SIGTERM, raise_terminated)
-    die_with_parent()  # and a rank whose stage process was killed outright ends too
-    os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
-    # share the cores instead of each rank running a thread per core (torchrun does the same
-    # through OMP_NUM_THREADS)
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
     try:
-        function(*args)
+        try:
+            die_with_parent()  # and a rank whose stage process was killed outright ends too
+            os.environ.update(RANK=str(rank), WORLD_SIZE=str(nproc), LOCAL_RANK=str(rank))
+            # share the cores instead of each rank running a thread per core (torchrun does
+            # the same through OMP_NUM_THREADS)
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // nproc))
+            function(*args)
+        finally:
+            # the work is over, done or failed: a stop from now on (while torch writes this
+            # rank's traceback, or the process winds down) ends the rank by the signal, instead
+            # of raising out of torch's or multiprocessing's code into a second traceback
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except Terminated:
         die_by(signal.SIGTERM)
-    except BaseException:
-        # the rank failed; torch now writes its traceback for the stage process to read. A
-        # stop that comes meanwhile (torch stops a failed rank's siblings) ends the rank
-        # quietly, instead of raising out of torch's handler into a second traceback
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        raise
 
 
 def _free_port() -> int:
