@@ -17,7 +17,7 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed gpu-check compare sweep push pull clean
+.PHONY: repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
 
 repro: $(STAMP)
 	dvc repro
@@ -55,6 +55,9 @@ bench-resume: $(STAMP)
 
 bench-distributed: $(STAMP)
 	python -m bench.distributed
+
+bench-precision: $(STAMP)
+	python -m bench.precision
 
 # On a machine with a GPU: its checks and training throughput in one table (docs/scaling-out.md, Training on a GPU).
 gpu-check: $(STAMP)

@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
 def train(params: TrainParams, args: Namespace) -> None:
     """This process's share of the training; the writing rank writes both outputs."""
     with TrainingRun(params, [args.train, args.test], args.train_log) as run:
-        train_set, test_set = read_split(args.train, args.test, run.part, run.parts)
+        data = args.train, args.test, run.part, run.parts
+        train_set, test_set = read_split(*data, params.dtype)
         result = fit(params, train_set, test_set, run)
         if run.writes:
             save_fit(args.model, args.train_log, result)

@@ -4,6 +4,7 @@ the benchmarks (which import it from here) share."""
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import shutil
@@ -15,11 +16,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import yaml
 
-from linreg.core.dataset import Dataset
+from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.params import SyntheticParams
 from linreg.core.synthetic import generate_blocks
+from linreg.io.datasets import write_dataset
+from linreg.io.params import load_params
 from linreg.io.pipeline import output_path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -183,3 +187,56 @@ def train_seconds_by(
 def synthetic_dataset(params: SyntheticParams) -> Dataset:
     """The whole synthetic dataset in memory: generate_blocks, joined."""
     return Dataset.joined(list(generate_blocks(params)))
+
+
+# N forked ranks, each reading its part of train.csv and test.csv in a folder (argv[1]) at
+# train.dtype and training together; rank 0 saves the losses and the coefficients (argv[2]).
+# Params overrides as JSON in argv[3], the ranks in argv[4]. The fork comes first in a fresh
+# process, as in the stage.
+_RANKS_ON_PARTS = """
+import json, sys
+import numpy as np
+from linreg.io.datasets import read_split
+from linreg.core.placement import placement
+from linreg.runtime.launcher import in_group, spawn
+from linreg.core.params import with_overrides
+from linreg.io.params import load_params
+from linreg.core.training import fit
+
+folder, out, overrides, nproc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
+params = with_overrides(load_params(), overrides, "test").train
+
+def work():
+    where = placement("cpu")
+    train, test = read_split(f"{folder}/train.csv", f"{folder}/test.csv", where.rank,
+                             where.world_size, params.dtype)
+    result = fit(params, train, test)
+    if where.writes:
+        weights, bias = result.model.coefficients()
+        history = result.history
+        np.savez(out, train_loss=history.train_loss, test_loss=history.test_loss,
+                 coefficients=[*weights, bias])
+
+spawn(nproc, in_group, "cpu", work)  # not run_ranks: 3 ranks on a 2-core machine
+"""
+
+
+def fit_on_parts(folder: Path, overrides: dict[str, object], nproc: int) -> dict[str, np.ndarray]:
+    """The losses and coefficients (weights, then bias) of `nproc` ranks that train on the
+    parts of folder/train.csv and folder/test.csv they read, with these train params."""
+    out = folder / f"nproc{nproc}.npz"
+    script = [sys.executable, "-c", _RANKS_ON_PARTS, str(folder), str(out), json.dumps(overrides)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([*script, str(nproc)], cwd=ROOT, env=env, check=True)
+    return dict(np.load(out))
+
+
+def write_lesson_split(folder: Path, power: int) -> None:
+    """folder/train.csv and folder/test.csv: the lesson's data and split at 10^power rows."""
+    params = load_params(ROOT / "params.yaml")
+    generate = params.generate
+    assert isinstance(generate, SyntheticParams)
+    data = synthetic_dataset(generate.model_copy(update={"step": float(f"1e-{power}")}))
+    train, test = split_dataset(data, params.split)
+    write_dataset(folder / "train.csv", train)
+    write_dataset(folder / "test.csv", test)

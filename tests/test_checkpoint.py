@@ -5,23 +5,32 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from linreg.core.errors import PipelineError
-from linreg.core.model import MODELS, build_model
+from linreg.core.model import MODELS, Model, Scaling, Standardized, build_model
 from linreg.io.checkpoint import load_model, save_checkpoint
 
 
+@pytest.mark.parametrize("standardized", [False, True])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_round_trip_gives_the_same_model(tmp_path: Path, kind):
+def test_round_trip_gives_the_same_model(tmp_path: Path, kind, dtype, standardized):
+    """Either train.dtype, plain or standardised: the same class, precision and outputs."""
     torch.manual_seed(3)
-    model = build_model(kind)
+    model: Model = build_model(kind).to(dtype)
+    if standardized:
+        numpy_dtype = np.dtype(str(dtype).removeprefix("torch."))
+        stats = np.array([0.25, 4.0], numpy_dtype)
+        model = Standardized(model, Scaling(stats[:1], stats[1:], 0.5, 2.0))
     save_checkpoint(tmp_path / "model.pt", model)
     loaded = load_model(tmp_path / "model.pt")
     assert type(loaded) is type(model)
     assert not loaded.training
-    x = torch.linspace(0, 1, 5).unsqueeze(1)
+    assert {tensor.dtype for tensor in loaded.state_dict().values()} == {dtype}
+    x = torch.linspace(0, 1, 5, dtype=dtype).unsqueeze(1)
     with torch.inference_mode():
         assert torch.equal(loaded(x), model(x))
 
@@ -75,12 +84,14 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path):
     [
         (torch.ones(1).to_sparse(), r"is a torch\.sparse_coo tensor, not a dense one"),
         (torch.ones(1, dtype=torch.complex64), r"is torch\.complex64, expected torch\.float32"),
-        (torch.ones(1, dtype=torch.float64), r"is torch\.float64, expected torch\.float32"),
+        (torch.ones(1, dtype=torch.float16), r"is torch\.float16, expected torch\.float32"),
         (torch.tensor([float("inf")]), r"holds NaN or infinite values"),
     ],
-    ids=["sparse", "complex", "float64", "infinite"],
+    ids=["sparse", "complex", "float16", "infinite"],
 )
 def test_only_dense_real_finite_weights_of_their_dtype_are_loaded(tmp_path, weight, problem):
+    """The first tensor's precision, when train.dtype names it (float32 or float64), is what
+    every tensor must have; any other precision is refused as not float32."""
     path = tmp_path / "model.pt"
     buffer = io.BytesIO()
     torch.save(

@@ -49,6 +49,7 @@ from .helpers import (
 )
 from .project import (
     METRICS,
+    MODEL,
     PREDICTIONS,
     PREDICTIONS_PNG,
     RAW,
@@ -451,7 +452,9 @@ def test_an_ill_conditioned_table_keeps_its_precision_and_matches_the_references
     """Longley's table (statsmodels ships it), the standard badly conditioned least-squares
     benchmark: six features near 10^2 to 10^5, nearly collinear. Its numbers reach the data files
     as written (float64), and the least-squares reference matches scikit-learn's and
-    statsmodels' fits of the same split to 1e-9, where float32 data misses by about 1e-6."""
+    statsmodels' fits of the same split to 1e-9, where float32 data misses by about 1e-6.
+    Trained with train.dtype: float64, evaluate and predict take that precision from the
+    checkpoint."""
     import statsmodels.api as sm
 
     longley = sm.datasets.longley.load_pandas().data
@@ -462,6 +465,7 @@ def test_an_ill_conditioned_table_keeps_its_precision_and_matches_the_references
         "source": "data/external/longley.csv", "features": names[:-1], "target": names[-1],
     })  # fmt: skip
     set_param(project, "train.standardize", True)
+    set_param(project, "train.dtype", "float64")
     for stage in ("generate", "split", "train", "evaluate"):
         run(project, "sh", "-c", STAGE_COMMANDS[stage])
 
@@ -489,3 +493,13 @@ def test_an_ill_conditioned_table_keeps_its_precision_and_matches_the_references
         y_test, LinearRegression().fit(x32, y32).predict(rounded[cut:, :-1])
     )
     assert abs(float32_mae - scikit) > 1e-9 * scikit  # the check could fail on float32 data
+
+    model = load_model(project / MODEL)
+    assert {tensor.dtype for tensor in model.state_dict().values()} == {torch.float64}
+    weights, bias = model.coefficients()
+    model_mae = mean_absolute_error(y_test, x_test @ weights + bias)
+    metrics = json.loads((project / METRICS).read_text())
+    assert metrics["test_mae"] == pytest.approx(model_mae, rel=1e-9)  # float32: 1e-5 off
+    row = ",".join(repr(float(value)) for value in x_test[0])
+    printed = run(project, "python", "-m", "linreg.predict", row).stdout
+    assert float(printed.split("\t")[1]) == pytest.approx(x_test[0] @ weights + bias, abs=1e-5)

@@ -83,6 +83,44 @@ def test_fit_recovers_the_closed_form_line(params, loss, optimizer, lr, epochs):
     assert (weight, bias) == pytest.approx((0.7, 0.3), abs=0.01)
 
 
+@pytest.mark.parametrize(("batch_size", "standardize"), [(0, False), (8, True)])
+def test_float64_trains_in_float64_from_the_lessons_start(
+    params, lesson_data, batch_size, standardize
+):
+    """train.dtype: float64 makes the model, its scaling and the losses float64; it starts
+    from the same drawn numbers, so it follows the float32 run to float32's rounding."""
+    settings = params.train.model_copy(
+        update={"epochs": 20, "batch_size": batch_size, "standardize": standardize}
+    )
+    single = fit(settings, *lesson_data)
+    double = fit(settings.model_copy(update={"dtype": "float64"}), *lesson_data)
+    assert {tensor.dtype for tensor in double.model.state_dict().values()} == {torch.float64}
+    assert double.history.train_loss.dtype == double.history.test_loss.dtype == np.float64
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(
+            getattr(double.history, name), getattr(single.history, name), rtol=1e-5, atol=1e-6
+        )
+
+
+def test_float64_reaches_the_least_squares_line_where_float32_cannot(params):
+    """MSE with SGD converges to the float64 least-squares fit to 1e-12 in float64; float32's
+    rounding keeps it farther off than 1e-9."""
+    rng = np.random.default_rng(0)
+    x = rng.uniform(-1, 1, (200, 1))
+    y = 0.7 * x[:, 0] + 0.3 + rng.normal(0, 0.01, 200)
+    train = Dataset(x, y)
+    design = np.column_stack([x, np.ones(len(x))])
+    reference = np.linalg.lstsq(design, y, rcond=None)[0]  # float64: (weight, bias)
+    settings = params.train.model_copy(update={"loss": "mse", "lr": 0.5, "epochs": 400})
+    distances = {}
+    for dtype in ("float32", "float64"):
+        (weight,), bias = fit(
+            settings.model_copy(update={"dtype": dtype}), train, train
+        ).model.coefficients()
+        distances[dtype] = np.abs(np.array([weight, bias]) - reference).max()
+    assert distances["float64"] < 1e-12 < 1e-9 < distances["float32"]
+
+
 def test_minibatches_are_seeded_and_learn(params, lesson_data):
     settings = params.train.model_copy(update={"batch_size": 8, "epochs": 50, "momentum": 0.9})
     first, again = fit(settings, *lesson_data), fit(settings, *lesson_data)

@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from linreg.core.conventions import FLOAT32_MAX
 from linreg.core.errors import PipelineError, shown
-from linreg.core.evaluation import model_features, predict
+from linreg.core.evaluation import model_features, model_precision, predict
 from linreg.io.checkpoint import load_model
 from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run
@@ -22,27 +21,29 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     model = load_model(args.model or output_path("train", "model"))
-    x = parse_rows(args.rows, model_features(model))
+    x = parse_rows(args.rows, model_features(model), model_precision(model))
     for row, y_value in zip(args.rows, predict(model, x).tolist(), strict=True):
         print(f"{row}\t{y_value:.6f}")
 
 
-def parse_rows(rows: list[str], features: int) -> np.ndarray:
-    """Command-line rows of comma-separated numbers -> (n, features) float32."""
+def parse_rows(rows: list[str], features: int, precision: str = "float32") -> np.ndarray:
+    """Command-line rows of comma-separated numbers -> (n, features) of the model's precision
+    (float32 or float64)."""
+    largest = float(np.finfo(precision).max)
     values = []
     for row in rows:
         try:
             numbers = [float(value) for value in row.split(",")]
         except ValueError:
             raise PipelineError(f"input {shown(row)}: not comma-separated numbers") from None
-        if len(numbers) != features or not all(abs(x) <= FLOAT32_MAX for x in numbers):
+        if len(numbers) != features or not all(abs(x) <= largest for x in numbers):
             raise PipelineError(
                 f"input {shown(row)}: {len(numbers)} value(s); the model takes {features} "
-                f"finite float32 number(s) per row (within ±{FLOAT32_MAX:.8g}), separated by "
+                f"finite {precision} number(s) per row (within ±{largest:.8g}), separated by "
                 "commas"
             )
         values.append(numbers)
-    return np.asarray(values, dtype=np.float32)
+    return np.asarray(values, dtype=precision)
 
 
 def entry_point() -> None:

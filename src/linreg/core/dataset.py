@@ -23,8 +23,8 @@ BLOCK_ROWS = 1 << 20
 class Dataset:
     """Rows of k features and a target. The lesson's data is k = 1: columns x and y."""
 
-    x: np.ndarray  # (n, k) float32
-    y: np.ndarray  # (n,) float32
+    x: np.ndarray  # (n, k) float32, or float64 (a CSV source's numbers as written)
+    y: np.ndarray  # (n,) of x's dtype
     features: tuple[str, ...] = ("x",)  # the k feature columns' names
     target: str = "y"  # the target column's name
 
@@ -41,6 +41,11 @@ class Dataset:
     def rows(self, selection: np.ndarray | slice) -> Dataset:
         """The dataset of the selected rows (an index array or a slice)."""
         return Dataset(self.x[selection], self.y[selection], self.features, self.target)
+
+    def astype(self, dtype: np.dtype) -> Dataset:
+        """The same rows in `dtype`: no copy when they are in it already."""
+        x, y = self.x.astype(dtype, copy=False), self.y.astype(dtype, copy=False)
+        return Dataset(x, y, self.features, self.target)
 
     @staticmethod
     def joined(blocks: Sequence[Dataset]) -> Dataset:

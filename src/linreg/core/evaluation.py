@@ -16,6 +16,7 @@ from linreg.core.errors import PipelineError, shorten
 from linreg.core.records import Predictions, Truth
 
 if TYPE_CHECKING:
+    import torch
     from torch import nn
 
     from linreg.core.model import Model
@@ -60,10 +61,24 @@ def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
     import torch
 
     model.eval()
-    precision = next(model.parameters()).dtype  # float64 data meets a float32 model here
-    with torch.inference_mode():
-        predicted: np.ndarray = model(torch.from_numpy(x).to(precision)).squeeze(1).numpy()
+    with torch.inference_mode():  # float64 data may meet a float32 model here, and the reverse
+        predicted: np.ndarray = model(torch.from_numpy(x).to(_dtype(model))).squeeze(1).numpy()
     return predicted
+
+
+def data_precision(model: nn.Module, recorded: type[np.floating]) -> type[np.floating]:
+    """The precision to read the data in: as generate recorded it (a CSV source's float64), or
+    the model's (train.dtype), whichever is higher."""
+    return np.float64 if model_precision(model) == "float64" else recorded
+
+
+def model_precision(model: nn.Module) -> str:
+    """The model's dtype by name: float32 or float64 (train.dtype)."""
+    return str(_dtype(model)).removeprefix("torch.")
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    return next(model.parameters()).dtype
 
 
 @dataclass(frozen=True)
@@ -182,7 +197,8 @@ def evaluate_blocks(
         y_pred = predict(model, block.x)
         if not np.isfinite(y_pred).all():
             raise PipelineError(
-                f"the model's predictions overflow float32 (weights {_numbers(weights)}, bias "
+                f"the model's predictions overflow {model_precision(model)} "
+                f"(weights {_numbers(weights)}, bias "
                 f"{bias:g}); no metrics written: retrain it"
             )
         write(Predictions(block, y_pred))

@@ -54,9 +54,11 @@ LineModel = ParameterModel | LinearLayerModel
 MODELS: dict[str, type[LineModel]] = {cls.kind: cls for cls in (ParameterModel, LinearLayerModel)}
 
 
-def build_model(kind: str, features: int = 1) -> LineModel:
-    """A freshly initialised model of the given kind (draws from torch's global generator)."""
-    return MODELS[kind](features)
+def build_model(kind: str, features: int = 1, dtype: str = "float32") -> LineModel:
+    """A freshly initialised model of the given kind (draws from torch's global generator), in
+    `dtype` (train.dtype): drawn in float32 whatever the dtype, so that a float64 model starts
+    from the same numbers as the lesson's."""
+    return MODELS[kind](features).to(getattr(torch, dtype))
 
 
 def input_features(kind: str, state_dict: dict[str, torch.Tensor]) -> int:
@@ -71,10 +73,10 @@ def input_features(kind: str, state_dict: dict[str, torch.Tensor]) -> int:
 class Scaling:
     """The train set's means and standard deviations, which standardise the data."""
 
-    x_mean: np.ndarray  # (k,) float32
-    x_std: np.ndarray  # (k,) float32, all > 0
-    y_mean: float  # a float32 value
-    y_std: float  # a float32 value, > 0
+    x_mean: np.ndarray  # (k,) of the model's dtype (train.dtype)
+    x_std: np.ndarray  # (k,) of that dtype, all > 0
+    y_mean: float  # a value of that dtype
+    y_std: float  # a value of that dtype, > 0
 
 
 class Standardized(nn.Module):
@@ -93,8 +95,9 @@ class Standardized(nn.Module):
         self.scaling = scaling
         self.register_buffer("x_mean", torch.from_numpy(scaling.x_mean))  # (k,)
         self.register_buffer("x_std", torch.from_numpy(scaling.x_std))  # (k,)
-        self.register_buffer("y_mean", torch.tensor([scaling.y_mean], dtype=torch.float32))
-        self.register_buffer("y_std", torch.tensor([scaling.y_std], dtype=torch.float32))
+        dtype = self.x_mean.dtype
+        self.register_buffer("y_mean", torch.tensor([scaling.y_mean], dtype=dtype))
+        self.register_buffer("y_std", torch.tensor([scaling.y_std], dtype=dtype))
 
     def scale_x(self, x: torch.Tensor) -> torch.Tensor:
         return (x - self.x_mean) / self.x_std  # (n, k)

@@ -224,7 +224,7 @@ class TrainParams(_Section):
     model: Literal["parameters", "linear"]
     loss: Literal["l1", "mse", "huber"]
     optimizer: Literal["sgd", "adam"]
-    lr: float = Field(gt=0, le=FLOAT32_MAX, description="the optimizer steps in float32")
+    lr: float = Field(gt=0, le=FLOAT32_MAX, description="float32's range, whatever train.dtype")
     momentum: float = Field(ge=0, lt=1)
     epochs: int = Field(
         ge=1, le=MAX_EPOCHS, description="the history keeps a row per epoch, in memory and the log"
@@ -236,6 +236,8 @@ class TrainParams(_Section):
     nproc: int = Field(ge=1)
     checkpoint_seconds: float = Field(ge=0)
     standardize: bool = False
+    # the model's, the optimizer's and the losses' precision: float32 is the lesson's
+    dtype: Literal["float32", "float64"] = "float32"
 
 
 class PlotParams(_Section):

@@ -87,17 +87,20 @@ class Placement:
     def world_size(self) -> int:
         return self.ranks.world_size if self.ranks else 1
 
-    def balanced(self, part: Dataset) -> Dataset:
+    def balanced(self, part: Dataset, padded: bool) -> Dataset:
         """This rank's shard, from the ranks' parts (consecutive runs of rows, rank 0's first,
-        of any sizes): rows rank * size .. (rank + 1) * size - 1 of all, size = ceil(rows /
-        world_size), so that every rank takes the same steps. The last shards are padded with
-        the first rows again, as DistributedSampler pads. The ranks send each other the rows
-        their parts hold for other shards."""
+        of any sizes): the rank-th of world_size consecutive runs of all the rows. `padded`
+        (mini-batches, where every rank must take the same steps): all of size ceil(rows /
+        world_size), the last padded with the first rows again, as DistributedSampler pads;
+        else sizes that differ by a row at most, each row once (full batch: see weight). The ranks
+        send each other the rows their parts hold for other shards."""
         if self.ranks is None:
             return part
-        plan = shard_plan(self.gather(len(part)))
+        counts = self.gather(len(part))
+        # fewer rows than ranks: padded all the same, for a shard of no rows has no mean loss
+        plan = shard_plan(counts, padded or sum(counts) < len(counts))
         xy = np.column_stack([part.x, part.y])  # (n, k + 1): one message per transfer
-        shard = np.empty((shard_size(plan), xy.shape[1]), np.float32)
+        shard = np.empty((shard_size(plan, self.rank), xy.shape[1]), xy.dtype)
         messages = []
         for tag, move in enumerate(plan):
             rows, into = slice(move.start, move.stop), slice(move.at, move.at + len(move))
@@ -114,6 +117,14 @@ class Placement:
         return Dataset(
             np.ascontiguousarray(shard[:, :-1]), shard[:, -1].copy(), part.features, part.target
         )
+
+    def weight(self, rows: int) -> float:
+        """This rank's `rows` times the world size, over every rank's: a rank's mean loss times
+        its weight makes DistributedDataParallel's average of the ranks' gradients the mean over
+        all the rows, whatever the shards' sizes; exactly 1.0 when they are all the same."""
+        if self.ranks is None:
+            return 1.0
+        return rows * self.ranks.world_size / float(self.total(np.array(rows, np.float64)))
 
     def wrap(self, model: nn.Module) -> nn.Module:
         """The module to train: under DistributedDataParallel (which averages the gradients
@@ -181,9 +192,10 @@ class Transfer:
         return self.stop - self.start
 
 
-def shard_plan(counts: Sequence[int]) -> list[Transfer]:
-    """The moves that turn parts of counts[rank] consecutive rows (rank 0's first) into equal
-    shards of consecutive rows (Placement.balanced), the padding wrapping around to row 0."""
+def shard_plan(counts: Sequence[int], padded: bool) -> list[Transfer]:
+    """The moves that turn parts of counts[rank] consecutive rows (rank 0's first) into shards
+    of consecutive rows (Placement.balanced): equal ones whose padding wraps around to row 0,
+    or, not `padded`, ones whose sizes differ by a row at most."""
     rows, world_size = sum(counts), len(counts)
     if rows == 0:
         raise PipelineError("the train set has no rows")
@@ -191,10 +203,14 @@ def shard_plan(counts: Sequence[int]) -> list[Transfer]:
     starts = np.cumsum([0, *counts]).tolist()  # each part's first row of all
     plan = []
     for target in range(world_size):
+        if padded:
+            begin, end = target * size, (target + 1) * size
+        else:
+            begin, end = target * rows // world_size, (target + 1) * rows // world_size
         at = 0
-        while at < size:  # at most twice: up to the last row, then from row 0 again
-            first = (target * size + at) % rows
-            length = min(size - at, rows - first)
+        while at < end - begin:  # at most twice: up to the last row, then from row 0 again
+            first = (begin + at) % rows
+            length = min(end - begin - at, rows - first)
             for source in range(world_size):
                 low, high = max(first, starts[source]), min(first + length, starts[source + 1])
                 if low < high:
@@ -204,9 +220,9 @@ def shard_plan(counts: Sequence[int]) -> list[Transfer]:
     return plan
 
 
-def shard_size(plan: Sequence[Transfer]) -> int:
-    """The rows of each shard that `plan` makes."""
-    return sum(len(move) for move in plan if move.target == 0)
+def shard_size(plan: Sequence[Transfer], rank: int) -> int:
+    """The rows of rank `rank`'s shard that `plan` makes."""
+    return sum(len(move) for move in plan if move.target == rank)
 
 
 def placement(device: str) -> Placement:

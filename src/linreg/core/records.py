@@ -27,16 +27,21 @@ class Truth:
 @dataclass(frozen=True)
 class TrainLog:
     epoch: np.ndarray  # (epochs,) int64
-    train_loss: np.ndarray  # (epochs,) float32, computed before that epoch's update
-    test_loss: np.ndarray  # (epochs,) float32, computed after it
+    train_loss: np.ndarray  # (epochs,) of train.dtype, computed before that epoch's update
+    test_loss: np.ndarray  # (epochs,) of train.dtype, computed after it
 
     @classmethod
-    def of(cls, train_loss: Sequence[float], test_loss: Sequence[float]) -> TrainLog:
-        """The log of the epochs recorded so far, from their losses (float32 values)."""
+    def of(
+        cls,
+        train_loss: Sequence[float],
+        test_loss: Sequence[float],
+        dtype: type[np.floating] = np.float32,
+    ) -> TrainLog:
+        """The log of the epochs recorded so far, from their losses (values of `dtype`)."""
         return cls(
             epoch=np.arange(len(train_loss), dtype=np.int64),
-            train_loss=np.array(train_loss, dtype=np.float32),
-            test_loss=np.array(test_loss, dtype=np.float32),
+            train_loss=np.array(train_loss, dtype=dtype),
+            test_loss=np.array(test_loss, dtype=dtype),
         )
 
 
@@ -46,7 +51,7 @@ class Predictions:
     and then the predictions (the lesson's x, y, y_pred)."""
 
     data: Dataset  # the test set
-    y_pred: np.ndarray  # (n,) float32
+    y_pred: np.ndarray  # (n,) in the model's precision
 
     @property
     def x(self) -> np.ndarray:

@@ -49,20 +49,23 @@ class Loss:
         if len(x) <= CHUNK_ROWS:
             loss: torch.Tensor = self.mean(model(x), y)
             return loss.detach()
-        total = torch.zeros((), device=x.device)
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
         for rows in _chunks(len(x)):
             total += self.summed(model(x[rows]), y[rows]).detach()
         return total / len(x)
 
-    def accumulate(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        """The mean loss chunk by chunk, its gradient accumulated into the parameters (under
-        DDP, averaged over the ranks once, with the last chunk)."""
-        total = torch.zeros((), device=x.device)
+    def accumulate(
+        self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, weight: float = 1.0
+    ) -> torch.Tensor:
+        """The mean loss times `weight`, chunk by chunk, its gradient accumulated into the
+        parameters (under DDP, averaged over the ranks once, with the last chunk)."""
+        divisor = len(x) / weight  # the row count itself, exactly, at weight 1
+        total = torch.zeros((), dtype=x.dtype, device=x.device)
         chunks = list(_chunks(len(x)))
         for rows in chunks:
             last = rows is chunks[-1]
             with nullcontext() if last or not isinstance(model, DDP) else model.no_sync():
-                loss = self.summed(model(x[rows]), y[rows]) / len(x)
+                loss = self.summed(model(x[rows]), y[rows]) / divisor
                 loss.backward()
             total += loss.detach()
         return total
@@ -86,7 +89,7 @@ class TrainingState:
     model: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
     batch_orders: list[torch.Tensor]  # each rank's batch-order generator state, by rank
-    train_loss: list[float]  # float32 values, one per finished epoch
+    train_loss: list[float]  # values of train.dtype, one per finished epoch
     test_loss: list[float]
 
     @classmethod
@@ -100,21 +103,28 @@ class TrainingState:
 
 @dataclass
 class Losses:
-    """The train and test loss of each epoch so far: float32 arrays that grow with the epochs
-    run, nothing allocated up front."""
+    """The train and test loss of each epoch so far: arrays of train.dtype ("f": float32, "d":
+    float64) that grow with the epochs run, nothing allocated up front."""
 
     train: array[float] = field(default_factory=lambda: array("f"))
     test: array[float] = field(default_factory=lambda: array("f"))
 
+    @classmethod
+    def of(cls, dtype: str) -> Losses:
+        """Empty arrays of train.dtype."""
+        code = "d" if dtype == "float64" else "f"
+        return cls(array(code), array(code))
+
     def append(self, train_loss: torch.Tensor, test_loss: torch.Tensor) -> None:
-        # one copy to the host (a GPU waits once, not twice); a float32 is exact in a float,
-        # and exact again in array("f")
+        # one copy to the host (a GPU waits once, not twice); a float32 or float64 is exact in
+        # a float, and exact again in an array of its type
         train, test = torch.stack([train_loss, test_loss]).tolist()
         self.train.append(train)
         self.test.append(test)
 
     def log(self) -> TrainLog:
-        return TrainLog.of(self.train, self.test)
+        dtype = np.float64 if self.train.typecode == "d" else np.float32
+        return TrainLog.of(self.train, self.test, dtype)
 
 
 class Run(Protocol):
@@ -152,7 +162,7 @@ def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimiz
 
 
 def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(n,) numpy float32 -> (n, 1) tensor on `device`, without a copy on the cpu."""
+    """(n,) numpy array -> (n, 1) tensor on `device`, without a copy on the cpu."""
     return torch.from_numpy(values).unsqueeze(1).to(device)
 
 
@@ -168,8 +178,10 @@ def as_tensors(
 
 def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) -> Scaling:
     """The train set's feature and target means and standard deviations (computed in float64,
-    kept as float32); a constant column cannot be standardised and is an error. In a process
-    group `train` is this rank's part, and `total` sums over the ranks (Placement.total)."""
+    kept in the data's dtype); a constant column cannot be standardised and is an error. In a
+    process group `train` is this rank's part, and `total` sums over the ranks
+    (Placement.total)."""
+    kept = train.x.dtype.type
     x, y = train.x.astype(np.float64), train.y.astype(np.float64)
     rows = total(np.array(len(train), np.float64))
     # numpy's mean and std, op for op, of the rows of every part
@@ -177,33 +189,34 @@ def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) 
     x_std = np.sqrt(total(((x - x_mean) ** 2).sum(axis=0)) / rows)
     y_std = float(np.sqrt(total(((y - y_mean) ** 2).sum()) / rows))
     for name, std in [*zip(train.features, x_std, strict=True), (train.target, y_std)]:
-        if not np.float32(std) > 0:
+        if not kept(std) > 0:
             raise PipelineError(
                 f"train.standardize = true: column {name!r} is constant in the train set "
                 "(standard deviation 0): standardising it would divide by zero; drop the "
                 "column or set train.standardize: false"
             )
     return Scaling(
-        x_mean=x_mean.astype(np.float32),
-        x_std=x_std.astype(np.float32),
-        y_mean=float(np.float32(y_mean)),
-        y_std=float(np.float32(y_std)),
+        x_mean=x_mean.astype(kept),
+        x_std=x_std.astype(kept),
+        y_mean=float(kept(y_mean)),
+        y_std=float(kept(y_std)),
     )
 
 
 def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = None) -> FitResult:
-    """Train a fresh model on `train`, recording train and test loss every epoch; `run` (the
-    machinery around the loop: linreg.runtime.training_run) may resume an earlier run and is
-    called at each epoch's end. In a process group `train` and `test` are this rank's parts of
-    the sets, and the losses recorded are all the rows' (docs/scaling-out.md)."""
+    """Train a fresh model on `train` in train.dtype, recording train and test loss every epoch;
+    `run` (the machinery around the loop: linreg.runtime.training_run) may resume an earlier run
+    and is called at each epoch's end. In a process group `train` and `test` are this rank's
+    parts of the sets, and the losses recorded are all the rows' (docs/scaling-out.md)."""
     run = run or PlainRun()
     where = placement(params.device)
+    train, test = (data.astype(np.dtype(params.dtype)) for data in (train, test))
     # every rank scales by the whole train set's statistics, from the parts (each row once)
     scaling = standard_scaling(train, where.total) if params.standardize else None
-    train = where.balanced(train)
+    train = where.balanced(train, padded=params.batch_size > 0)
     test_share = where.part_share(len(test))
     torch.manual_seed(params.seed)  # the lesson seeds right before building the model
-    model = build_model(params.model, features=train.x.shape[1]).to(where.device)
+    model = build_model(params.model, train.x.shape[1], params.dtype).to(where.device)
     trained = where.wrap(model)  # the test loss uses the plain module
     loss, optimizer = Loss.named(params.loss), make_optimizer(params, model)
     # each rank shuffles its own shard in its own order, drawn where the data is: a permutation
@@ -212,18 +225,18 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
     standardized = Standardized(model, scaling).to(where.device) if scaling else None
     x_train, y_train = as_tensors(train, where.device, standardized)
     x_test, y_test = as_tensors(test, where.device, standardized)
-    run_epoch = epoch_updates(params, trained, loss, optimizer, x_train, y_train, batch_order)
-    losses = Losses()
+    weight = where.weight(len(train))  # full-batch shards may differ by a row
+    run_epoch = epoch_updates(
+        params, trained, loss, optimizer, x_train, y_train, batch_order, weight
+    )
+    losses = Losses.of(params.dtype)
     check = partial(check_resumable, params, model, optimizer, batch_order, where.world_size)
     if resumed := run.resumed(check):
         _restore(resumed, model, optimizer, batch_order, where.rank, losses)
 
     def state(epoch: int) -> TrainingState:
-        batch_orders = where.gather(batch_order.get_state())
-        return TrainingState(
-            epoch + 1, model.state_dict(), optimizer.state_dict(), batch_orders,
-            losses.train.tolist(), losses.test.tolist(),
-        )  # fmt: skip
+        saved = model.state_dict(), optimizer.state_dict(), where.gather(batch_order.get_state())
+        return TrainingState(epoch + 1, *saved, losses.train.tolist(), losses.test.tolist())
 
     for epoch in run.epochs(len(losses.train), params.epochs):
         trained.train()
@@ -247,11 +260,12 @@ def epoch_updates(
     x: torch.Tensor,
     y: torch.Tensor,
     batch_order: torch.Generator,
+    weight: float = 1.0,
 ) -> Callable[[], torch.Tensor]:
     """One epoch's updates, full batch or in mini-batches drawn by `batch_order`; it returns the
-    epoch's mean train loss."""
+    epoch's mean train loss (full batch: times this rank's `weight`, Placement.weight)."""
     if not params.batch_size:
-        return partial(_step, model, loss, optimizer, x, y)
+        return partial(_step, model, loss, optimizer, x, y, weight)
     xy = torch.cat([x, y], dim=1)  # (n, k + 1): mini-batches shuffle x and y in one gather
     return partial(_minibatch_epoch, model, loss, optimizer, xy, params.batch_size, batch_order)
 
@@ -356,15 +370,19 @@ def _step(
     optimizer: torch.optim.Optimizer,
     x: torch.Tensor,
     y: torch.Tensor,
+    weight: float = 1.0,
 ) -> torch.Tensor:
-    """One update on (x, y); returns the loss computed before it."""
+    """One update on (x, y), of the mean loss times `weight`; returns that loss, computed
+    before the update."""
     if len(x) <= CHUNK_ROWS:  # the lesson's step, op for op
         value: torch.Tensor = loss.mean(model(x), y)
+        if weight != 1.0:
+            value = value * weight
         optimizer.zero_grad()
         value.backward()
     else:
         optimizer.zero_grad()
-        value = loss.accumulate(model, x, y)
+        value = loss.accumulate(model, x, y, weight)
     optimizer.step()
     return value.detach()
 
@@ -391,7 +409,7 @@ def _minibatch_epoch(
         losses.append(_step(model, loss, optimizer, batch[:, :-1], batch[:, -1:]))
     # weighted by rows once per epoch, not with two more small kernels per batch: every batch
     # has batch_size rows but the last
-    rows = torch.full((len(losses),), float(batch_size), device=xy.device)
+    rows = torch.full((len(losses),), float(batch_size), dtype=xy.dtype, device=xy.device)
     rows[-1] = len(xy) - batch_size * (len(losses) - 1)
     mean: torch.Tensor = torch.dot(torch.stack(losses), rows) / len(xy)
     return mean

@@ -143,7 +143,9 @@ def load_model(path: str | Path) -> Model:
             f"{path}: weights do not fit model {kind!r}: they take {features:,} features, "
             f"at most {MAX_FEATURES:,} are allowed"
         )
-    model = MODELS[kind](max(features, 1))  # 0: a weight without a feature axis, refused below
+    # 0: a weight without a feature axis, refused below; in the weights' precision, if theirs
+    # is one that train.dtype names (else every tensor is refused as not float32)
+    model = MODELS[kind](max(features, 1)).to(_precision(weights))
     for name, expected in model.state_dict().items():
         problem = tensor_problem(weights[name], expected)
         if problem:
@@ -151,23 +153,35 @@ def load_model(path: str | Path) -> Model:
     model.load_state_dict(weights)
     if "standardize" not in state:
         return model.eval()
-    return Standardized(model, _scaling(path, state["standardize"], features)).eval()
+    scaling = _scaling(path, state["standardize"], features, _precision(weights))
+    return Standardized(model, scaling).eval()
 
 
-def _scaling(path: Path, stats: object, features: int) -> Scaling:
-    """The statistics a standardised checkpoint holds, checked."""
+# The precisions a checkpoint's tensors may have: train.dtype's
+_PRECISIONS = (torch.float32, torch.float64)
+
+
+def _precision(weights: dict[str, torch.Tensor]) -> torch.dtype:
+    """The precision of a checkpoint's first tensor when train.dtype could have made it, else
+    float32 (the tensors are then refused as not of it)."""
+    first = next(iter(weights.values()), None)
+    return first.dtype if first is not None and first.dtype in _PRECISIONS else torch.float32
+
+
+def _scaling(path: Path, stats: object, features: int, dtype: torch.dtype) -> Scaling:
+    """The statistics a standardised checkpoint holds, checked: of the weights' dtype."""
     shapes = {"x_mean": (features,), "x_std": (features,), "y_mean": (1,), "y_std": (1,)}
     if not isinstance(stats, dict) or sorted(stats) != sorted(shapes):
         raise PipelineError(f"{path}: its standardize entry is not {', '.join(_SCALING)}")
     for name, shape in shapes.items():
-        problem = tensor_problem(stats[name], torch.empty(shape))
+        problem = tensor_problem(stats[name], torch.empty(shape, dtype=dtype))
         if problem is None and name.endswith("std") and not bool((stats[name] > 0).all()):
             problem = "holds a standard deviation that is not positive"
         if problem:
             raise PipelineError(f"{path}: standardize.{name} {problem}")
     return Scaling(
-        x_mean=stats["x_mean"].float().numpy(),
-        x_std=stats["x_std"].float().numpy(),
+        x_mean=stats["x_mean"].numpy(),
+        x_std=stats["x_std"].numpy(),
         y_mean=stats["y_mean"].item(),
         y_std=stats["y_std"].item(),
     )

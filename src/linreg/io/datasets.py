@@ -56,11 +56,16 @@ def _as_dataset(path: str | Path, columns: dict[str, np.ndarray]) -> Dataset:
 
 
 def read_split(
-    train_path: str | Path, test_path: str | Path, part: int = 0, parts: int = 1
+    train_path: str | Path,
+    test_path: str | Path,
+    part: int = 0,
+    parts: int = 1,
+    dtype: str = "float32",
 ) -> tuple[Dataset, Dataset]:
-    """The train and test sets (or this rank's parts of them), which must have the same columns
-    in the same order."""
-    train, test = (read_dataset(path, part, parts) for path in (train_path, test_path))
+    """The train and test sets (or this rank's parts of them) in `dtype` (train.dtype: float64
+    reads each number as written), which must have the same columns in the same order."""
+    precision = np.dtype(dtype).type
+    train, test = (read_dataset(path, part, parts, precision) for path in (train_path, test_path))
     require_same_columns(train, test, str(train_path), str(test_path))
     return train, test
 
