@@ -19,13 +19,17 @@ export BASE FAIL_IF METRICS GRID SORT
 
 .PHONY: repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
 
-repro: $(STAMP)
+# The page `dvc plots show` and `dvc plots diff` fill (.dvc/config: plots.html_template): Vega
+# inside it, so that the interactive charts draw offline (docs/experiments-and-ci.md).
+PLOTS_PAGE := .dvc/plots/page.html
+
+repro: $(STAMP) $(PLOTS_PAGE)
 	dvc repro
 
 # The tests on every core (pytest-xdist), then the 15 slowest.
 PYTEST := pytest -n auto --durations=15
 
-test: $(STAMP) lint
+test: $(STAMP) $(PLOTS_PAGE) lint
 	$(PYTEST)
 
 test-fast: $(STAMP)
@@ -83,6 +87,9 @@ $(STAMP): requirements.txt pyproject.toml
 	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
 		--no-deps --no-build-isolation -e .
 	touch $@
+
+$(PLOTS_PAGE): $(STAMP) src/linreg/experiments/plots_page.py
+	python -m linreg.experiments.plots_page $@
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache src/*.egg-info comparison

@@ -4,6 +4,7 @@ the benchmarks (which import it from here) share."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shlex
@@ -39,8 +40,9 @@ TRAIN_CSV, TEST_CSV = _output("split", "train"), _output("split", "test")
 MODEL, TRAIN_LOG = _output("train", "model"), _output("train", "train-log")
 METRICS, PREDICTIONS = _output("evaluate", "metrics"), _output("evaluate", "predictions")
 PREDICTIONS_PNG, LOSS_PNG = _output("plot", "predictions-png"), _output("plot", "loss-png")
+POINTS = _output("plot", "points")
 ARTIFACTS = (RAW, TRAIN_CSV, TEST_CSV, TRUTH, MODEL, TRAIN_LOG, METRICS, PREDICTIONS)
-ARTIFACTS += (PREDICTIONS_PNG, LOSS_PNG)
+ARTIFACTS += (PREDICTIONS_PNG, LOSS_PNG, POINTS)
 
 
 def make_recipe(target: str) -> tuple[str, ...]:
@@ -59,12 +61,18 @@ PROJECT_FILES = (
     "src",
     "data/external/README.md",  # the folder the generate stage depends on (not its CSV files)
     ".dvc/.gitignore",
+    ".dvc/plots/loss.json",  # the charts' templates (dvc.yaml's plots)
+    ".dvc/plots/predicted.json",
     ".dvcignore",
     ".gitignore",
 )
 # A copy's .dvc/config: DVC's settings that the project needs, and none of the user's (a
 # remote, a cache elsewhere) that would change what a test sees.
-DVC_CONFIG = "[core]\n    analytics = false\n    check_update = false\n"
+DVC_CONFIG = (
+    "[core]\n    analytics = false\n    check_update = false\n"
+    "[plots]\n    html_template = plots/page.html\n"
+)
+PLOTS_PAGE = ".dvc/plots/page.html"  # made by make, ignored by git (.gitignore)
 # DVC's global and system config are read from here: a folder that does not exist.
 NO_DVC_CONFIG = Path(tempfile.gettempdir()) / "linreg-tests-no-dvc-config"
 
@@ -88,11 +96,20 @@ def project_env() -> dict[str, str]:
     return env
 
 
+@functools.cache
+def plots_page_text() -> str:
+    """The page `dvc plots` fills, as `make` writes it (linreg.experiments.plots_page)."""
+    from linreg.experiments.plots_page import plots_page
+
+    return plots_page()
+
+
 def copy_project(project: Path, root: Path = ROOT) -> None:
     """Copy the project's files (PROJECT_FILES) of the checkout `root` into the folder
-    `project`, with a .dvc/config of its own (DVC_CONFIG)."""
-    (project / ".dvc").mkdir(parents=True, exist_ok=True)
+    `project`, with a .dvc/config of its own (DVC_CONFIG) and the plots page `make` writes."""
+    (project / ".dvc/plots").mkdir(parents=True, exist_ok=True)
     (project / ".dvc/config").write_text(DVC_CONFIG)
+    (project / PLOTS_PAGE).write_text(plots_page_text())
     for name in PROJECT_FILES:
         source, target = root / name, project / name
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ from linreg.io.checkpoint import load_model, save_checkpoint
 from linreg.io.datasets import read_dataset
 from linreg.predict import parse_rows
 
+from .browser import declared_plots, drawn, plots_page_dom
 from .helpers import (
     ERROR_LINE_LIMIT,
     ROOT,
@@ -281,6 +282,16 @@ def test_diabetes_matches_scikit_learn(diabetes: Path):
     row = ",".join(repr(float(value)) for value in predictions.x[0])
     printed = run(diabetes, "python", "-m", "linreg.predict", row).stdout
     assert printed.split("\t") == [row, f"{predictions.y_pred[0]:.6f}\n"]
+
+
+@pytest.mark.slow
+def test_plots_show_draws_a_csv_sources_charts_offline(diabetes: Path):
+    """The charts dvc.yaml declares name no column of the lesson's alone: a CSV source's draw
+    too, with no edit (the lesson's, in two revisions: tests/test_plots_page.py)."""
+    dom = plots_page_dom(diabetes, "show")
+    for path in declared_plots():
+        plot = drawn(dom, path)
+        assert plot.images == 1 if path.endswith(".png") else plot.marks >= 1, path
 
 
 @pytest.mark.slow

@@ -147,20 +147,6 @@ def test_experiment_run_and_show(project: Path):
     assert metrics["test_mae"] != before["test_mae"]
 
 
-def test_plots_show_renders_the_declared_plots(project: Path):
-    shown = json.loads(run(project, "dvc", "plots", "show", "--json").stdout)["data"]
-    kinds = {name: [plot["type"] for plot in plots] for name, plots in shown.items()}
-    assert kinds == {
-        TRAIN_LOG: ["vega"],
-        PREDICTIONS: ["vega"],
-        PREDICTIONS_PNG: ["image"],
-        LOSS_PNG: ["image"],
-    }
-    loss_plot = json.dumps(shown[TRAIN_LOG][0]["content"])
-    assert "train_loss" in loss_plot
-    assert "test_loss" in loss_plot
-
-
 def test_predict_command_uses_the_trained_model(project: Path):
     result = run(project, "python", "-m", "linreg.predict", "0.1", "0.5")
     metrics = json.loads((project / METRICS).read_text())

@@ -51,7 +51,7 @@ def log(scale: float) -> TrainLog:
 def test_loss_curve_png():
     png = render_png(loss_curve_figure(log(1.0)), dpi=40)
     assert png == render_png(loss_curve_figure(log(1.0)), dpi=40)
-    assert png_size(png) == (320, 200)
+    assert png_size(png) == (400, 280)  # figsize (10, 7) inches, as the predictions picture
 
 
 def test_loss_comparison_draws_both_revisions_curves():
@@ -70,7 +70,7 @@ def test_loss_comparison_draws_both_revisions_curves():
     assert lines[0].get_color() != lines[2].get_color()  # one colour per revision
     png = render_png(loss_comparison_figure(logs), dpi=40)
     assert png == render_png(loss_comparison_figure(logs), dpi=40)
-    assert png_size(png) == (320, 200)
+    assert png_size(png) == (400, 280)  # figsize (10, 7) inches, as the predictions picture
 
 
 def scatter_labels(figure) -> list[str]:
@@ -148,7 +148,27 @@ def test_the_picture_of_samples_is_the_picture_of_the_whole():
     assert render_png(sampled, params.dpi) == whole
 
 
-def test_the_loss_curve_says_when_its_losses_are_in_standardised_units():
-    assert loss_curve_figure(log(1.0)).axes[0].get_ylabel() == "Loss"
-    standardised = loss_curve_figure(log(1.0), standardized=True).axes[0].get_ylabel()
-    assert standardised == "Loss (standardised units: train.standardize)"
+def test_the_loss_curve_is_on_a_log_axis_that_names_the_loss_and_its_units():
+    (axes,) = loss_curve_figure(log(1.0)).axes
+    assert axes.get_yscale() == "log"
+    assert (axes.get_xlabel(), axes.get_ylabel()) == (
+        "Epoch",
+        "L1 loss: mean |y_pred - y|, in y's units; log scale",
+    )
+    (standardised,) = loss_curve_figure(log(1.0), "mse", standardized=True).axes
+    assert standardised.get_ylabel() == (
+        "MSE loss: mean (y_pred - y)², standardised (train.standardize), squared; log scale"
+    )
+
+
+def test_the_lessons_picture_names_its_axes(line):
+    (axes,) = predictions_figure(line, predicted(line), plot_params()).axes
+    assert (axes.get_xlabel(), axes.get_ylabel()) == ("x", "y")
+
+
+def test_a_reports_two_pictures_are_one_size(line):
+    params = plot_params()
+    loss = render_png(loss_comparison_figure({"main": log(1.0), "w": log(0.5)}), params.dpi)
+    both = {"main": predicted(line), "w": predicted(line, 0.5)}
+    predictions = render_png(predictions_comparison_figure(both, params), params.dpi)
+    assert png_size(loss) == png_size(predictions) == png_size(predictions_png(line, params))

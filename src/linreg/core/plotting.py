@@ -14,10 +14,14 @@ matplotlib.use("Agg")
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 from linreg.core.dataset import Dataset
 from linreg.core.params import PlotParams
 from linreg.core.records import Predictions, TrainLog
+
+# The lesson's picture's size, and the loss curve's: 1000 x 700 pixels at plot.dpi 100.
+PICTURE_INCHES = (10, 7)
 
 
 def render_png(figure: Figure, dpi: int) -> bytes:
@@ -87,8 +91,10 @@ def predictions_figure(
     train_rows = spread_sample(len(train), params.max_points, params.seed)
     test_rows = spread_sample(len(predicted.y), params.max_points, params.seed)
     test_x = predicted.x[test_rows, 0]
-    figure = Figure(figsize=(10, 7))
+    figure = Figure(figsize=PICTURE_INCHES)
     axes = figure.add_subplot()
+    axes.set_xlabel(predicted.data.features[0])
+    axes.set_ylabel(predicted.data.target)
     axes.scatter(train.x[train_rows, 0], train.y[train_rows], c="b", s=4, label="Training data")
     axes.scatter(test_x, predicted.y[test_rows], c="g", s=4, label="Testing data")
     axes.scatter(test_x, predicted.y_pred[test_rows], c="r", s=4, label="Predictions")
@@ -127,21 +133,44 @@ def _predicted_against_actual(predicted: Predictions, params: PlotParams, total:
     return figure
 
 
-def loss_curve_figure(log: TrainLog, standardized: bool = False) -> Figure:
-    """Train and test loss per epoch; `standardized`: the model trained on standardised data
-    (train.standardize), so the losses are in those units, which the axis says."""
-    figure, axes = loss_axes(standardized)
+# The train.loss names as a loss axis says them: what each averages over the rows.
+LOSS_LABELS = {
+    "l1": "L1 loss: mean |y_pred - y|",
+    "mse": "MSE loss: mean (y_pred - y)²",
+    "huber": "Huber loss",
+}
+
+
+def loss_curve_figure(log: TrainLog, loss: str = "l1", standardized: bool = False) -> Figure:
+    """Train and test loss per epoch, on a log axis (the first epochs' fall and the last ones'
+    creep both show); `loss`: train.loss; `standardized`: the model trained on standardised
+    data (train.standardize), so the losses are in those units, which the axis says."""
+    figure, axes = loss_axes(loss, standardized)
     axes.plot(log.epoch, log.train_loss, label="Train loss")
     axes.plot(log.epoch, log.test_loss, label="Test loss")
     axes.legend()
     return figure
 
 
-def loss_axes(standardized: bool = False) -> tuple[Figure, Axes]:
-    """A titled, labelled loss-per-epoch picture to draw curves on (then add the legend)."""
-    figure = Figure(figsize=(8, 5))
+def loss_axes(loss: str | None = None, standardized: bool = False) -> tuple[Figure, Axes]:
+    """A titled, labelled loss-per-epoch picture, log loss axis, to draw curves on (then add the
+    legend); `loss`: train.loss, None when the curves may be of several. The size of the
+    predictions picture, so that a report's two pictures are one size."""
+    figure = Figure(figsize=PICTURE_INCHES)
     axes = figure.add_subplot()
     axes.set_title("Training and test loss curves")
-    axes.set_xlabel("Epochs")
-    axes.set_ylabel("Loss (standardised units: train.standardize)" if standardized else "Loss")
+    axes.set_xlabel("Epoch")
+    units = "standardised (train.standardize)" if standardized else "in y's units"
+    squared = ", squared" if loss == "mse" else ""
+    axes.set_ylabel(f"{LOSS_LABELS.get(loss or '', 'Loss')}, {units}{squared}; log scale")
+    axes.set_yscale("log")
+    # 0.04, not 4 x 10^-2; the ticks between powers of ten say their values where the curves
+    # span less than two of them (more would crowd the axis)
+    axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+    axes.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: _minor_label(axes, value)))
     return figure, axes
+
+
+def _minor_label(axes: Axes, value: float) -> str:
+    low, high = axes.get_ylim()
+    return f"{value:g}" if high < 100 * low else ""

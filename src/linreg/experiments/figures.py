@@ -8,7 +8,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from linreg.core.params import PlotParams
-from linreg.core.plotting import loss_axes, sample_note, spread_sample
+from linreg.core.plotting import PICTURE_INCHES, loss_axes, sample_note, spread_sample
 from linreg.core.records import Predictions, TrainLog
 
 # One colour per revision, base first; test data stays green as in the lesson's picture.
@@ -38,7 +38,7 @@ def predictions_comparison_figure(
             spread_sample(len(predicted.y), params.max_points, params.seed)
         )
     one_feature = all(predicted.x.shape[1] == 1 for predicted in predictions.values())
-    figure = Figure(figsize=(10, 7))
+    figure = Figure(figsize=PICTURE_INCHES)
     axes = figure.add_subplot()
     drawn: list[Predictions] = []
     for label, predicted in sampled.items():

@@ -95,6 +95,17 @@ def _prediction_columns(predictions: Predictions) -> dict[str, np.ndarray]:
     return columns | {test.target: test.y, test.target + PREDICTION_SUFFIX: predictions.y_pred}
 
 
+# The columns `dvc plots` charts (dvc.yaml's plots), the same whatever the data's columns are.
+PREDICTED_VS_ACTUAL_COLUMNS = ("actual", "predicted")
+
+
+def write_predicted_vs_actual(path: str | Path, predictions: Predictions) -> None:
+    """Each test row's target and prediction, as the interactive chart of `dvc plots show`
+    draws them (the rows the predictions picture draws: at most plot.max_points)."""
+    actual, predicted = PREDICTED_VS_ACTUAL_COLUMNS
+    write_csv(path, {actual: predictions.y, predicted: predictions.y_pred})
+
+
 def read_predictions(path: str | Path) -> Predictions:
     return _as_predictions(path, read_csv(path))
 

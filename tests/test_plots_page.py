@@ -1,0 +1,22 @@
+"""`dvc plots show` and `dvc plots diff` draw every declared plot offline, in a real browser
+(a CSV source's: tests/test_own_data.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from .browser import declared_plots, drawn, plots_page_dom
+
+
+@pytest.mark.slow
+def test_plots_diff_draws_both_revisions_of_every_plot_offline(project: Path):
+    dom = plots_page_dom(project, "diff", "HEAD")
+    for path in declared_plots():
+        plot = drawn(dom, path)
+        assert sorted(set(plot.revisions)) == ["HEAD", "workspace"], path
+        if path.endswith(".png"):
+            assert plot.images == 2, path  # one a revision, side by side
+        else:
+            assert plot.marks >= 1, path
