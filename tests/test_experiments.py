@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -16,11 +18,25 @@ from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
 from linreg.core.evaluation import METRIC_GOALS
+from linreg.core.records import TrainLog
+from linreg.io.artifacts import read_train_log
 
 from .helpers import artifact_bytes, png_size, run, set_param
 from .project import METRICS, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
+
+WROTE = (
+    "wrote comparison/report.md, its PNGs, report.html, report.json and summary.md in comparison/\n"
+)
+
+
+def read_csv_bytes(data: bytes) -> TrainLog:
+    """A train log from its bytes (main's, as the fixture kept them)."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "train_log.csv"
+        path.write_bytes(data)
+        return read_train_log(path)
 
 
 def compare(project: Path, *args: str, check: bool = True, tmp: Path | None = None):
@@ -75,7 +91,7 @@ def changed(project: Path) -> tuple[Path, dict[str, bytes]]:
 
 
 def test_compare_with_an_empty_cache_reproduces_the_base_and_leaves_nothing(changed, tmp_path):
-    project, _ = changed
+    project, base = changed
     shutil.rmtree(project / ".dvc/cache")
     run(project, "dvc", "repro")  # the workspace side, as CI has it before comparing
     before = state(project)
@@ -84,7 +100,7 @@ def test_compare_with_an_empty_cache_reproduces_the_base_and_leaves_nothing(chan
 
     result = compare(project, "--base", "main", tmp=tmp)
 
-    assert result.stdout == "wrote comparison/report.md and its PNGs in comparison/\n"
+    assert result.stdout == WROTE
     report = (project / "comparison/report.md").read_text()
     assert "_Base artifacts reproduced in a temporary git worktree" in report
     assert section(report, "Params") == {"plot.dpi": ["100", "120"], "train.lr": ["0.01", "0.1"]}
@@ -98,13 +114,33 @@ def test_compare_with_an_empty_cache_reproduces_the_base_and_leaves_nothing(chan
     mae, new_mae = old["test_mae"], new["test_mae"]
     assert new_mae != mae
     assert metrics["test_mae"] == [
-        repr(mae),
-        repr(new_mae),
-        repr(new_mae - mae),
+        f"{mae:.6g}",
+        f"{new_mae:.6g}",
+        f"{new_mae - mae:.6g}",
         f"{(new_mae - mae) / mae * 100:+.4g}%",
     ]
     verdict = "better" if new_mae < mae else "worse"
-    assert f"- **test_mae**: {verdict} ({mae!r} → {new_mae!r}, " in report
+    assert f"- **test_mae**: {verdict} ({mae:.6g} → {new_mae:.6g}, " in report
+    # lr 0.1 falls into a two-state loop: the verdict says it may be where the last epoch landed
+    assert "⚠ not settled: workspace's test loss swings" in report
+    full = json.loads((project / "comparison/report.json").read_text())
+    assert {m["name"]: (m["old"], m["new"]) for m in full["metrics"]}["test_mae"] == (mae, new_mae)
+    html = (project / "comparison/report.html").read_text()
+    assert html.count('src="data:image/png;base64,') == 2
+
+    # what the workflow posts to the pull request and the job summary: the same tables, no
+    # image link, and Mermaid charts of both revisions' train logs
+    summary = (project / "comparison/summary.md").read_text()
+    assert section(summary, "Metrics") == metrics
+    assert "![" not in summary
+    logs = [read_csv_bytes(base[TRAIN_LOG]), read_train_log(project / TRAIN_LOG)]
+    charts = summary.split("```mermaid\n")[1:]
+    for chart, column in zip(charts, ("train_loss", "test_loss"), strict=True):
+        epochs = json.loads(re.search(r'x-axis "epoch" (\[.*\])', chart).group(1))
+        assert epochs == list(range(100))  # the lesson's epochs, every one
+        lines = [json.loads(line) for line in re.findall(r"line (\[.*\])", chart)]
+        for log, values in zip(logs, lines, strict=True):
+            np.testing.assert_allclose(values, getattr(log, column), rtol=5e-6)
 
     # The base's curves are main's own artifacts, rebuilt byte for byte (compare checks them
     # against main's dvc.lock), read from a temporary folder that is gone now.
@@ -138,7 +174,7 @@ def test_compare_uses_the_cache_and_gates(changed):
     assert failed.stderr.splitlines()[-1].startswith(
         "error: FAIL_IF: test_mae>-100%: test_mae moved -"
     )
-    assert failed.stdout == "wrote comparison/report.md and its PNGs in comparison/\n"
+    assert failed.stdout == WROTE
 
 
 def test_compare_refuses_a_corrupt_cached_base(changed):

@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import json
 import math
+import re
 
+import numpy as np
 import pytest
 
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS
 from linreg.experiments.report import (
     MetricChange,
+    Report,
     check_gates,
+    mermaid_loss_charts,
     metric_changes,
     param_changes,
     parse_gates,
+    render_html,
     render_report,
+    tail_swing,
 )
 
 from .helpers import ROOT
@@ -138,32 +144,92 @@ def test_bad_gates_are_one_line_errors(text, message):
     assert message in str(error.value)
 
 
-def test_report_holds_verdicts_params_metrics_and_pictures():
-    report = render_report(
+def report(params=PARAMS_DIFF, swings=None, **fields) -> Report:
+    return Report(
         "main (abc1234)",
         "workspace",
-        param_changes(PARAMS_DIFF),
+        param_changes(params),
         metric_changes(METRICS_DIFF, order=list(METRIC_GOALS)),
         ["test_mae", "test_r2"],
-        {"Loss curves": "loss_curves.png"},
-        notes=["Base artifacts read from the DVC cache or remote."],
+        swings=swings or {"main (abc1234)": (0.0, 10), "workspace": (0.0, 10)},
+        **fields,
     )
-    lines = report.splitlines()
+
+
+def test_report_holds_verdicts_params_metrics_and_pictures():
+    lines = render_report(
+        report(notes=["Base artifacts read from the DVC cache or remote."]),
+        {"Loss curves": "loss_curves.png"},
+    ).splitlines()
     assert lines[0] == "# main (abc1234) → workspace"
-    assert "- **test_mae**: better (0.05687814950942993 → 0.015368884801864624, -72.98%)" in lines
-    assert "- **test_r2**: better (-1.030852044818876 → 0.8490633419463953, +182.4%)" in lines
+    assert "- **test_mae**: better (0.0568781 → 0.0153689, -72.98%)" in lines
+    assert "- **test_r2**: better (-1.03085 → 0.849063, +182.4%)" in lines
     assert "| param | main (abc1234) | workspace |" in lines
     assert "| train.lr | 0.01 | 0.1 |" in lines
     assert "| plot.dpi | 100 | 120 |" in lines
-    diff = repr(0.015368884801864624 - 0.05687814950942993)
-    assert f"| test_mae | 0.05687814950942993 | 0.015368884801864624 | {diff} | -72.98% |" in lines
-    assert (
-        "| lstsq_test_mae | 1.1130894828070836e-08 | 1.1130894828070836e-08 | 0.0 | 0% |" in lines
-    )
+    assert "| test_mae | 0.0568781 | 0.0153689 | -0.0415093 | -72.98% |" in lines
+    assert "| lstsq_test_mae | 1.11309e-08 | 1.11309e-08 | 0 | 0% |" in lines
     assert "![Loss curves](loss_curves.png)" in lines
     assert "_Base artifacts read from the DVC cache or remote._" in lines
 
 
+def test_report_json_keeps_every_digit():
+    values = report().values()
+    mae = next(metric for metric in values["metrics"] if metric["name"] == "test_mae")
+    assert (mae["old"], mae["new"]) == (0.05687814950942993, 0.015368884801864624)
+    assert mae["diff"] == 0.015368884801864624 - 0.05687814950942993
+    assert mae["verdict"] == "better"
+    assert json.loads(json.dumps(values)) == values
+
+
+def test_a_verdict_says_when_the_test_loss_has_not_settled():
+    """The lesson with lr 0.1 falls into a two-state loop: its last epochs' test loss swings
+    by more than the change judged, and the verdict says so; a settled run says nothing."""
+    swinging = report(swings={"main (abc1234)": (0.001, 10), "workspace": (6.765, 10)})
+    (mae, r2) = [line for line in render_report(swinging).splitlines() if line.startswith("- ")]
+    warning = (
+        "⚠ not settled: workspace's test loss swings 676.5% over its last 10 epochs, more than "
+        "this change; the verdict may only say where the last epoch landed"
+    )
+    assert mae.endswith(warning)
+    assert r2.endswith(warning)
+    settled = render_report(report(swings={"main (abc1234)": (0.5, 10), "workspace": (0.5, 10)}))
+    assert "not settled" not in settled  # 50 % < the 72.98 % change of test_mae
+
+
+def test_tail_swing_is_the_range_of_the_last_tenth_relative_to_the_last_epoch():
+    two_state = [1.0] * 90 + [0.119, 0.0154] * 5
+    swing, epochs = tail_swing(two_state)
+    assert epochs == 10
+    assert swing == pytest.approx((0.119 - 0.0154) / 0.0154)
+    assert tail_swing([3.0, 2.0, 1.0]) == (1.0, 2)  # at least two epochs
+
+
+def test_the_mermaid_charts_hold_the_train_logs_values():
+    rng = np.random.default_rng(0)
+    logs = {
+        "main": (rng.random(100).tolist(), rng.random(100).tolist()),
+        "workspace": (rng.random(250).tolist(), rng.random(250).tolist()),
+    }
+    blocks = "\n".join(mermaid_loss_charts(logs)).split("```mermaid\n")[1:]
+    assert len(blocks) == 2
+    for which, block in enumerate(blocks):
+        assert block.startswith("xychart-beta\n")
+        epochs = json.loads(re.search(r'x-axis "epoch" (\[.*\])', block).group(1))
+        assert (epochs[0], epochs[-1]) == (0, 249)
+        assert len(epochs) <= 100
+        lines = [json.loads(line) for line in re.findall(r"line (\[.*\])", block)]
+        for (label, losses), values in zip(logs.items(), lines, strict=True):
+            expected = [losses[which][epoch] for epoch in epochs if epoch < len(losses[which])]
+            np.testing.assert_allclose(values, expected, rtol=5e-6, err_msg=label)
+
+
+def test_the_html_report_is_one_page_with_its_pictures_inside():
+    page = render_html(report(), {"Loss curves": b"\x89PNG fake"})
+    assert "data:image/png;base64,iVBORyBmYWtl" in page
+    assert not re.search(r"(src|href)=\"(?!data:)", page)  # nothing fetched
+    assert "<td>train.lr</td><td>0.01</td><td>0.1</td>" in page
+
+
 def test_report_says_when_no_param_differs():
-    report = render_report("main", "workspace", [], metric_changes(METRICS_DIFF), [], {})
-    assert "No param differs." in report.splitlines()
+    assert "No param differs." in render_report(report(params={})).splitlines()

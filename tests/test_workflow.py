@@ -78,7 +78,16 @@ def test_workflow_runs_ci_compares_pull_requests_and_sweeps_by_hand():
     assert compare["run"].startswith("make compare BASE=")
     assert compare["env"]["FAIL_IF"] == "test_mae>+5%"
     after = steps(pipeline)[steps(pipeline).index(compare) + 1 :]
-    assert any("GITHUB_STEP_SUMMARY" in step.get("run", "") for step in after)
+    summary = next(step for step in after if "GITHUB_STEP_SUMMARY" in step.get("run", ""))
+    assert "comparison/summary.md" in summary["run"]  # the report GitHub can show whole
+    # one comment on the pull request, found again by its marker and updated, with GitHub's
+    # own token (the Markdown it posts: test_experiments)
+    comment = next(step for step in after if "gh api" in step.get("run", ""))
+    assert comment["env"]["GH_TOKEN"] == "${{ github.token }}"
+    assert pipeline["permissions"]["pull-requests"] == "write"
+    for posted in ("comparison/summary.md", "startswith", "--method PATCH", "--method POST"):
+        assert posted in comment["run"], posted
+    assert "github.repository" in comment["if"]  # a fork's token cannot comment
     assert any(step.get("uses", "").startswith("actions/upload-artifact") for step in after)
     assert all("!cancelled()" in step["if"] for step in after)  # also when the gate failed
 

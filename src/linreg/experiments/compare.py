@@ -1,27 +1,37 @@
 """Compare the workspace with a git revision: `python -m linreg.experiments.compare --base main`.
 
-Writes a Markdown report with the params that differ, every metric of both sides, a verdict
-per chosen metric and two pictures with both revisions' curves; `--fail-if` turns it into a
-CI gate. `make compare BASE=main FAIL_IF='test_mae>+5%'` runs it.
+Writes a report with the params that differ, every metric of both sides (six significant
+digits; report.json holds every digit), a verdict per chosen metric (with a warning where the
+test loss has not settled) and both revisions' curves: report.md (Mermaid charts and two PNGs),
+summary.md (the same without the PNGs, for a pull request's comment), and report.html (one
+self-contained page). `--fail-if` turns it into a CI gate. `make compare BASE=main
+FAIL_IF='test_mae>+5%'` runs it.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import NamedTuple
 
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
 from linreg.core.params import PlotParams
+from linreg.core.records import Predictions, TrainLog
 from linreg.experiments.report import (
+    Report,
     check_gates,
+    mermaid_loss_charts,
     metric_changes,
     param_changes,
     parse_gates,
     parse_metric_names,
+    render_html,
     render_report,
+    tail_swing,
 )
 from linreg.experiments.revisions import (
     dvc_json,
@@ -31,7 +41,7 @@ from linreg.experiments.revisions import (
     resolve_revision,
 )
 from linreg.io.artifacts import read_predictions, read_train_log
-from linreg.io.files import write_bytes_atomic
+from linreg.io.files import all_or_none, write_bytes_atomic
 from linreg.io.params import load_params
 from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run
@@ -83,44 +93,70 @@ def main(argv: list[str] | None = None) -> None:
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
     with tempfile.TemporaryDirectory(prefix="linreg-base-") as base_dir:
         source = fetch_base_artifacts(base, drawn, Path(base_dir))
-        images = _draw(
-            drawn, {base_label: Path(base_dir), "workspace": Path(".")}, out, plot_params
-        )
-    report = render_report(
+        sides = {base_label: Path(base_dir), "workspace": Path(".")}
+        logs = {label: read_train_log(root / drawn.train_log) for label, root in sides.items()}
+        predicted = {
+            label: read_predictions(root / drawn.predictions) for label, root in sides.items()
+        }
+    report = Report(
         base_label,
         "workspace",
         params,
         metrics,
         verdict_metrics,
-        images,
+        swings={label: tail_swing(log.test_loss.tolist()) for label, log in logs.items()},
+        charts=mermaid_loss_charts(
+            {
+                label: (log.train_loss.tolist(), log.test_loss.tolist())
+                for label, log in logs.items()
+            }
+        ),
         notes=[f"Base artifacts {source}."],
     )
-    write_bytes_atomic(out / "report.md", report.encode())
-    print(f"wrote {out / 'report.md'} and its PNGs in {out}/")
+    pictures = _draw(logs, predicted, plot_params)
+    with all_or_none():
+        for name, png in pictures.values():
+            write_bytes_atomic(out / name, png)
+        images = {title: name for title, (name, _) in pictures.items()}
+        write_bytes_atomic(out / "report.md", render_report(report, images).encode())
+        summary = replace(report, notes=[*report.notes, SUMMARY_NOTE])
+        write_bytes_atomic(out / "summary.md", render_report(summary).encode())
+        pages = {title: png for title, (_, png) in pictures.items()}
+        write_bytes_atomic(out / "report.html", render_html(report, pages).encode())
+        write_bytes_atomic(out / "report.json", json.dumps(report.values(), indent=2).encode())
+    print(f"wrote {out / 'report.md'}, its PNGs, report.html, report.json and summary.md in {out}/")
 
     failures = check_gates(gates, metrics)
     if failures:
         raise PipelineError(f"FAIL_IF: {'; '.join(failures)}")
 
 
-def _draw(drawn: Drawn, sides: Mapping[str, Path], out: Path, params: PlotParams) -> dict[str, str]:
-    """Both revisions' loss curves and predictions as PNGs in `out`; {title: file name}.
-    `sides` maps each revision's label to the folder holding its outputs, base first."""
+# summary.md is the report without its image links, for where relative links cannot show: a
+# pull request's comment, a job summary (.github/workflows/pipeline.yml posts it to both).
+SUMMARY_NOTE = (
+    "The PNGs and a self-contained report.html lie beside this report in comparison/ (in CI: "
+    "the comparison artifact)."
+)
+
+
+def _draw(
+    logs: Mapping[str, TrainLog], predicted: Mapping[str, Predictions], params: PlotParams
+) -> dict[str, tuple[str, bytes]]:
+    """Both revisions' loss curves and predictions as PNGs: {title: (file name, bytes)}. Each
+    mapping goes from a revision's label to its output, base first."""
     from linreg.core.plotting import render_png
     from linreg.experiments.figures import (  # matplotlib: once the inputs are known good
         loss_comparison_figure,
         predictions_comparison_figure,
     )
 
-    logs = {label: read_train_log(root / drawn.train_log) for label, root in sides.items()}
-    predicted = {label: read_predictions(root / drawn.predictions) for label, root in sides.items()}
-    images = {
+    figures = {
         "Loss curves": ("loss_curves.png", loss_comparison_figure(logs)),
         "Predictions": ("predictions.png", predictions_comparison_figure(predicted, params)),
     }
-    for name, figure in images.values():
-        write_bytes_atomic(out / name, render_png(figure, params.dpi))
-    return {title: name for title, (name, _) in images.items()}
+    return {
+        title: (name, render_png(figure, params.dpi)) for title, (name, figure) in figures.items()
+    }
 
 
 if __name__ == "__main__":

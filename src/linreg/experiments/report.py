@@ -3,6 +3,8 @@ verdicts, the CI gate, and the Markdown that shows them. Pure: DVC's JSON in, te
 
 from __future__ import annotations
 
+import base64
+import html
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -150,10 +152,10 @@ def check_gates(gates: Sequence[Gate], changes: Sequence[MetricChange]) -> list[
 
 
 def _number(value: Any) -> str:
-    """Full precision: the shortest text that reads back as the same float."""
+    """Six significant digits, as a reader compares them (report.json holds every digit)."""
     if value is None:
         return "—"
-    return repr(value) if isinstance(value, float) else str(value)
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
 
 
 def _percent(value: float | None) -> str:
@@ -169,38 +171,180 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
     return lines
 
 
-def render_report(
-    base: str,
-    workspace: str,
-    params: Sequence[ParamChange],
-    metrics: Sequence[MetricChange],
-    verdict_metrics: Sequence[str],
-    images: Mapping[str, str],
-    notes: Sequence[str] = (),
-) -> str:
-    """The Markdown report: verdicts, params that differ, every metric, the pictures."""
-    by_name = {change.name: change for change in metrics}
-    lines = [f"# {base} → {workspace}", "", "## Verdict", ""]
-    for name in verdict_metrics:
-        change = by_name[name]
-        lines.append(
-            f"- **{name}**: {change.verdict()} ({_number(change.old)} → {_number(change.new)}, "
-            f"{_percent(change.relative)})"
-        )
-    lines += ["", "## Params", ""]
-    if params:
-        rows = ([p.key, _number(p.old), _number(p.new)] for p in params)
-        lines += markdown_table(["param", base, workspace], rows)
-    else:
-        lines.append("No param differs.")
-    lines += ["", "## Metrics", ""]
-    rows = (
-        [m.name, _number(m.old), _number(m.new), _number(m.diff), _percent(m.relative)]
-        for m in metrics
+# The share of the last epochs whose test loss says whether training has settled.
+TAIL_SHARE = 0.1
+
+
+def tail_swing(test_loss: Sequence[float]) -> tuple[float, int]:
+    """How far the test loss moves over the last TAIL_SHARE of the epochs (at least 2): its
+    range relative to the last epoch's, and how many epochs that is."""
+    tail = list(test_loss[-max(2, math.ceil(len(test_loss) * TAIL_SHARE)) :])
+    last = abs(tail[-1])
+    return ((max(tail) - min(tail)) / last if last else math.inf), len(tail)
+
+
+def unsettled_note(change: MetricChange, swings: Mapping[str, tuple[float, int]]) -> str | None:
+    """A warning for the verdict on `change` when a side's test loss swings over its last
+    epochs by more than the change judged: the verdict may only say where the last epoch
+    landed. `swings`: tail_swing of each side's test loss, by the side's label."""
+    relative = change.relative
+    if relative is None or change.verdict() == "unchanged":
+        return None
+    wide = {label: swing for label, swing in swings.items() if swing[0] > abs(relative)}
+    if not wide:
+        return None
+    swung = "; ".join(
+        f"{label}'s test loss swings {_percent(swing)[1:]} over its last {epochs} epochs"
+        for label, (swing, epochs) in wide.items()
     )
-    lines += markdown_table(["metric", base, workspace, "change", "relative"], rows)
-    lines += ["", "## Curves", ""]
-    lines += [f"![{title}]({path})" for title, path in images.items()]
-    if notes:
-        lines += [""] + [f"_{note}_" for note in notes]
+    return (
+        f"not settled: {swung}, more than this change; the verdict may only say where the "
+        "last epoch landed"
+    )
+
+
+# At most this many epochs of each loss curve in the Mermaid charts that GitHub draws: every
+# epoch of the lesson's 100 (a sample of every other epoch would hide a two-state loop).
+CHART_POINTS = 100
+
+
+def mermaid_loss_charts(logs: Mapping[str, Sequence[Sequence[float]]]) -> list[str]:
+    """Mermaid xychart blocks, one for the train loss and one for the test loss, a line per
+    side; `logs` maps each side's label (base first) to its (train_loss, test_loss). At most
+    CHART_POINTS epochs, evenly spaced, the last included; values as the train logs hold them,
+    to six significant digits."""
+    epochs = max(len(train) for train, _ in logs.values())
+    step = max(1, math.ceil(epochs / CHART_POINTS))
+    shown = sorted({*range(0, epochs, step), epochs - 1})
+    order = ", ".join(f"line {i + 1}: {label}" for i, label in enumerate(logs))
+    blocks = []
+    for which, name in ((0, "Train loss"), (1, "Test loss")):
+        lines = [
+            "```mermaid",
+            "xychart-beta",
+            f'    title "{name} per epoch ({order})"',
+            f'    x-axis "epoch" [{", ".join(map(str, shown))}]',
+            f'    y-axis "{name.lower()}"',
+        ]
+        for losses in logs.values():
+            values = [
+                f"{losses[which][epoch]:.6g}" for epoch in shown if epoch < len(losses[which])
+            ]
+            lines.append(f"    line [{', '.join(values)}]")
+        blocks += [*lines, "```", ""]
+    return blocks
+
+
+@dataclass(frozen=True)
+class Report:
+    """What a comparison says, before it is Markdown or HTML."""
+
+    base: str
+    workspace: str
+    params: Sequence[ParamChange]
+    metrics: Sequence[MetricChange]
+    verdict_metrics: Sequence[str]
+    swings: Mapping[str, tuple[float, int]]  # tail_swing of each side's test loss
+    charts: Sequence[str] = ()  # mermaid_loss_charts' lines
+    notes: Sequence[str] = ()
+
+    def verdicts(self) -> list[tuple[str, str]]:
+        """(metric, what is said of it) for each verdict metric."""
+        by_name = {change.name: change for change in self.metrics}
+        said = []
+        for name in self.verdict_metrics:
+            change = by_name[name]
+            text = (
+                f"{change.verdict()} ({_number(change.old)} → {_number(change.new)}, "
+                f"{_percent(change.relative)})"
+            )
+            note = unsettled_note(change, self.swings)
+            said.append((name, f"{text}; ⚠ {note}" if note else text))
+        return said
+
+    def params_table(self) -> tuple[list[str], list[list[str]]]:
+        rows = [[p.key, _number(p.old), _number(p.new)] for p in self.params]
+        return ["param", self.base, self.workspace], rows
+
+    def metrics_table(self) -> tuple[list[str], list[list[str]]]:
+        header = ["metric", self.base, self.workspace, "change", "relative"]
+        rows = [
+            [m.name, _number(m.old), _number(m.new), _number(m.diff), _percent(m.relative)]
+            for m in self.metrics
+        ]
+        return header, rows
+
+    def values(self) -> dict[str, Any]:
+        """Every number at full precision (report.json)."""
+        return {
+            "base": self.base,
+            "workspace": self.workspace,
+            "params": [vars(change) for change in self.params],
+            "metrics": [
+                vars(change) | {"diff": change.diff, "relative": change.relative,
+                                "verdict": change.verdict()}
+                for change in self.metrics
+            ],
+        }  # fmt: skip
+
+
+def render_report(report: Report, images: Mapping[str, str] | None = None) -> str:
+    """The Markdown report: verdicts, params that differ, every metric, the loss curves as
+    Mermaid charts (GitHub draws them in a comment or a job summary) and, where `images` maps
+    titles to the PNGs' relative paths, the pictures."""
+    lines = [f"# {report.base} → {report.workspace}", "", "## Verdict", ""]
+    lines += [f"- **{name}**: {text}" for name, text in report.verdicts()]
+    lines += ["", "## Params", ""]
+    header, rows = report.params_table()
+    lines += markdown_table(header, rows) if rows else ["No param differs."]
+    lines += ["", "## Metrics", "", *markdown_table(*report.metrics_table())]
+    lines += ["", "## Curves", "", *report.charts]
+    lines += [f"![{title}]({path})" for title, path in (images or {}).items()]
+    for note in report.notes:
+        lines += ["", f"_{note}_"]
     return "\n".join(lines) + "\n"
+
+
+def render_html(report: Report, images: Mapping[str, bytes]) -> str:
+    """The same report as one self-contained HTML page: `images` (title -> PNG bytes) inside it,
+    nothing fetched."""
+    text = html.escape
+
+    def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+        head = "".join(f"<th>{text(cell)}</th>" for cell in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{text(cell)}</td>" for cell in row) + "</tr>" for row in rows
+        )
+        return f"<table><tr>{head}</tr>{body}</table>"
+
+    header, rows = report.params_table()
+    parts = [
+        f"<h1>{text(report.base)} → {text(report.workspace)}</h1>",
+        "<h2>Verdict</h2><ul>",
+        *(f"<li><b>{text(name)}</b>: {text(said)}</li>" for name, said in report.verdicts()),
+        "</ul><h2>Params</h2>",
+        table(header, rows) if rows else "<p>No param differs.</p>",
+        "<h2>Metrics</h2>",
+        table(*report.metrics_table()),
+        "<h2>Curves</h2>",
+        *(
+            f'<figure><img alt="{text(title)}" src="data:image/png;base64,'
+            f'{base64.b64encode(png).decode()}"><figcaption>{text(title)}</figcaption></figure>'
+            for title, png in images.items()
+        ),
+        *(f"<p><i>{text(note)}</i></p>" for note in report.notes),
+    ]
+    return (
+        '<!DOCTYPE html>\n<html>\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{text(report.base)} → {text(report.workspace)}</title>\n<style>{_STYLE}</style>\n"
+        "</head>\n<body>\n" + "\n".join(parts) + "\n</body>\n</html>\n"
+    )
+
+
+_STYLE = (
+    "body { font-family: sans-serif; max-width: 1100px; margin: 24px auto; } "
+    "table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; "
+    "text-align: right; } td:first-child, th:first-child { text-align: left; } "
+    "figure { display: inline-block; width: 49%; margin: 0; vertical-align: top; } "
+    "img { width: 100%; }"
+)
