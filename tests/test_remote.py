@@ -25,13 +25,36 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture
 def shared(project: Path, tmp_path: Path) -> tuple[Path, Path]:
-    """Repo A with a committed remote, pushed (run-cache included); B, a fresh clone of it."""
+    """Repo A with a committed DVC remote and a git remote `origin` (bare folders, as a team
+    shares them), pushed (run-cache included); B, a fresh clone of origin."""
     run(project, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
     run(project, "git", "commit", "-qam", "a shared remote")
+    origin = tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    run(project, "git", "remote", "add", "origin", str(origin))
+    run(project, "git", "push", "-q", "origin", "main")
     run(project, *MAKE_PUSH)
     clone = tmp_path / "clone"
-    run(tmp_path, "git", "clone", "-q", str(project), str(clone))
+    run(tmp_path, "git", "clone", "-q", str(origin), str(clone))
     return project, clone
+
+
+def test_a_teammate_applies_a_pushed_experiment_and_reproduces_nothing(shared):
+    """A's experiment, pushed by `make push` (its git ref to origin, its outputs to the DVC
+    remote): B pulls and applies it, metrics and pictures included, and `dvc repro` runs
+    nothing."""
+    a, b = shared
+    run(a, "dvc", "exp", "run", "-n", "faster", "-S", "train.lr=0.1")
+    experiment = artifact_bytes(a)  # the workspace run applied it in A
+    run(a, *MAKE_PUSH)
+
+    run(b, "dvc", "exp", "pull", "origin", "faster")
+    run(b, "dvc", "exp", "apply", "faster")
+    run(b, "dvc", "pull")
+
+    assert stages_run(run(b, "dvc", "repro").stdout) == []
+    assert "Data and pipelines are up to date" in run(b, "dvc", "status").stdout
+    assert artifact_bytes(b) == experiment
 
 
 def test_a_teammates_result_comes_back(shared):
