@@ -28,7 +28,7 @@ from linreg.core.errors import PipelineError
 from linreg.core.params import TrainParams
 from linreg.core.training import Losses, TrainingState, fit
 from linreg.io.artifacts import read_train_log
-from linreg.io.checkpoint import save_resume_point
+from linreg.io.checkpoint import load_model, save_resume_point
 from linreg.io.datasets import read_split, write_dataset
 from linreg.io.files import file_digest
 from linreg.runtime import training_run
@@ -164,6 +164,44 @@ def test_mini_batches_killed_twice_still_resume_exactly(project, launcher, nproc
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize(("before", "after"), [(2, 1), (1, 2)])
+def test_a_full_batch_run_goes_on_with_another_number_of_ranks(project, launcher, before, after):
+    """Full batch, the state does not depend on the ranks: a resume point of `before` ranks
+    goes on with `after`, and in float64 ends within 1e-9 of `after` ranks from scratch."""
+    save_at, pause_at = kill_epochs(random.Random(SEED), kills=1)
+    long_run(project, before)
+    set_param(project, "train.dtype", "float64")
+    kill(project, save_at, pause_at)
+
+    set_param(project, "train.nproc", after)
+    output = repro(project)
+    assert f"resumed from epoch {save_at + 1} of {EPOCHS}" in output, f"seed {SEED}\n{output}"
+    resumed = load_model(project / MODEL), read_train_log(project / TRAIN_LOG)
+    uninterrupted(project, launcher)
+    fresh = load_model(project / MODEL), read_train_log(project / TRAIN_LOG)
+    for one, other in zip(resumed[0].coefficients(), fresh[0].coefficients(), strict=True):
+        np.testing.assert_allclose(one, other, rtol=1e-9, atol=0, err_msg=f"seed {SEED}")
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(
+            getattr(resumed[1], name), getattr(fresh[1], name), rtol=1e-9, err_msg=name
+        )
+
+
+@pytest.mark.slow
+def test_mini_batches_of_another_number_of_ranks_start_over_saying_why(project, launcher):
+    long_run(project, 2, batch_size=10)
+    kill(project, *kill_epochs(random.Random(SEED), kills=1))
+
+    set_param(project, "train.nproc", 1)
+    output = repro(project)
+    assert (
+        "its mini-batches were drawn by 2 rank(s), each its own, and this run has 1: another "
+        "number of ranks cannot continue them: removed; training from epoch 0"
+    ) in output, output
+    assert results(project) == uninterrupted(project, launcher)
+
+
+@pytest.mark.slow
 def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(project, launcher):
     (pause_at,) = random.Random(SEED).sample(range(EPOCHS - 1), 1)
     long_run(project)  # no resume point but the one the stop saves
@@ -247,12 +285,12 @@ def test_the_fingerprint_is_the_run(tmp_path):
     path = tmp_path / "train.csv"
     path.write_text("x,y\n0,1\n")
     data = [file_digest(path)]
-    base = run_fingerprint(train_params(), data, 1)
-    assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), data, 1) == base
-    assert run_fingerprint(train_params(lr=0.02), data, 1) != base
-    assert run_fingerprint(train_params(), data, 2) != base
+    base = run_fingerprint(train_params(), data)
+    assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), data) == base
+    assert run_fingerprint(train_params(lr=0.02), data) != base
+    assert run_fingerprint(train_params(nproc=2), data) == base  # full batch: any ranks go on
     path.write_text("x,y\n0,2\n")
-    assert run_fingerprint(train_params(), [file_digest(path)], 1) != base
+    assert run_fingerprint(train_params(), [file_digest(path)]) != base
 
 
 def lesson_files(folder: Path) -> list[Path]:
@@ -429,10 +467,10 @@ RESUME_EDITS = {
     "a complex weight": model_setting("weight", lambda w: w.to(torch.complex64)),
     "a sparse weight": model_setting("weight", lambda w: w.to_sparse()),
     "a float64 bias": model_setting("bias", lambda b: b.double()),
-    "a bad batch order": setting(
-        "batch_orders", lambda s: [torch.full_like(s["batch_orders"][0], 255)]
+    "a batch order in a full-batch run": setting(
+        "batch_orders", lambda s: [torch.Generator().get_state()]
     ),
-    "a batch order for 2 ranks": setting("batch_orders", lambda s: s["batch_orders"] * 2),
+    "batch orders as a tensor": setting("batch_orders", lambda s: torch.zeros(2)),
     "optimizer state for 4 parameters": setting(
         "optimizer",
         lambda s: s["optimizer"] | {"state": {i: {"momentum_buffer": None} for i in range(4)}},

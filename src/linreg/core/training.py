@@ -88,7 +88,9 @@ class TrainingState:
     epoch: int  # epochs finished
     model: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
-    batch_orders: list[torch.Tensor]  # each rank's batch-order generator state, by rank
+    # each rank's batch-order generator state, by rank; none full batch, whose state is the
+    # same whatever the number of ranks
+    batch_orders: list[torch.Tensor]
     train_loss: list[float]  # values of train.dtype, one per finished epoch
     test_loss: list[float]
 
@@ -235,7 +237,8 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
         _restore(resumed, model, optimizer, batch_order, where.rank, losses)
 
     def state(epoch: int) -> TrainingState:
-        saved = model.state_dict(), optimizer.state_dict(), where.gather(batch_order.get_state())
+        orders = where.gather(batch_order.get_state()) if params.batch_size else []
+        saved = model.state_dict(), optimizer.state_dict(), orders
         return TrainingState(epoch + 1, *saved, losses.train.tolist(), losses.test.tolist())
 
     for epoch in run.epochs(len(losses.train), params.epochs):
@@ -280,7 +283,8 @@ def check_resumable(
 ) -> None:
     """A ValueError saying what keeps `state` from continuing this loop, every field checked
     against the run before any is used: an epoch within train.epochs, one finite loss per epoch
-    done, the model's tensors, this optimizer's groups and state, a batch order per rank."""
+    done, the model's tensors, this optimizer's groups and state, and with mini-batches a batch
+    order per rank (full batch: none, and any number of ranks may continue)."""
     if not isinstance(state.epoch, int) or not 1 <= state.epoch <= params.epochs:
         raise ValueError(f"epoch {state.epoch!r} is not within 1..{params.epochs}")
     for name, history in (("train_loss", state.train_loss), ("test_loss", state.test_loss)):
@@ -290,9 +294,17 @@ def check_resumable(
             raise ValueError(f"its {name} holds other values than finite numbers")
     _check_tensors("model's", state.model, model.state_dict())
     _check_optimizer(state.optimizer, optimizer, list(model.parameters()))
-    if not isinstance(state.batch_orders, list) or len(state.batch_orders) != world_size:
-        raise ValueError(f"it holds no batch order for each of {world_size} rank(s)")
-    for rank, order in enumerate(state.batch_orders):
+    orders = state.batch_orders
+    if not isinstance(orders, list):
+        raise ValueError("its batch orders are not a list")
+    if not params.batch_size and orders:
+        raise ValueError("it holds batch orders, and a full-batch run draws no batches")
+    if params.batch_size and len(orders) != world_size:
+        raise ValueError(
+            f"its mini-batches were drawn by {len(orders)} rank(s), each its own, and this run "
+            f"has {world_size}: another number of ranks cannot continue them"
+        )
+    for rank, order in enumerate(orders):
         problem = tensor_problem(order, batch_order.get_state())
         if problem is None:
             try:  # bytes of the right size that are no generator's state
@@ -348,7 +360,8 @@ def _restore(
     (check_resumable) left them."""
     model.load_state_dict(state.model)
     optimizer.load_state_dict(state.optimizer)
-    batch_order.set_state(state.batch_orders[rank])
+    if state.batch_orders:  # mini-batches
+        batch_order.set_state(state.batch_orders[rank])
     losses.train.extend(state.train_loss)
     losses.test.extend(state.test_loss)
 

@@ -318,11 +318,22 @@ def line_range(path: Path, part: int = 0, parts: int = 1) -> tuple[int, int]:
     return start, stop
 
 
-def part_digest(path: str | Path, part: int = 0, parts: int = 1) -> bytes:
-    """The sha256 of the bytes a process reads of a CSV file: its part (line_range), the first
-    part with the header line; the whole file for a single process."""
+# The blocks a CSV file is hashed in, at fixed offsets: the same digests whatever the parts.
+DIGEST_BLOCK = 1 << 22
+
+
+def part_digests(path: str | Path, part: int = 0, parts: int = 1) -> list[bytes]:
+    """The sha256 of each DIGEST_BLOCK of a CSV file that begins in its part-th of `parts`
+    (line_range; the first part from the header on): a part's own bytes, and at most one block
+    past them. The parts' lists, joined in order, are those of the whole file, so that a run's
+    fingerprint does not depend on how many ranks read it."""
     start, stop = line_range(Path(path), part, parts)
-    return file_digest(path, 0 if part == 0 else start, stop)
+    start = 0 if part == 0 else start
+    first = -(-start // DIGEST_BLOCK) * DIGEST_BLOCK  # the first block that begins in the part
+    return [
+        file_digest(path, offset, offset + DIGEST_BLOCK)
+        for offset in range(first, stop, DIGEST_BLOCK)
+    ]
 
 
 def _lines_before(path: Path, offset: int) -> int:

@@ -4,7 +4,8 @@ the live train log a person can watch, and the progress a person at a terminal s
 A resume point is saved at the end of an epoch once train.checkpoint_seconds have passed since
 the last one, and, for a single process, at the end of the epoch in which SIGINT or SIGTERM
 came. It belongs to one run: its fingerprint covers the train params (but checkpoint_seconds
-and log_every), the bytes of the data, the library's code and the world size. It is kept in
+and log_every), the bytes of the data and the library's code; full batch, a run of another
+number of ranks continues it (docs/long-runs.md). It is kept in
 RESUME_FOLDER, which git and DVC ignore; DVC removes a stage's outputs before it runs the stage,
 so a resume point cannot be one of them.
 """
@@ -28,23 +29,25 @@ from linreg.core.training import Losses, TrainingState
 from linreg.io.artifacts import write_train_log
 from linreg.io.checkpoint import UnusableResumePoint, read_resume_point, save_resume_point
 from linreg.io.files import write_bytes_atomic
-from linreg.io.tables import part_digest
+from linreg.io.tables import part_digests
 from linreg.runtime.signals import HeldStops
 
 RESUME_FOLDER = Path(".resume")
 # Seconds between two rewrites of the live train log.
 LIVE_LOG_SECONDS = 2.0
-# train params that change neither what is computed nor in which order
-_NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every"}
+# train params that change neither what is computed nor in which order; and nproc: the number
+# of ranks (torchrun's too) is no part of a full-batch state, and a mini-batch state says its own
+_NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every", "nproc"}
 
 
-def run_fingerprint(params: TrainParams, data: Sequence[bytes], world_size: int) -> str:
+def run_fingerprint(params: TrainParams, data: Sequence[bytes]) -> str:
     """What makes two runs the same run: the params that shape the computation, the data (the
-    sha256 of the bytes each rank read: tables.part_digest), the code of every linreg module
-    loaded, and the number of ranks."""
+    sha256 of each block of the files: tables.part_digests) and the code of every linreg module
+    loaded. Not the number of ranks: full batch, the state does not depend on it, and a
+    mini-batch state names its ranks (core.training.check_resumable)."""
     digest = hashlib.sha256()
     shaping = params.model_dump(exclude=_NOT_IN_FINGERPRINT)
-    digest.update(json.dumps([shaping, world_size], sort_keys=True).encode())
+    digest.update(json.dumps(shaping, sort_keys=True).encode())
     for data_digest in data:
         digest.update(data_digest)
     for name in sorted(name for name in sys.modules if name.split(".")[0] == "linreg"):
@@ -69,9 +72,11 @@ class TrainingRun:
         self.where = placement(params.device)
         self.part, self.parts = self.where.rank, self.where.world_size  # of each data file
         self.writes = self.where.writes  # this process writes the outputs
-        read = [part_digest(path, self.part, self.parts) for path in data]
-        every_read = [digest for each in self.where.gather(read) for digest in each]
-        self.fingerprint = run_fingerprint(params, every_read, self.parts)
+        read = [part_digests(path, self.part, self.parts) for path in data]
+        # each file's blocks, every rank's in turn: the whole file's, however many ranks read
+        by_file = zip(*self.where.gather(read), strict=True)
+        blocks = [digest for ranks in by_file for part in ranks for digest in part]
+        self.fingerprint = run_fingerprint(params, blocks)
         self.path = RESUME_FOLDER / "train.pt"
         self._saved_at = self._logged_at = time.monotonic()
         self._logged = False  # whether the live log holds this run's epochs so far
