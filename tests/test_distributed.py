@@ -6,8 +6,10 @@ from __future__ import annotations
 import io
 import os
 import pickle
+import re
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -28,7 +30,15 @@ from linreg.io.tables import read_csv
 from linreg.runtime.launcher import failed_rank, require_devices
 from linreg.runtime.limits import require_cores
 
-from .helpers import ROOT, STAGE_COMMANDS, run, set_param, stages_run, start_training
+from .helpers import (
+    ROOT,
+    STAGE_COMMANDS,
+    project_env,
+    run,
+    set_param,
+    stages_run,
+    start_training,
+)
 from .project import MODEL, TRAIN_CSV, TRAIN_LOG, fit_on_parts, write_lesson_split
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
@@ -347,3 +357,66 @@ def test_a_params_file_from_a_larger_machine_runs_every_stage_but_train(project,
         f"error: train.nproc = {nproc}: more processes than this machine's {cores} cores; "
         f"use at most {cores}"
     ]
+
+
+# The two-node recipe of docs/scaling-out.md: the block each node runs.
+NODE_RECIPE = re.search(
+    r"<!-- runnable on each node[^>]*-->\n```bash\n(.*?)```",
+    (ROOT / "docs/scaling-out.md").read_text(),
+    re.DOTALL,
+)
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_path: Path):
+    """docs/scaling-out.md's recipe on two clones (two torchrun agents, c10d rendezvous on a
+    loopback port), each pulling only the train stage's inputs from the team's DVC remote: both
+    nodes end with the model and train log of a `train.nproc: 2` run, byte for byte, and
+    `dvc commit -f train` records exactly what that run's dvc.lock holds."""
+    assert NODE_RECIPE, "docs/scaling-out.md has no block marked runnable on each node"
+    set_param(project, "generate.step", 1.0e-5)  # 40,000 rows a rank: more than a thread's share
+    set_param(project, "train.nproc", 2)
+    run(project, "dvc", "repro")
+    expected = {name: (project / name).read_bytes() for name in (MODEL, TRAIN_LOG)}
+    run(project, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
+    run(project, "git", "commit", "-qam", "10^5 rows on two ranks, and the team's remote")
+    run(project, "dvc", "push")
+    origin = tmp_path / "origin.git"
+    run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
+    run(project, "git", "push", "-q", str(origin), "main")
+
+    nodes = [tmp_path / "node0", tmp_path / "node1"]
+    for node in nodes:
+        run(tmp_path, "git", "clone", "-q", str(origin), str(node))
+    recipe = NODE_RECIPE.group(1).replace("node0.example:29500", f"127.0.0.1:{free_port()}")
+    # one core each, as train.nproc: 2 gives each rank on this 2-core machine
+    env = project_env() | {"OMP_NUM_THREADS": "1"}
+    agents = [
+        subprocess.Popen(
+            ["bash", "-e", "-c", recipe], cwd=node, env=env, text=True, start_new_session=True,
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for node in nodes
+    ]  # fmt: skip
+    try:
+        outputs = [agent.communicate(timeout=600)[0] for agent in agents]
+    finally:
+        for agent in agents:
+            if agent.poll() is None:
+                os.killpg(agent.pid, signal.SIGKILL)
+                agent.wait()
+    for node, agent, output in zip(nodes, agents, outputs, strict=True):
+        assert agent.returncode == 0, f"{node.name}\n{output}"
+        assert not (node / "data/raw.csv").exists()  # it pulled the train stage's inputs alone
+        for name, data in expected.items():
+            assert (node / name).read_bytes() == data, f"{node.name}: {name}"
+        assert run(node, "git", "status", "--porcelain").stdout == ""  # dvc.lock as committed
+    left = [p for p in psutil.process_iter(["cwd"]) if str(tmp_path) in (p.info["cwd"] or "")]
+    assert left == []  # no agent or rank outlives the run
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port

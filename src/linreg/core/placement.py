@@ -33,13 +33,16 @@ _cpu_group: dist.ProcessGroup | None = None
 
 @dataclass(frozen=True)
 class Ranks:
-    rank: int  # 0 .. world_size - 1; rank 0 writes the outputs
+    rank: int  # 0 .. world_size - 1
     world_size: int
-    local_rank: int  # this machine's GPU to use, under nccl
+    local_rank: int  # 0 .. the ranks on this machine - 1; its GPU to use, under nccl
 
     @property
     def writes(self) -> bool:
-        return self.rank == 0
+        """The first rank of each machine writes the outputs and prints: every rank holds the
+        same model and losses, so each machine gets the same bytes, and the machine where DVC
+        records them has them whichever one a c10d rendezvous made rank 0."""
+        return self.local_rank == 0
 
 
 def devices_here(cuda: bool | None = None) -> dict[str, bool]:
@@ -80,7 +83,8 @@ class Placement:
 
     @property
     def writes(self) -> bool:
-        """Whether this process writes the outputs and prints: rank 0, or the only one."""
+        """Whether this process writes the outputs and prints: the first rank on its machine
+        (Ranks.writes), or the only one."""
         return self.ranks is None or self.ranks.writes
 
     @property
