@@ -31,8 +31,8 @@ if "LINREG_PAUSE" in os.environ and sys.argv[0].endswith("stages/train.py"):
                 time.sleep(0.01)
         end_of_epoch(self, epoch, losses, state)
 
-    def saving(self):  # type: ignore[no-untyped-def]
-        return due(self) or last_epoch == int(save_at)
+    def saving(self, elapsed):  # type: ignore[no-untyped-def]
+        return due(self, elapsed) or last_epoch == int(save_at)
 
     TrainingRun.end_of_epoch = pausing
     TrainingRun._due = saving

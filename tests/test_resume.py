@@ -219,6 +219,74 @@ def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(pro
     assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
 
 
+def stage_and_ranks(dvc_pid: int) -> tuple[psutil.Process, list[psutil.Process]]:
+    """The train stage's process and the ranks it forked."""
+    processes = train_processes(dvc_pid)
+    pids = {process.pid for process in processes}
+    (stage,) = [process for process in processes if process.ppid() not in pids]
+    return stage, [process for process in processes if process.ppid() == stage.pid]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("stopped", "signum", "batch_size"),
+    [("ranks", signal.SIGTERM, 0), ("stage", signal.SIGINT, 10)],
+    ids=["SIGTERM to every rank, full batch", "SIGINT to the stage, mini-batches"],
+)
+def test_two_ranks_stopped_end_the_same_epoch_and_resume_exactly(
+    project, launcher, stopped, signum, batch_size
+):
+    """As a scheduler preempts (SIGTERM to every rank) or a person presses Ctrl-C (SIGINT to
+    the stage, which stops its ranks): both ranks end the epoch they are in, one resume point
+    is saved, every process ends by the signal, and the rerun goes on from the next epoch to
+    the bytes of an uninterrupted run."""
+    (pause_at,) = random.Random(SEED).sample(range(EPOCHS - 1), 1)
+    long_run(project, 2, batch_size)  # no resume point but the one the stop saves
+    process = start_repro(project, pause_at=pause_at)
+    wait_for_pause(project, process)
+    stage, ranks = stage_and_ranks(process.pid)
+    assert len(ranks) == 2
+    for target in ranks if stopped == "ranks" else [stage]:
+        target.send_signal(signum)
+    (project / PAUSED).unlink()  # the epoch ends, with the stop held until then
+    rest = process.communicate(timeout=120)[0]
+    assert f"error: interrupted by {signal.Signals(signum).name}" in rest, rest
+    assert "Traceback" not in rest, rest
+    assert (project / RESUME_POINT).exists()
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in [stage, *ranks])
+
+    output = repro(project)
+    assert f"resumed from epoch {pause_at + 1} of {EPOCHS}" in output, f"seed {SEED}\n{output}"
+    assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
+
+
+@pytest.mark.slow
+def test_a_stop_while_a_rank_has_failed_ends_by_its_deadline(project, launcher, monkeypatch):
+    """Rank 1 killed, then every rank stopped: rank 0 cannot end its epoch with a peer that is
+    gone, so it ends (by its deadline at the latest) without saving; no process is left, and
+    the rerun resumes from the last good resume point to the uninterrupted bytes."""
+    save_at, pause_at = kill_epochs(random.Random(SEED), kills=1)
+    long_run(project, 2)
+    process = start_repro(project, save_at, pause_at)
+    wait_for_pause(project, process)
+    stage, ranks = stage_and_ranks(process.pid)
+    good = (project / RESUME_POINT).read_bytes()
+    ranks[1].kill()
+    ranks[1].wait(timeout=60)
+    ranks[0].send_signal(signal.SIGTERM)
+    (project / PAUSED).unlink()
+    rest = process.communicate(timeout=training_run.STOP_DEADLINE + 120)[0]
+    assert process.returncode != 0, rest
+    assert "Traceback" not in rest, rest
+    assert (project / RESUME_POINT).read_bytes() == good  # nothing saved at the stop
+    for gone in (stage, *ranks):
+        assert not gone.is_running() or gone.status() == psutil.STATUS_ZOMBIE
+
+    output = repro(project)
+    assert f"resumed from epoch {save_at + 1} of {EPOCHS}" in output, f"seed {SEED}\n{output}"
+    assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
+
+
 @pytest.mark.slow
 def test_a_resume_point_of_other_params_is_removed_not_used(project, launcher):
     long_run(project)

@@ -172,6 +172,15 @@ class Placement:
         dist.all_reduce(flag, op=dist.ReduceOp.MAX)
         return bool(flag.item())
 
+    def largest(self, values: Sequence[int]) -> list[int]:
+        """The largest of each of `values` over the ranks (small integers), which every rank
+        gets: one collective for several answers."""
+        if self.ranks is None:
+            return list(values)
+        tensor = torch.tensor(values, dtype=torch.int64)
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=_cpu_group)
+        return [int(value) for value in tensor.tolist()]
+
     def gather(self, value: T) -> list[T]:
         """Every rank's `value` (a picklable cpu object), by rank, which every rank gets."""
         if self.ranks is None:

@@ -118,11 +118,17 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
         message = last.split(": ", 1)[1] if last.startswith(_OURS) else last
         raise PipelineError(f"train rank {rank}: {message}") from None
     except ProcessExitedException as error:
+        if error.signal_name in ("SIGINT", "SIGTERM"):  # stopped from outside, not failed:
+            # the ranks ended their epoch together and saved; the stage ends as they did
+            signum = signal.Signals[error.signal_name]
+            raise KeyboardInterrupt if signum == signal.SIGINT else Terminated(signum) from None
         raise PipelineError(
             f"train rank {error.error_index}: {error}; the other ranks were stopped"
         ) from None
     finally:
-        # also when we are stopped ourselves (Ctrl-C, SIGTERM): no rank outlives the stage
+        # also when we are stopped ourselves (Ctrl-C, SIGTERM): no rank outlives the stage.
+        # A rank that saves resume points holds the SIGTERM to its epoch's end, saves with the
+        # others and ends; one whose peer failed ends by its deadline (training_run)
         for process in ranks.processes:
             if process.is_alive():
                 process.terminate()
@@ -180,6 +186,8 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
     except Terminated:
         die_by(signal.SIGTERM)
+    except KeyboardInterrupt:  # a coordinated stop that began with SIGINT (training_run)
+        die_by(signal.SIGINT)
 
 
 def _free_port() -> int:

@@ -2,12 +2,12 @@
 the live train log a person can watch, and the progress a person at a terminal sees.
 
 A resume point is saved at the end of an epoch once train.checkpoint_seconds have passed since
-the last one, and, for a single process, at the end of the epoch in which SIGINT or SIGTERM
-came. It belongs to one run: its fingerprint covers the train params (but checkpoint_seconds
-and log_every), the bytes of the data and the library's code; full batch, a run of another
-number of ranks continues it (docs/long-runs.md). It is kept in
-RESUME_FOLDER, which git and DVC ignore; DVC removes a stage's outputs before it runs the stage,
-so a resume point cannot be one of them.
+the last one, and at the end of the epoch in which SIGINT or SIGTERM came (to any rank of a
+process group: all end that epoch together). It belongs to one run: its fingerprint covers the
+train params (but checkpoint_seconds, log_every and nproc), the bytes of the data and the
+library's code; full batch, a run of another number of ranks continues it (docs/long-runs.md).
+It is kept in RESUME_FOLDER, which git and DVC ignore; DVC removes a stage's outputs before it
+runs the stage, so a resume point cannot be one of them.
 """
 
 from __future__ import annotations
@@ -35,6 +35,9 @@ from linreg.runtime.signals import HeldStops
 RESUME_FOLDER = Path(".resume")
 # Seconds between two rewrites of the live train log.
 LIVE_LOG_SECONDS = 2.0
+# Seconds a stopped rank of a process group waits for its epoch to end with the others' before
+# it ends without saving (docs/long-runs.md)
+STOP_DEADLINE = 60.0
 # train params that change neither what is computed nor in which order; and nproc: the number
 # of ranks (torchrun's too) is no part of a full-batch state, and a mini-batch state says its own
 _NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every", "nproc"}
@@ -80,7 +83,8 @@ class TrainingRun:
         self.path = RESUME_FOLDER / "train.pt"
         self._saved_at = self._logged_at = time.monotonic()
         self._logged = False  # whether the live log holds this run's epochs so far
-        self._stops = HeldStops()
+        # in a process group, a stop that cannot end its epoch (a peer failed) ends the rank
+        self._stops = HeldStops(None if self.where.ranks is None else STOP_DEADLINE)
 
     def __enter__(self) -> TrainingRun:
         return self
@@ -114,7 +118,7 @@ class TrainingRun:
         return state
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
-        if self.params.checkpoint_seconds and self.where.ranks is None:
+        if self.params.checkpoint_seconds:
             self._stops.hold()
         # disable=None: tqdm's own test, whether stderr is a terminal
         shown = None if self.where.writes else True
@@ -124,22 +128,31 @@ class TrainingRun:
         if epoch % self.params.log_every == 0:
             train, test = losses.train[-1], losses.test[-1]
             self._say(f"epoch {epoch:>5} | train_loss {train:.8f} | test_loss {test:.8f}")
-        if self._due():
+        stop, due = self._stop_and_due()
+        if due or stop:
             saved = state().__dict__
             self._saved_at = time.monotonic()
             if self.where.writes:
                 save_resume_point(self.path, self.fingerprint, saved)
         if self.where.writes:
             self._log_so_far(losses)
-        self._stops.stop_if_asked()
+        self._stops.stop_if_asked(stop)
 
-    def _due(self) -> bool:
-        """Whether to save a resume point now: in a process group every rank gets the same
-        answer (yes when any rank's clock or stop says so)."""
+    def _stop_and_due(self) -> tuple[int, bool]:
+        """The signal that stops the run after this epoch (0: none) and whether a resume point
+        is due, the same on every rank: a stop that came to any rank ends them all after this
+        same epoch (by the largest signal number), with a resume point. No resume points
+        (checkpoint_seconds: 0): no stop is held, and no rank needs to ask the others."""
         if not self.params.checkpoint_seconds:
-            return False
+            return 0, False
         elapsed = time.monotonic() - self._saved_at >= self.params.checkpoint_seconds
-        return self.where.any(elapsed or self._stops.signum is not None)
+        stop, due = self.where.largest([self._stops.signum or 0, self._due(elapsed)])
+        return stop, bool(due)
+
+    def _due(self, elapsed: bool) -> bool:
+        """Whether this rank asks for a resume point now: when checkpoint_seconds have passed
+        (tests/pause_hook.py asks at an epoch of its own)."""
+        return elapsed
 
     def _say(self, line: str) -> None:
         if self.where.writes:
