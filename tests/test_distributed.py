@@ -367,37 +367,41 @@ NODE_RECIPE = re.search(
 )
 
 
-@pytest.mark.slow
-def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_path: Path):
-    """docs/scaling-out.md's recipe on two clones (two torchrun agents, c10d rendezvous on a
-    loopback port), each pulling only the train stage's inputs from the team's DVC remote: both
-    nodes end with the model and train log of a `train.nproc: 2` run, byte for byte, and
-    `dvc commit -f train` records exactly what that run's dvc.lock holds."""
-    assert NODE_RECIPE, "docs/scaling-out.md has no block marked runnable on each node"
-    set_param(project, "generate.step", 1.0e-5)  # 40,000 rows a rank: more than a thread's share
-    set_param(project, "train.nproc", 2)
-    run(project, "dvc", "repro")
-    expected = {name: (project / name).read_bytes() for name in (MODEL, TRAIN_LOG)}
+def two_nodes(project: Path, tmp_path: Path) -> list[Path]:
+    """`project` (reproduced, its params committed here) shared as a team shares it: a bare git
+    origin and a folder DVC remote, pushed; and two clones of origin, the nodes."""
     run(project, "dvc", "remote", "add", "--default", "shared", str(tmp_path / "remote"))
-    run(project, "git", "commit", "-qam", "10^5 rows on two ranks, and the team's remote")
+    run(project, "git", "commit", "-qam", "the run's params, and the team's remote")
     run(project, "dvc", "push")
     origin = tmp_path / "origin.git"
     run(tmp_path, "git", "init", "-q", "--bare", "-b", "main", str(origin))
     run(project, "git", "push", "-q", str(origin), "main")
-
     nodes = [tmp_path / "node0", tmp_path / "node1"]
     for node in nodes:
         run(tmp_path, "git", "clone", "-q", str(origin), str(node))
+    return nodes
+
+
+def start_nodes(
+    nodes: list[Path], env: dict[str, str], torchrun: str = ""
+) -> list[subprocess.Popen[str]]:
+    """docs/scaling-out.md's recipe on each node, its endpoint a free loopback port, with
+    `torchrun` options added; one core each, as train.nproc: 2 gives each rank here."""
+    assert NODE_RECIPE, "docs/scaling-out.md has no block marked runnable on each node"
     recipe = NODE_RECIPE.group(1).replace("node0.example:29500", f"127.0.0.1:{free_port()}")
-    # one core each, as train.nproc: 2 gives each rank on this 2-core machine
-    env = project_env() | {"OMP_NUM_THREADS": "1"}
-    agents = [
+    recipe = recipe.replace("torchrun ", f"torchrun {torchrun} ")
+    return [
         subprocess.Popen(
-            ["bash", "-e", "-c", recipe], cwd=node, env=env, text=True, start_new_session=True,
+            ["bash", "-e", "-c", recipe], cwd=node, text=True, start_new_session=True,
+            env=project_env() | {"OMP_NUM_THREADS": "1"} | env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for node in nodes
     ]  # fmt: skip
+
+
+def finish(agents: list[subprocess.Popen[str]], tmp_path: Path) -> list[str]:
+    """The agents' outputs once they end; none left behind, nor any rank of theirs."""
     try:
         outputs = [agent.communicate(timeout=600)[0] for agent in agents]
     finally:
@@ -405,14 +409,106 @@ def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_p
             if agent.poll() is None:
                 os.killpg(agent.pid, signal.SIGKILL)
                 agent.wait()
+    left = [p for p in psutil.process_iter(["cwd"]) if str(tmp_path) in (p.info["cwd"] or "")]
+    assert left == []  # no agent or rank outlives the run
+    return outputs
+
+
+@pytest.mark.slow
+def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_path: Path):
+    """docs/scaling-out.md's recipe on two clones (two torchrun agents, c10d rendezvous on a
+    loopback port), each pulling only the train stage's inputs from the team's DVC remote: both
+    nodes end with the model and train log of a `train.nproc: 2` run, byte for byte, and
+    `dvc commit -f train` records exactly what that run's dvc.lock holds."""
+    set_param(project, "generate.step", 1.0e-5)  # 40,000 rows a rank: more than a thread's share
+    set_param(project, "train.nproc", 2)
+    run(project, "dvc", "repro")
+    expected = {name: (project / name).read_bytes() for name in (MODEL, TRAIN_LOG)}
+    nodes = two_nodes(project, tmp_path)
+
+    agents = start_nodes(nodes, {})
+    outputs = finish(agents, tmp_path)
+
     for node, agent, output in zip(nodes, agents, outputs, strict=True):
         assert agent.returncode == 0, f"{node.name}\n{output}"
         assert not (node / "data/raw.csv").exists()  # it pulled the train stage's inputs alone
         for name, data in expected.items():
             assert (node / name).read_bytes() == data, f"{node.name}: {name}"
         assert run(node, "git", "status", "--porcelain").stdout == ""  # dvc.lock as committed
-    left = [p for p in psutil.process_iter(["cwd"]) if str(tmp_path) in (p.info["cwd"] or "")]
-    assert left == []  # no agent or rank outlives the run
+
+
+# Two ranks forked here, each in its own folder (argv[1]/node<rank>: a machine of its own),
+# train the lesson's split in argv[1] with a resume point every epoch; argv[2] >= 0: both stop
+# after that epoch, as a lost node stops a run; rank 0 saves the coefficients and losses in
+# argv[3]. The fork comes first in a fresh process, as in the stage.
+RANKS_ON_MACHINES = """
+import os, sys
+from pathlib import Path
+import numpy as np
+from linreg.core.params import with_overrides
+from linreg.core.placement import placement
+from linreg.core.training import fit
+from linreg.io.datasets import read_split
+from linreg.io.params import load_params
+from linreg.runtime.launcher import in_group, spawn
+from linreg.runtime.training_run import TrainingRun
+
+folder, stop_after, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+overrides = {"train.device": "cpu", "train.epochs": 120, "train.checkpoint_seconds": 1e-9}
+params = with_overrides(load_params(), overrides, "test").train
+data = [folder / "train.csv", folder / "test.csv"]
+end_of_epoch = TrainingRun.end_of_epoch
+
+def stopping(self, epoch, losses, state):
+    end_of_epoch(self, epoch, losses, state)
+    if epoch == stop_after:
+        raise SystemExit(3)
+
+TrainingRun.end_of_epoch = stopping
+
+def work():
+    where = placement("cpu")
+    os.chdir(folder / f"node{where.rank}")
+    with TrainingRun(params, data, "train_log.csv") as run:
+        result = fit(params, *read_split(*data, run.part, run.parts), run)
+    if where.rank == 0:
+        weights, bias = result.model.coefficients()
+        np.savez(out, coefficients=[*weights, bias], train_loss=result.history.train_loss)
+
+spawn(2, in_group, "cpu", work)
+"""
+
+
+def ranks_on_machines(folder: Path, stop_after: int, out: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    script = [sys.executable, "-c", RANKS_ON_MACHINES, str(folder), str(stop_after), str(out)]
+    return subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True)
+
+
+@pytest.mark.slow
+def test_the_rank_that_holds_the_resume_point_sends_it_to_the_others(tmp_path: Path):
+    """Two ranks on "machines" of their own (folders): the run stops after epoch 40, and its
+    resume point is then on rank 1's machine alone (as when a restart gives rank 0 to another
+    node, or a fresh node replaces a lost one). The rerun goes on from epoch 41 on both ranks,
+    rank 1 sending the point, and ends with the numbers of an uninterrupted run."""
+    write_lesson_split(tmp_path, 2)
+    for node in ("node0", "node1"):
+        (tmp_path / node).mkdir()
+    stopped = ranks_on_machines(tmp_path, 40, tmp_path / "unused.npz")
+    assert stopped.returncode != 0
+    point = Path(".resume/train.pt")
+    assert (tmp_path / "node0" / point).exists()
+    assert not (tmp_path / "node1" / point).exists()  # the first rank of a machine writes it
+    (tmp_path / "node1/.resume").mkdir()
+    os.replace(tmp_path / "node0" / point, tmp_path / "node1" / point)
+
+    resumed = ranks_on_machines(tmp_path, -1, tmp_path / "resumed.npz")
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumed from epoch 41 of 120" in resumed.stdout, resumed.stdout
+    fresh = ranks_on_machines(tmp_path, -1, tmp_path / "fresh.npz")
+    assert fresh.returncode == 0, fresh.stderr
+    for name, values in np.load(tmp_path / "fresh.npz").items():
+        np.testing.assert_array_equal(np.load(tmp_path / "resumed.npz")[name], values, name)
 
 
 def free_port() -> int:

@@ -181,6 +181,14 @@ class Placement:
         dist.all_reduce(tensor, op=dist.ReduceOp.MAX, group=_cpu_group)
         return [int(value) for value in tensor.tolist()]
 
+    def broadcast(self, value: T, source: int) -> T:
+        """Rank `source`'s `value` (a picklable cpu object), which every rank gets."""
+        if self.ranks is None:
+            return value
+        values: list[Any] = [value if self.ranks.rank == source else None]
+        dist.broadcast_object_list(values, src=source, group=_cpu_group)
+        return values[0]  # type: ignore[no-any-return]
+
     def gather(self, value: T) -> list[T]:
         """Every rank's `value` (a picklable cpu object), by rank, which every rank gets."""
         if self.ranks is None:

@@ -102,7 +102,22 @@ class TrainingRun:
     def resumed(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
         """This run's resume point, whole (read_resume_point) and fit for the loop (`check`);
         None when there is none. Any other is never used: one line says what is wrong with it,
-        the writing rank removes it, and the run starts from epoch 0."""
+        the writing rank removes it. In a process group the ranks may stand on machines that
+        hold different points, or none (a node that replaced a lost one): the rank with the
+        latest good one sends it to the others; none: the run starts from epoch 0."""
+        state = self._own_resume_point(check)
+        epochs = self.where.gather(state.epoch if state else 0)
+        latest = max(range(len(epochs)), key=lambda rank: (epochs[rank], -rank))
+        if not epochs[latest]:
+            return None
+        sent = self.where.broadcast(state, latest)
+        if sent is None:  # cannot be: rank `latest` holds one
+            return None
+        check(sent)  # as this rank's own loop sees it
+        self._say(f"resumed from epoch {sent.epoch} of {self.params.epochs}")
+        return sent
+
+    def _own_resume_point(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
         try:
             saved = read_resume_point(self.path, self.fingerprint)
             if saved is None:
@@ -114,7 +129,6 @@ class TrainingRun:
                 print(f"{self.path}: {problem}: removed; training from epoch 0")
                 self.path.unlink(missing_ok=True)
             return None
-        self._say(f"resumed from epoch {state.epoch} of {self.params.epochs}")
         return state
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
