@@ -164,14 +164,6 @@ class Placement:
         """This rank's `rows` as a share of every rank's."""
         return rows / float(self.total(np.array(rows, np.float64))) if self.ranks else 1.0
 
-    def any(self, value: bool) -> bool:
-        """Whether `value` is true on any rank, which every rank gets."""
-        if self.ranks is None:
-            return value
-        flag = torch.tensor([float(value)], device=self.device)
-        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-        return bool(flag.item())
-
     def largest(self, values: Sequence[int]) -> list[int]:
         """The largest of each of `values` over the ranks (small integers), which every rank
         gets: one collective for several answers."""
