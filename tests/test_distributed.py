@@ -359,6 +359,8 @@ def test_a_params_file_from_a_larger_machine_runs_every_stage_but_train(project,
     ]
 
 
+# The threads of each of train.nproc: 2's ranks on this machine (launcher.spawn)
+RANK_THREADS = max(1, (os.cpu_count() or 1) // 2)
 # The two-node recipe of docs/scaling-out.md: the block each node runs.
 NODE_RECIPE = re.search(
     r"<!-- runnable on each node[^>]*-->\n```bash\n(.*?)```",
@@ -386,14 +388,15 @@ def start_nodes(
     nodes: list[Path], env: dict[str, str], torchrun: str = ""
 ) -> list[subprocess.Popen[str]]:
     """docs/scaling-out.md's recipe on each node, its endpoint a free loopback port, with
-    `torchrun` options added; one core each, as train.nproc: 2 gives each rank here."""
+    `torchrun` options added; each rank runs the threads train.nproc: 2 gives a rank on this
+    machine (launcher.spawn: half the cores)."""
     assert NODE_RECIPE, "docs/scaling-out.md has no block marked runnable on each node"
     recipe = NODE_RECIPE.group(1).replace("node0.example:29500", f"127.0.0.1:{free_port()}")
     recipe = recipe.replace("torchrun ", f"torchrun {torchrun} ")
     return [
         subprocess.Popen(
             ["bash", "-e", "-c", recipe], cwd=node, text=True, start_new_session=True,
-            env=project_env() | {"OMP_NUM_THREADS": "1"} | env,
+            env=project_env() | {"OMP_NUM_THREADS": str(RANK_THREADS)} | env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for node in nodes
