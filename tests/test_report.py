@@ -11,6 +11,7 @@ import pytest
 
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS
+from linreg.core.records import TrainLog
 from linreg.experiments.report import (
     MetricChange,
     Report,
@@ -144,14 +145,23 @@ def test_bad_gates_are_one_line_errors(text, message):
     assert message in str(error.value)
 
 
-def report(params=PARAMS_DIFF, swings=None, **fields) -> Report:
+def settling(tail: list[float]) -> TrainLog:
+    """A train log of 100 epochs whose last 10 test losses swing between the values of
+    `tail`, the last of them last."""
+    test_loss = np.array([2.0] * 90 + tail * (10 // len(tail)))
+    return TrainLog(np.arange(100), test_loss, test_loss)
+
+
+def report(params=PARAMS_DIFF, tails=None, **fields) -> Report:
+    """A report of the changes above; `tails`: each side's last test losses (settled: none)."""
+    tails = tails or {"main (abc1234)": [1.0], "workspace": [1.0]}
     return Report(
         "main (abc1234)",
         "workspace",
         param_changes(params),
         metric_changes(METRICS_DIFF, order=list(METRIC_GOALS)),
         ["test_mae", "test_r2"],
-        swings=swings or {"main (abc1234)": (0.0, 10), "workspace": (0.0, 10)},
+        logs={label: settling(tail) for label, tail in tails.items()},
         **fields,
     )
 
@@ -185,7 +195,7 @@ def test_report_json_keeps_every_digit():
 def test_a_verdict_says_when_the_test_loss_has_not_settled():
     """The lesson with lr 0.1 falls into a two-state loop: its last epochs' test loss swings
     by more than the change judged, and the verdict says so; a settled run says nothing."""
-    swinging = report(swings={"main (abc1234)": (0.001, 10), "workspace": (6.765, 10)})
+    swinging = report(tails={"main (abc1234)": [1.001, 1.0], "workspace": [7.765, 1.0]})
     (mae, r2) = [line for line in render_report(swinging).splitlines() if line.startswith("- ")]
     warning = (
         "⚠ not settled: workspace's test loss swings 676.5% over its last 10 epochs, more than "
@@ -193,7 +203,7 @@ def test_a_verdict_says_when_the_test_loss_has_not_settled():
     )
     assert mae.endswith(warning)
     assert r2.endswith(warning)
-    settled = render_report(report(swings={"main (abc1234)": (0.5, 10), "workspace": (0.5, 10)}))
+    settled = render_report(report(tails={"main (abc1234)": [1.5, 1.0], "workspace": [1.5, 1.0]}))
     assert "not settled" not in settled  # 50 % < the 72.98 % change of test_mae
 
 
@@ -208,8 +218,8 @@ def test_tail_swing_is_the_range_of_the_last_tenth_relative_to_the_last_epoch():
 def test_the_mermaid_charts_hold_the_train_logs_values():
     rng = np.random.default_rng(0)
     logs = {
-        "main": (rng.random(100).tolist(), rng.random(100).tolist()),
-        "workspace": (rng.random(250).tolist(), rng.random(250).tolist()),
+        "main": TrainLog(np.arange(100), rng.random(100), rng.random(100)),
+        "workspace": TrainLog(np.arange(250), rng.random(250), rng.random(250)),
     }
     blocks = "\n".join(mermaid_loss_charts(logs)).split("```mermaid\n")[1:]
     assert len(blocks) == 2
@@ -219,8 +229,9 @@ def test_the_mermaid_charts_hold_the_train_logs_values():
         assert (epochs[0], epochs[-1]) == (0, 249)
         assert len(epochs) <= 100
         lines = [json.loads(line) for line in re.findall(r"line (\[.*\])", block)]
-        for (label, losses), values in zip(logs.items(), lines, strict=True):
-            expected = [losses[which][epoch] for epoch in epochs if epoch < len(losses[which])]
+        for (label, log), values in zip(logs.items(), lines, strict=True):
+            losses = (log.train_loss, log.test_loss)[which]
+            expected = [losses[epoch] for epoch in epochs if epoch < len(losses)]
             np.testing.assert_allclose(values, expected, rtol=5e-6, err_msg=label)
 
 

@@ -24,14 +24,12 @@ from linreg.core.records import Predictions, TrainLog
 from linreg.experiments.report import (
     Report,
     check_gates,
-    mermaid_loss_charts,
     metric_changes,
     param_changes,
     parse_gates,
     parse_metric_names,
     render_html,
     render_report,
-    tail_swing,
 )
 from linreg.experiments.revisions import (
     dvc_json,
@@ -104,13 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         params,
         metrics,
         verdict_metrics,
-        swings={label: tail_swing(log.test_loss.tolist()) for label, log in logs.items()},
-        charts=mermaid_loss_charts(
-            {
-                label: (log.train_loss.tolist(), log.test_loss.tolist())
-                for label, log in logs.items()
-            }
-        ),
+        logs,
         notes=[f"Base artifacts {source}."],
     )
     pictures = _draw(logs, predicted, plot_params)

@@ -11,8 +11,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
+from linreg.core.records import TrainLog
 
 
 @dataclass(frozen=True)
@@ -175,12 +178,12 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
 TAIL_SHARE = 0.1
 
 
-def tail_swing(test_loss: Sequence[float]) -> tuple[float, int]:
+def tail_swing(test_loss: np.ndarray) -> tuple[float, int]:
     """How far the test loss moves over the last TAIL_SHARE of the epochs (at least 2): its
     range relative to the last epoch's, and how many epochs that is."""
-    tail = list(test_loss[-max(2, math.ceil(len(test_loss) * TAIL_SHARE)) :])
-    last = abs(tail[-1])
-    return ((max(tail) - min(tail)) / last if last else math.inf), len(tail)
+    tail = np.asarray(test_loss, np.float64)[-max(2, math.ceil(len(test_loss) * TAIL_SHARE)) :]
+    last = abs(float(tail[-1]))
+    return (float(tail.max() - tail.min()) / last if last else math.inf), len(tail)
 
 
 def unsettled_note(change: MetricChange, swings: Mapping[str, tuple[float, int]]) -> str | None:
@@ -208,17 +211,17 @@ def unsettled_note(change: MetricChange, swings: Mapping[str, tuple[float, int]]
 CHART_POINTS = 100
 
 
-def mermaid_loss_charts(logs: Mapping[str, Sequence[Sequence[float]]]) -> list[str]:
+def mermaid_loss_charts(logs: Mapping[str, TrainLog]) -> list[str]:
     """Mermaid xychart blocks, one for the train loss and one for the test loss, a line per
-    side; `logs` maps each side's label (base first) to its (train_loss, test_loss). At most
-    CHART_POINTS epochs, evenly spaced, the last included; values as the train logs hold them,
-    to six significant digits."""
-    epochs = max(len(train) for train, _ in logs.values())
+    side; `logs` maps each side's label (base first) to its train log. At most CHART_POINTS
+    epochs, evenly spaced, the last included; values as the train logs hold them, to six
+    significant digits."""
+    epochs = max(len(log.epoch) for log in logs.values())
     step = max(1, math.ceil(epochs / CHART_POINTS))
     shown = sorted({*range(0, epochs, step), epochs - 1})
     order = ", ".join(f"line {i + 1}: {label}" for i, label in enumerate(logs))
     blocks = []
-    for which, name in ((0, "Train loss"), (1, "Test loss")):
+    for column, name in (("train_loss", "Train loss"), ("test_loss", "Test loss")):
         lines = [
             "```mermaid",
             "xychart-beta",
@@ -226,10 +229,9 @@ def mermaid_loss_charts(logs: Mapping[str, Sequence[Sequence[float]]]) -> list[s
             f'    x-axis "epoch" [{", ".join(map(str, shown))}]',
             f'    y-axis "{name.lower()}"',
         ]
-        for losses in logs.values():
-            values = [
-                f"{losses[which][epoch]:.6g}" for epoch in shown if epoch < len(losses[which])
-            ]
+        for log in logs.values():
+            losses = getattr(log, column)
+            values = [f"{losses[epoch]:.6g}" for epoch in shown if epoch < len(losses)]
             lines.append(f"    line [{', '.join(values)}]")
         blocks += [*lines, "```", ""]
     return blocks
@@ -244,13 +246,13 @@ class Report:
     params: Sequence[ParamChange]
     metrics: Sequence[MetricChange]
     verdict_metrics: Sequence[str]
-    swings: Mapping[str, tuple[float, int]]  # tail_swing of each side's test loss
-    charts: Sequence[str] = ()  # mermaid_loss_charts' lines
+    logs: Mapping[str, TrainLog]  # each side's train log, by its label, base first
     notes: Sequence[str] = ()
 
     def verdicts(self) -> list[tuple[str, str]]:
         """(metric, what is said of it) for each verdict metric."""
         by_name = {change.name: change for change in self.metrics}
+        swings = {label: tail_swing(log.test_loss) for label, log in self.logs.items()}
         said = []
         for name in self.verdict_metrics:
             change = by_name[name]
@@ -258,7 +260,7 @@ class Report:
                 f"{change.verdict()} ({_number(change.old)} → {_number(change.new)}, "
                 f"{_percent(change.relative)})"
             )
-            note = unsettled_note(change, self.swings)
+            note = unsettled_note(change, swings)
             said.append((name, f"{text}; ⚠ {note}" if note else text))
         return said
 
@@ -298,7 +300,7 @@ def render_report(report: Report, images: Mapping[str, str] | None = None) -> st
     header, rows = report.params_table()
     lines += markdown_table(header, rows) if rows else ["No param differs."]
     lines += ["", "## Metrics", "", *markdown_table(*report.metrics_table())]
-    lines += ["", "## Curves", "", *report.charts]
+    lines += ["", "## Curves", "", *mermaid_loss_charts(report.logs)]
     lines += [f"![{title}]({path})" for title, path in (images or {}).items()]
     for note in report.notes:
         lines += ["", f"_{note}_"]
