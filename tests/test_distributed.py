@@ -8,6 +8,7 @@ import os
 import pickle
 import re
 import shlex
+import shutil
 import signal
 import socket
 import subprocess
@@ -108,13 +109,14 @@ def test_float64_ranks_agree_at_a_million_rows(tmp_path: Path):
 
 
 def train_stage(
-    project: Path, *launcher: str, check: bool = True
+    project: Path, *launcher: str, check: bool = True, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """The train stage's own command, or the same script under a launcher such as torchrun."""
     if launcher:
         script_and_paths = shlex.split(TRAIN_COMMAND)[2:]  # drop PYTHONPATH=src python
-        return run(project, "env", "PYTHONPATH=src", *launcher, *script_and_paths, check=check)
-    return run(project, "env", *shlex.split(TRAIN_COMMAND), check=check)
+        command = ["PYTHONPATH=src", *launcher, *script_and_paths]
+        return run(project, "env", *command, check=check, env=env)
+    return run(project, "env", *shlex.split(TRAIN_COMMAND), check=check, env=env)
 
 
 def checkpoint(project: Path) -> dict:
@@ -167,15 +169,18 @@ def test_mini_batches_on_two_processes_learn_comparably(project: Path):
 
 
 @pytest.mark.slow
-def test_a_failing_rank_fails_the_stage_in_one_line(project: Path):
+def test_a_failing_rank_fails_the_stage_in_one_line(project: Path, tmp_path: Path):
     set_param(project, "train.nproc", 2)
     set_param(project, "train.lr", 1e6)
     set_param(project, "train.loss", "mse")
-    result = train_stage(project, check=False)
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    result = train_stage(project, check=False, env={"TMPDIR": str(temporary)})
     assert result.returncode == 1
     assert result.stderr.startswith("error: train rank ")
     assert "training diverged at epoch" in result.stderr
     assert len(result.stderr.splitlines()) == 1
+    assert list(temporary.glob("pytorch-errorfile-*")) == []  # the ranks' tracebacks: read, gone
 
 
 @pytest.mark.slow
@@ -385,18 +390,21 @@ def two_nodes(project: Path, tmp_path: Path) -> list[Path]:
 
 
 def start_nodes(
-    nodes: list[Path], env: dict[str, str], torchrun: str = ""
+    nodes: list[Path], env: dict[str, str], port: int, torchrun: str = ""
 ) -> list[subprocess.Popen[str]]:
-    """docs/scaling-out.md's recipe on each node, its endpoint a free loopback port, with
-    `torchrun` options added; each rank runs the threads train.nproc: 2 gives a rank on this
-    machine (launcher.spawn: half the cores)."""
+    """docs/scaling-out.md's recipe on each node, its endpoint the loopback `port`, with
+    `torchrun` options added after its own (they win); each rank runs the threads
+    train.nproc: 2 gives a rank on this machine (launcher.spawn: half the cores)."""
     assert NODE_RECIPE, "docs/scaling-out.md has no block marked runnable on each node"
-    recipe = NODE_RECIPE.group(1).replace("node0.example:29500", f"127.0.0.1:{free_port()}")
-    recipe = recipe.replace("torchrun ", f"torchrun {torchrun} ")
+    recipe = NODE_RECIPE.group(1).replace("node0.example:29500", f"127.0.0.1:{port}")
+    recipe = recipe.replace(" stages/train.py", f" {torchrun} stages/train.py")
+    temporary = nodes[0].parent / "tmp"  # where the agents keep their logs, not in /tmp
+    temporary.mkdir(exist_ok=True)
+    machine = {"OMP_NUM_THREADS": str(RANK_THREADS), "TMPDIR": str(temporary)}
     return [
         subprocess.Popen(
             ["bash", "-e", "-c", recipe], cwd=node, text=True, start_new_session=True,
-            env=project_env() | {"OMP_NUM_THREADS": str(RANK_THREADS)} | env,
+            env=project_env() | machine | env,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )
         for node in nodes
@@ -429,7 +437,7 @@ def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_p
     expected = {name: (project / name).read_bytes() for name in (MODEL, TRAIN_LOG)}
     nodes = two_nodes(project, tmp_path)
 
-    agents = start_nodes(nodes, {})
+    agents = start_nodes(nodes, {}, free_port())
     outputs = finish(agents, tmp_path)
 
     for node, agent, output in zip(nodes, agents, outputs, strict=True):
@@ -438,6 +446,129 @@ def test_two_torchrun_nodes_give_the_bytes_of_two_processes(project: Path, tmp_p
         for name, data in expected.items():
             assert (node / name).read_bytes() == data, f"{node.name}: {name}"
         assert run(node, "git", "status", "--porcelain").stdout == ""  # dvc.lock as committed
+
+
+PAUSED = "paused"  # the file by which a node's paused worker says it waits (tests/pause_hook.py)
+
+
+def pausing_nodes(nodes: list[Path], save_at: int, pause_at: int) -> dict[str, str]:
+    """The environment under which each node's workers save a resume point after epoch
+    `save_at` and wait after epoch `pause_at` until the node's PAUSED is gone."""
+    for node in nodes:
+        shutil.copy(ROOT / "tests/pause_hook.py", node / "src/sitecustomize.py")
+    return {"PYTHONUNBUFFERED": "1", "LINREG_PAUSE": f"{save_at} {pause_at} {PAUSED}"}
+
+
+def wait_for_pauses(nodes: list[Path], agents: list[subprocess.Popen[str]]) -> None:
+    """Until every node's worker waits at its pause epoch (a generous deadline)."""
+    deadline = time.monotonic() + 300
+    while not all((node / PAUSED).exists() for node in nodes):
+        for agent in agents:
+            assert agent.poll() is None, agent.communicate()[0]
+        assert time.monotonic() < deadline, "the workers never paused"
+        time.sleep(0.01)
+
+
+def let_go(nodes: list[Path]) -> None:
+    """Let the paused workers go on, and the ones torchrun restarts pass their pause epoch."""
+    for node in nodes:
+        (node / f"{PAUSED}.done").touch()
+        (node / PAUSED).unlink()
+
+
+def worker(node: Path) -> psutil.Process:
+    """The process torchrun started on `node` to run the train stage (not torchrun itself)."""
+    (found,) = [
+        process
+        for process in psutil.process_iter(["cwd", "cmdline"])
+        if process.info["cwd"] == str(node)
+        and "stages/train.py" in (process.info["cmdline"] or [])
+        and not any(arg.endswith("torchrun") for arg in process.info["cmdline"])
+    ]
+    return found
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_restarted_and_ends_with_the_same_bytes(project: Path, tmp_path: Path):
+    """docs/scaling-out.md's recipe on two nodes with --max-restarts=1: node 1's worker is
+    killed after epoch 70 and its resume point (of epoch 40) deleted; torchrun restarts the
+    group, whose ranks go on from epoch 41, node 0's rank sending the point; both nodes end
+    with the bytes of an uninterrupted `train.nproc: 2` run."""
+    set_param(project, "train.nproc", 2)
+    set_param(project, "train.checkpoint_seconds", 3600)  # resume points where the hook says
+    run(project, "dvc", "repro", "train")
+    expected = {name: (project / name).read_bytes() for name in (MODEL, TRAIN_LOG)}
+    nodes = two_nodes(project, tmp_path)
+    agents = start_nodes(nodes, pausing_nodes(nodes, 40, 70), free_port(), "--max-restarts=1")
+    wait_for_pauses(nodes, agents)
+
+    worker(nodes[1]).kill()
+    (nodes[1] / ".resume/train.pt").unlink()
+    let_go(nodes)
+    outputs = finish(agents, tmp_path)
+
+    for node, agent, output in zip(nodes, agents, outputs, strict=True):
+        assert agent.returncode == 0, f"{node.name}\n{output}"
+        assert "resumed from epoch 41 of 100" in output, f"{node.name}\n{output}"
+        for name, data in expected.items():
+            assert (node / name).read_bytes() == data, f"{node.name}: {name}"
+
+
+def trained(node: Path) -> dict[str, np.ndarray]:
+    """The model's tensors and the train log's columns (in float64) that `node` holds."""
+    return checkpoint(node)["state_dict"] | read_csv(node / TRAIN_LOG, dtype=np.float64)
+
+
+def rendezvous_host(nodes: list[Path], port: int) -> Path:
+    """The node whose torchrun agent hosts the c10d rendezvous (listens on its `port`)."""
+    (host,) = [
+        node
+        for node in nodes
+        for process in psutil.process_iter(["cwd"])
+        if process.info["cwd"] == str(node)
+        and any(
+            connection.status == psutil.CONN_LISTEN and connection.laddr.port == port
+            for connection in process.net_connections("tcp")
+        )
+    ]
+    return host
+
+
+def lose(node: Path) -> None:
+    """Every process of `node` killed at once, as when its machine goes away."""
+    for process in psutil.process_iter(["cwd"]):
+        if process.info["cwd"] == str(node):
+            process.kill()
+
+
+@pytest.mark.slow
+def test_an_elastic_job_that_loses_a_node_goes_on_with_the_other(project: Path, tmp_path: Path):
+    """docs/scaling-out.md's recipe with --nnodes=1:2 on two nodes, full batch in float64: after
+    epoch 70 the node that does not host the rendezvous goes away; the other's torchrun forms a
+    group of one, which goes on from the resume point of epoch 40 on its own disk and ends
+    within 1e-9 relative of a one-process run."""
+    set_param(project, "train.dtype", "float64")
+    set_param(project, "train.checkpoint_seconds", 3600)  # resume points where the hook says
+    run(project, "dvc", "repro", "train")
+    expected = trained(project)
+    nodes = two_nodes(project, tmp_path)
+    port = free_port()
+    # a lost node is given up after 3 missed heartbeats a second apart; a group of one forms
+    # after 5 s more without another node
+    elastic = "--nnodes=1:2 --rdzv-conf=keep_alive_interval=1,last_call_timeout=5"
+    agents = start_nodes(nodes, pausing_nodes(nodes, 40, 70), port, elastic)
+    wait_for_pauses(nodes, agents)
+
+    survivor = rendezvous_host(nodes, port)
+    lose(next(node for node in nodes if node != survivor))
+    let_go([survivor])
+    outputs = dict(zip(nodes, finish(agents, tmp_path), strict=True))
+
+    agent = agents[nodes.index(survivor)]
+    assert agent.returncode == 0, outputs[survivor]
+    assert "resumed from epoch 41 of 100" in outputs[survivor], outputs[survivor]
+    for name, values in trained(survivor).items():
+        np.testing.assert_allclose(values, expected[name], rtol=1e-9, atol=0, err_msg=name)
 
 
 # Two ranks forked here, each in its own folder (argv[1]/node<rank>: a machine of its own),

@@ -9,6 +9,7 @@ import pickle
 import signal
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -133,6 +134,8 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
             if process.is_alive():
                 process.terminate()
             process.join()
+        for path in ranks.error_files:  # a failed rank's traceback, read above: torch keeps it
+            Path(path).unlink(missing_ok=True)
 
 
 def failed_rank(
