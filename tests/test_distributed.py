@@ -145,10 +145,11 @@ def test_two_processes_learn_the_same_weights_as_one(project: Path):
 
 
 @pytest.mark.slow
-def test_torchrun_starts_the_same_stage(project: Path):
+def test_torchrun_starts_the_same_stage(project: Path, tmp_path: Path):
     one = checkpoint(project)
     torchrun = str(Path(sys.executable).parent / "torchrun")
-    train_stage(project, torchrun, "--standalone", "--nproc-per-node=2")
+    logs = {"TMPDIR": str(tmp_path)}  # torchrun's own, not in /tmp
+    train_stage(project, torchrun, "--standalone", "--nproc-per-node=2", env=logs)
     for name, value in one["state_dict"].items():
         torch.testing.assert_close(
             checkpoint(project)["state_dict"][name], value, atol=1e-6, rtol=0
