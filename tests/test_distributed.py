@@ -3,6 +3,7 @@ stop every rank, and torchrun."""
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pickle
@@ -539,7 +540,8 @@ def lose(node: Path) -> None:
     """Every process of `node` killed at once, as when its machine goes away."""
     for process in psutil.process_iter(["cwd"]):
         if process.info["cwd"] == str(node):
-            process.kill()
+            with contextlib.suppress(psutil.NoSuchProcess):  # gone with its parent
+                process.kill()
 
 
 @pytest.mark.slow
