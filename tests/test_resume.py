@@ -85,13 +85,21 @@ def start_repro(project: Path, save_at: int = -1, pause_at: int = -1) -> subproc
     )
 
 
-def wait_for_pause(project: Path, process: subprocess.Popen[str]) -> None:
-    """Until the train stage waits at its pause epoch (a generous deadline, for a busy machine)."""
+def wait_for_pause(project: Path, process: subprocess.Popen[str], flag: str = PAUSED) -> None:
+    """Until the train stage waits at its pause epoch (a generous deadline, for a busy machine);
+    with `flag` PAUSED.stopped, until a stop has come to it there."""
     deadline = time.monotonic() + 120
-    while not (project / PAUSED).exists():
+    while not (project / flag).exists():
         assert process.poll() is None, process.communicate()[0]
-        assert time.monotonic() < deadline, "the run never paused"
+        assert time.monotonic() < deadline, f"the run never made {flag}"
         time.sleep(0.01)
+
+
+def let_stopped_go(project: Path, process: subprocess.Popen[str]) -> None:
+    """Once the stop sent to the paused run has come (to the stage, or to a rank: the stage
+    passes it on), let its epoch end."""
+    wait_for_pause(project, process, f"{PAUSED}.stopped")
+    (project / PAUSED).unlink()  # the epoch ends, with the stop held until then
 
 
 def kill(project: Path, save_at: int, pause_at: int) -> None:
@@ -209,7 +217,7 @@ def test_a_run_stopped_by_sigterm_saves_where_it_stopped_and_resumes_exactly(pro
     wait_for_pause(project, process)
     (stage,) = train_processes(process.pid)
     stage.send_signal(signal.SIGTERM)
-    (project / PAUSED).unlink()  # the epoch ends, with the stop held until then
+    let_stopped_go(project, process)
     rest = process.communicate(timeout=60)[0]
     assert "interrupted by SIGTERM" in rest, rest
     assert (project / RESUME_POINT).exists()
@@ -248,7 +256,7 @@ def test_two_ranks_stopped_end_the_same_epoch_and_resume_exactly(
     assert len(ranks) == 2
     for target in ranks if stopped == "ranks" else [stage]:
         target.send_signal(signum)
-    (project / PAUSED).unlink()  # the epoch ends, with the stop held until then
+    let_stopped_go(project, process)
     rest = process.communicate(timeout=120)[0]
     assert f"error: interrupted by {signal.Signals(signum).name}" in rest, rest
     assert "Traceback" not in rest, rest
@@ -274,7 +282,7 @@ def test_a_stop_while_a_rank_has_failed_ends_by_its_deadline(project, launcher, 
     ranks[1].kill()
     ranks[1].wait(timeout=60)
     ranks[0].send_signal(signal.SIGTERM)
-    (project / PAUSED).unlink()
+    let_stopped_go(project, process)
     rest = process.communicate(timeout=training_run.STOP_DEADLINE + 120)[0]
     assert process.returncode != 0, rest
     assert "Traceback" not in rest, rest
