@@ -6,9 +6,9 @@ With LINREG_PAUSE="SAVE_AT PAUSE_AT FLAG" in the environment of the train stage 
 inherit it), the run saves a resume point at the end of epoch SAVE_AT (0-based; -1: none
 besides its own), and at the end of epoch PAUSE_AT, before that epoch's resume point, it
 creates the file FLAG and waits until FLAG is gone: the test kills it there, or stops it and
-removes FLAG to let it go on (once FLAG.stopped says that a stop it sent has come, and is held
-to the epoch's end). A run that reaches PAUSE_AT while the file FLAG.done exists goes
-on without pausing: the test creates it before it lets a paused run go, so that the workers
+removes FLAG to let it go on (once FLAG.stopped says that the stop it sent has come, and is
+held to the epoch's end). A run that reaches PAUSE_AT while the file FLAG.done exists goes on
+without pausing: the test creates it before it lets a paused run go, so that the workers
 torchrun restarts, resuming from an earlier epoch, do not pause there again.
 """
 
