@@ -221,6 +221,11 @@ def stages_run(output: str) -> list[str]:
     return [line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage")]
 
 
+def install_pause_hook(project: Path) -> None:
+    """tests/pause_hook.py, as the project's src/sitecustomize.py: its stages can be paused."""
+    shutil.copy(ROOT / "tests/pause_hook.py", project / "src/sitecustomize.py")
+
+
 def set_param(project: Path, key: str, value: object) -> None:
     """Set one dotted key of the project's params.yaml (None deletes it)."""
     path = project / "params.yaml"

@@ -9,9 +9,7 @@ import os
 import pickle
 import re
 import shlex
-import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,12 +27,13 @@ from linreg.core.errors import PipelineError
 from linreg.core.placement import shard_plan, shard_size
 from linreg.io.datasets import write_dataset
 from linreg.io.tables import read_csv
-from linreg.runtime.launcher import failed_rank, require_devices
+from linreg.runtime.launcher import failed_rank, free_port, require_devices
 from linreg.runtime.limits import require_cores
 
 from .helpers import (
     ROOT,
     STAGE_COMMANDS,
+    install_pause_hook,
     project_env,
     run,
     set_param,
@@ -457,7 +456,7 @@ def pausing_nodes(nodes: list[Path], save_at: int, pause_at: int) -> dict[str, s
     """The environment under which each node's workers save a resume point after epoch
     `save_at` and wait after epoch `pause_at` until the node's PAUSED is gone."""
     for node in nodes:
-        shutil.copy(ROOT / "tests/pause_hook.py", node / "src/sitecustomize.py")
+        install_pause_hook(node)
     return {"PYTHONUNBUFFERED": "1", "LINREG_PAUSE": f"{save_at} {pause_at} {PAUSED}"}
 
 
@@ -646,10 +645,3 @@ def test_the_rank_that_holds_the_resume_point_sends_it_to_the_others(tmp_path: P
     assert fresh.returncode == 0, fresh.stderr
     for name, values in np.load(tmp_path / "fresh.npz").items():
         np.testing.assert_array_equal(np.load(tmp_path / "resumed.npz")[name], values, name)
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port

@@ -8,7 +8,6 @@ import io
 import os
 import random
 import runpy
-import shutil
 import signal
 import subprocess
 import time
@@ -39,6 +38,7 @@ from .helpers import (
     STAGE_COMMANDS,
     Launcher,
     fuzz_settings,
+    install_pause_hook,
     private_copy,
     project_env,
     run,
@@ -62,7 +62,7 @@ def long_run(project: Path, nproc: int = 1, batch_size: int = 0) -> None:
     set_param(project, "train.checkpoint_seconds", 3600)
     set_param(project, "train.nproc", nproc)
     set_param(project, "train.batch_size", batch_size)
-    shutil.copy(ROOT / "tests/pause_hook.py", project / "src/sitecustomize.py")
+    install_pause_hook(project)
 
 
 def repro(project: Path) -> str:

@@ -19,6 +19,8 @@ from pathlib import Path
 import boto3
 import pytest
 
+from linreg.runtime.launcher import free_port
+
 from .helpers import artifact_bytes, run, stages_run
 from .project import MAKE_PUSH, METRICS
 
@@ -40,12 +42,6 @@ class S3Server:
     def client_env(self) -> dict[str, str]:
         """Credentials as the environment gives them to DVC (and to boto)."""
         return {"AWS_ACCESS_KEY_ID": self.key_id, "AWS_SECRET_ACCESS_KEY": self.secret}
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for_port(port: int, process: subprocess.Popen[bytes], seconds: float = 30) -> None:

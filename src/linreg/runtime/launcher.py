@@ -101,7 +101,7 @@ def spawn(nproc: int, function: Callable[..., None], *args: Any) -> None:
 
     If one fails, the others are stopped and the failure is one line naming the rank.
     """
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(free_port()))
     # torch logs each rank it stops; the one line below says what matters
     logging.getLogger("torch.multiprocessing.spawn").setLevel(logging.ERROR)
     # fork, not spawn: the ranks start in milliseconds instead of importing torch again, and
@@ -193,7 +193,8 @@ def _rank_main(rank: int, nproc: int, function: Callable[..., None], args: tuple
         die_by(signal.SIGINT)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on the loopback address that no process listens on now."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port: int = probe.getsockname()[1]
