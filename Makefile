@@ -1,11 +1,18 @@
-# `make repro` and `make test` work on a fresh clone: both create .venv from the pinned
-# requirements first when it is missing or older than requirements.txt / pyproject.toml.
+# `make repro` and `make test` work on a fresh clone: each creates .venv when it is missing and
+# installs what its job needs, pinned with hashes: the pipeline's packages
+# (requirements/pipeline.txt) for repro, pull, push, compare and sweep; the test and lint tools
+# as well (requirements/dev.txt) for test, lint, dev and the benchmarks. torch: the build that
+# fits this machine (tools/torch_build.py), or the one TORCH names (cpu, cu130, ...).
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
-STAMP := $(VENV)/.installed
+PIP := $(VENV)/bin/python -m pip install --quiet --disable-pip-version-check
+# Stamps: the venv holds the pinned packages of each set
+PIPELINE := $(VENV)/.pipeline
+DEV := $(VENV)/.dev
 # dvc.yaml's commands say `python`: the venv's must come first on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export TORCH
 
 # make compare BASE=main FAIL_IF='test_mae>+5%' METRICS=test_mae,test_r2
 BASE ?= main
@@ -17,78 +24,93 @@ SORT ?= test_mae
 # Handed to the commands through the environment, so that no quote in them can break a recipe.
 export BASE FAIL_IF METRICS GRID SORT
 
-.PHONY: repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
+.PHONY: pipeline dev lock repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
 
 # The page `dvc plots show` and `dvc plots diff` fill (.dvc/config: plots.html_template): Vega
-# inside it, so that the interactive charts draw offline (docs/experiments-and-ci.md).
+# inside it, so that the interactive charts draw offline (docs/experiments-and-ci.md). Every
+# target writes it, so that no clone where make ran lacks it.
 PLOTS_PAGE := .dvc/plots/page.html
 
-repro: $(STAMP) $(PLOTS_PAGE)
+# What every target needs first: the pipeline's packages, torch, and the plots page.
+pipeline: $(PIPELINE) $(PLOTS_PAGE)
+	@python -m tools.torch_build
+
+# The same, and the test and lint tools (scikit-learn for examples/ too).
+dev: $(DEV) pipeline
+
+repro: pipeline
 	dvc repro
 
 # The tests on every core (pytest-xdist), then the 15 slowest.
 PYTEST := pytest -n auto --durations=15
 
-test: $(STAMP) $(PLOTS_PAGE) lint
+test: dev lint
 	$(PYTEST)
 
-test-fast: $(STAMP)
+test-fast: dev
 	$(PYTEST) -m "not slow"
 
 # The whole suite three times in a row while a busy loop on every core competes with it: a
 # test that depends on the machine's speed shows here. The load stops with the recipe.
-test-stress: $(STAMP)
+test-stress: dev
 	@pids=""; for core in $$(seq "$$(nproc)"); do \
 		python -c 'while True: pass' & pids="$$pids $$!"; done; \
 	trap 'kill $$pids' EXIT INT TERM; \
 	for round in 1 2 3; do echo "== stress round $$round of 3"; $(PYTEST) -q || exit 1; done
 
-lint: $(STAMP)
+lint: dev
 	ruff check .
 	ruff format --check .
 	mypy
 
-bench: $(STAMP)
+bench: dev
 	python -m bench.pipeline
 
-bench-scale: $(STAMP)
+bench-scale: dev
 	python -m bench.scale
 
-bench-resume: $(STAMP)
+bench-resume: dev
 	python -m bench.resume
 
-bench-distributed: $(STAMP)
+bench-distributed: dev
 	python -m bench.distributed
 
-bench-precision: $(STAMP)
+bench-precision: dev
 	python -m bench.precision
 
 # On a machine with a GPU: its checks and training throughput in one table (docs/scaling-out.md, Training on a GPU).
-gpu-check: $(STAMP)
+gpu-check: dev
 	python -m bench.gpu_check
 
 # Sharing through the default DVC remote (docs/scaling-out.md): the run-cache, and every
 # experiment's outputs with it (linreg.experiments.push says why).
-push: $(STAMP)
+push: pipeline
 	python -m linreg.experiments.push
 
-pull: $(STAMP)
+pull: pipeline
 	dvc pull --run-cache
 
-compare: $(STAMP)
+compare: pipeline
 	python -m linreg.experiments.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
 
-sweep: $(STAMP)
+sweep: pipeline
 	python -m linreg.experiments.sweep "$$GRID" --sort-by "$$SORT"
 
-$(STAMP): requirements.txt pyproject.toml
+# Regenerate requirements/*.txt from pyproject.toml (tools/lock.py says how pins move).
+lock: dev
+	python -m tools.lock
+
+$(PIPELINE): requirements/pipeline.txt pyproject.toml
 	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	$(VENV)/bin/python -m pip install --quiet --disable-pip-version-check \
-		--no-deps --no-build-isolation -e .
+	$(PIP) --require-hashes -r requirements/pipeline.txt
+	$(PIP) --no-deps --no-build-isolation -e .
 	touch $@
 
-$(PLOTS_PAGE): $(STAMP) src/linreg/experiments/plots_page.py
+$(DEV): $(PIPELINE) requirements/dev.txt
+	$(PIP) --require-hashes -r requirements/dev.txt
+	touch $@
+
+$(PLOTS_PAGE): $(PIPELINE) src/linreg/experiments/plots_page.py
 	python -m linreg.experiments.plots_page $@
 
 clean:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import subprocess
@@ -10,6 +11,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import yaml
 
 from .project import ROOT, project_env
@@ -17,8 +19,19 @@ from .project import ROOT, project_env
 CHROMIUM = next(
     filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None
 )
+NO_BROWSER = "no Chromium or Chrome for the browser tests: apt-get install chromium"
 # Every request goes to a closed port on this machine: the page has no network.
 NO_NETWORK = ("--proxy-server=127.0.0.1:9", "--proxy-bypass-list=<-loopback>")
+
+
+def browser() -> str:
+    """Chromium's (or Chrome's) path. Without one the browser tests skip, saying how to get
+    one; in CI (CI set, as GitHub Actions and .ci/run set it) they fail: CI always has one."""
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{NO_BROWSER} (CI must run them: .ci/run installs it)")
+        pytest.skip(NO_BROWSER)
+    return CHROMIUM
 
 
 def declared_plots() -> list[str]:
@@ -41,11 +54,10 @@ class Drawn:
     revisions: list[str]  # the revisions a chart's legend or an image's caption names
 
 
-def plots_page_dom(project: Path, *command: str) -> str:
+def plots_page_dom(chromium: str, project: Path, *command: str) -> str:
     """`dvc plots <command>` in `project` (with its offline page: project.copy_project),
-    opened in headless Chromium with no network: the page's DOM after its scripts ran. DVC
+    opened in `chromium`, headless, with no network: the page's DOM after its scripts ran. DVC
     must have warned of nothing (a field a chart names that its file lacks, say)."""
-    assert CHROMIUM, "chromium is missing: .ci/run installs it (apt-get install chromium)"
     out = project / "dvc_plots"
     shown = subprocess.run(
         ["dvc", "plots", *command, "-o", str(out)], cwd=project, env=project_env(), check=True,
@@ -57,7 +69,7 @@ def plots_page_dom(project: Path, *command: str) -> str:
     with tempfile.TemporaryDirectory() as profile:
         dom = subprocess.run(
             [
-                CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", *NO_NETWORK,
+                chromium, "--headless", "--no-sandbox", "--disable-gpu", *NO_NETWORK,
                 f"--user-data-dir={profile}",
                 # virtual time runs only while the page is idle: its scripts finish first,
                 # however slow the machine

@@ -14,6 +14,7 @@ from linreg.core.dataset import Dataset
 from linreg.core.params import Params, with_overrides
 from linreg.io.params import load_params
 
+from .browser import browser
 from .helpers import (
     ROOT,
     TEST_DEVICE,
@@ -32,6 +33,13 @@ def pytest_configure(config: pytest.Config) -> None:
     that cannot hear it. Ctrl-C works as at a terminal."""
     if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
         signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+@pytest.fixture
+def chromium() -> str:
+    """The browser the browser tests open pages in; asked for first, so that a test without
+    one skips (or, in CI, fails) before it builds anything."""
+    return browser()
 
 
 @pytest.fixture(scope="session")

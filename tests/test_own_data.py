@@ -285,10 +285,10 @@ def test_diabetes_matches_scikit_learn(diabetes: Path):
 
 
 @pytest.mark.slow
-def test_plots_show_draws_a_csv_sources_charts_offline(diabetes: Path):
+def test_plots_show_draws_a_csv_sources_charts_offline(chromium: str, diabetes: Path):
     """The charts dvc.yaml declares name no column of the lesson's alone: a CSV source's draw
     too, with no edit (the lesson's, in two revisions: tests/test_plots_page.py)."""
-    dom = plots_page_dom(diabetes, "show")
+    dom = plots_page_dom(chromium, diabetes, "show")
     for path in declared_plots():
         plot = drawn(dom, path)
         assert plot.images == 1 if path.endswith(".png") else plot.marks >= 1, path

@@ -11,8 +11,8 @@ from .browser import declared_plots, drawn, plots_page_dom
 
 
 @pytest.mark.slow
-def test_plots_diff_draws_both_revisions_of_every_plot_offline(project: Path):
-    dom = plots_page_dom(project, "diff", "HEAD")
+def test_plots_diff_draws_both_revisions_of_every_plot_offline(chromium: str, project: Path):
+    dom = plots_page_dom(chromium, project, "diff", "HEAD")
     for path in declared_plots():
         plot = drawn(dom, path)
         assert sorted(set(plot.revisions)) == ["HEAD", "workspace"], path

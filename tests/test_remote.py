@@ -18,7 +18,7 @@ from .helpers import (
     set_param,
     stages_run,
 )
-from .project import MAKE_PUSH, METRICS, MODEL, TRAIN_LOG
+from .project import MAKE_PUSH, METRICS, MODEL, PLOTS_PAGE, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
@@ -55,6 +55,27 @@ def test_a_teammate_applies_a_pushed_experiment_and_reproduces_nothing(shared):
     assert stages_run(run(b, "dvc", "repro").stdout) == []
     assert "Data and pipelines are up to date" in run(b, "dvc", "status").stdout
     assert artifact_bytes(b) == experiment
+
+
+def test_a_teammates_clone_draws_the_plots_after_make_pull(shared):
+    """The teammate's day one: clone, `make pull`, and DVC's commands work, `dvc plots show`
+    too (make writes its page, which git ignores). make runs with this test's own venv (`-o`:
+    its packages are installed, so make installs nothing)."""
+    a, b = shared
+    for name in ("Makefile", "pyproject.toml", "requirements", "tools"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copy2
+        copy(ROOT / name, a / name)
+    run(a, "git", "add", "-A")
+    run(a, "git", "commit", "-qm", "make")
+    run(a, "git", "push", "-q", "origin", "main")
+    run(b, "git", "pull", "-q")
+    assert not (b / PLOTS_PAGE).exists()
+
+    run(b, "make", "-o", ".venv/.pipeline", "pull")
+    assert "Data and pipelines are up to date" in run(b, "dvc", "status").stdout
+    assert stages_run(run(b, "dvc", "repro").stdout) == []
+    run(b, "dvc", "plots", "show")
+    assert (b / "dvc_plots/index.html").is_file()
 
 
 def test_a_teammates_result_comes_back(shared):

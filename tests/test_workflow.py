@@ -10,17 +10,19 @@ from pathlib import Path
 import pytest
 import yaml
 
+from tools.lock import DEV, PIPELINE
+
 from .helpers import ROOT
 
 WORKFLOW = ROOT / ".github/workflows/pipeline.yml"
-# The venv's (the dev requirements install it there), else one on PATH
+# The venv's (the test tools' pinned set installs it there), else one on PATH
 ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent)) or shutil.which(
     "actionlint"
 )
 
 
 def actionlint(path: Path) -> subprocess.CompletedProcess[str]:
-    assert ACTIONLINT, "actionlint is missing: it comes with the dev requirements"
+    assert ACTIONLINT, "actionlint is missing: make test installs it (requirements/dev.txt)"
     return subprocess.run(
         [ACTIONLINT, "-no-color", str(path)], capture_output=True, text=True, check=False
     )
@@ -60,16 +62,15 @@ def test_workflow_runs_ci_compares_pull_requests_and_sweeps_by_hand():
     assert triggers["push"] == {"branches": ["main"]}
 
     pipeline, sweep = workflow["jobs"]["pipeline"], workflow["jobs"]["sweep"]
-    for job in (pipeline, sweep):
+    # each job's pip cache is keyed on the pinned sets its make targets install (test: both;
+    # sweep: the pipeline's), and make alone chooses torch's build: no index set here
+    for job, pinned in ((pipeline, {PIPELINE, DEV}), (sweep, {PIPELINE})):
         checkout, python = steps(job)[:2]
         assert checkout["with"]["fetch-depth"] == 0  # full history: DVC experiments need it
         assert python["with"]["cache"] == "pip"
         assert python["with"]["python-version"] == "3.11"
-
-    # torch's CPU build on runners without a GPU, as README tells a CPU-only user to get it
-    cpu_wheels = workflow["env"]["PIP_EXTRA_INDEX_URL"]
-    assert cpu_wheels.endswith("/whl/cpu")
-    assert f"PIP_EXTRA_INDEX_URL={cpu_wheels} make repro" in (ROOT / "README.md").read_text()
+        assert set(python["with"]["cache-dependency-path"].split()) == set(map(str, pinned))
+    assert "PIP_" not in WORKFLOW.read_text()
 
     runs = [step.get("run", "") for step in steps(pipeline)]
     assert "bash .ci/run" in runs  # make test, the pipeline, dvc.lock reproduced exactly
