@@ -67,22 +67,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         old_repro, _ = first_day(args.against, Path(folder))
         new_repro, new_dev = first_day(args.revision, Path(folder))
-    rows = [
+    rows: list[tuple[str, float, float]] = [
         ("make repro: seconds", old_repro.seconds, new_repro.seconds),
         ("make repro: packages", len(old_repro.packages), len(new_repro.packages)),
         ("make repro: .venv MiB", old_repro.megabytes, new_repro.megabytes),
     ]
-    if new_dev is not None:
+    if new_dev is not None:  # before, make repro installed everything make test needs
         added = len(new_dev.packages - new_repro.packages)
         rows += [
-            ("make test's extra install: seconds", 0.0, new_dev.seconds),
+            ("make test's extra install: seconds", 0, new_dev.seconds),
             ("make test's extra install: packages", 0, added),
-            ("make test's extra install: MiB", 0.0, new_dev.megabytes - new_repro.megabytes),
+            ("make test's extra install: MiB", 0, new_dev.megabytes - new_repro.megabytes),
         ]
     print(f"| | {args.against} | {args.revision} | ratio |\n|---|---|---|---|")
     for name, old, new in rows:
         ratio = f"{new / old:.2f}" if old else "—"
-        print(f"| {name} | {old:.1f} | {new:.1f} | {ratio} |")
+        print(f"| {name} | {old:.0f} | {new:.0f} | {ratio} |")
     for name, install in ((args.against, old_repro), (args.revision, new_repro)):
         tools = sorted(set(TEST_TOOLS) & install.packages)
         print(f"{name}: make repro installed test tools: {', '.join(tools) or 'none'}")
