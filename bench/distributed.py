@@ -20,7 +20,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.project import (
+from harness.project import (
     ROOT,
     make_project,
     project_env,

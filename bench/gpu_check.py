@@ -19,12 +19,12 @@ from pathlib import Path
 import torch
 
 from bench.bare_loop import bare_loop
+from harness.gpu_checks import CHECKS, accelerator, lesson
+from harness.project import synthetic_dataset
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.params import Params, with_overrides
 from linreg.core.training import as_column, fit
 from linreg.experiments.report import markdown_table
-from tests.gpu_checks import CHECKS, accelerator, lesson
-from tests.project import synthetic_dataset
 
 MINIBATCH_TARGET = 0.8  # a mini-batch epoch of fit against the bare loop's
 

@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.project import ROOT, make_project, project_env, stage_commands
+from harness.project import ROOT, make_project, project_env, stage_commands
 
 # What a run makes: every output folder (but data/external/, a dependency that git holds)
 OUTPUTS = ("models", "reports", "dvc.lock", ".dvc/cache", ".dvc/tmp")

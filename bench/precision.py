@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tests.project import fit_on_parts, synthetic_dataset, write_lesson_split
+from harness.project import fit_on_parts, synthetic_dataset, write_lesson_split
 
 DTYPES = ("float32", "float64")
 NPROCS = (2, 3)

@@ -10,7 +10,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from tests.project import (
+from harness.project import (
     make_project,
     project_env,
     run_stage,

@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 
 from bench.bare_loop import bare_loop
-from tests.project import (
+from harness.project import (
     ROOT,
     make_project,
     project_env,

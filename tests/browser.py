@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from .project import ROOT, project_env
+from harness.project import ROOT, project_env
 
 CHROMIUM = next(
     filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None

@@ -1,5 +1,5 @@
 """What the tests share besides fixtures: the lesson's numbers, the pipeline's artifacts, and
-running commands in a test project (a real git repo with DVC, made by tests/project.py)."""
+running commands in a test project (a real git repo with DVC, made by harness/project.py)."""
 
 from __future__ import annotations
 
@@ -21,11 +21,7 @@ import yaml
 from filelock import FileLock
 from hypothesis import HealthCheck, settings
 
-from linreg.core.dataset import Dataset
-from linreg.core.evaluation import Metrics, evaluate_blocks
-from linreg.core.records import Predictions, Truth
-
-from .project import (
+from harness.project import (
     ARTIFACTS,
     ROOT,
     copy_project,
@@ -34,6 +30,9 @@ from .project import (
     run_stage,
     stage_commands,
 )
+from linreg.core.dataset import Dataset
+from linreg.core.evaluation import Metrics, evaluate_blocks
+from linreg.core.records import Predictions, Truth
 
 if TYPE_CHECKING:
     from linreg.core.model import Model

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.project import synthetic_dataset
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
 from linreg.core.params import with_overrides
@@ -13,8 +14,6 @@ from linreg.core.synthetic import generate_blocks
 from linreg.io import tables
 from linreg.io.datasets import read_blocks, read_split, split_file, write_blocks, write_dataset
 from linreg.runtime.limits import require_memory
-
-from .project import synthetic_dataset
 
 
 def test_generate_is_the_lessons_line(params):

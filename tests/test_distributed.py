@@ -22,6 +22,7 @@ import pytest
 import torch
 from torch.multiprocessing.spawn import ProcessRaisedException
 
+from harness.project import MODEL, TRAIN_CSV, TRAIN_LOG, fit_on_parts, write_lesson_split
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
 from linreg.core.placement import shard_plan, shard_size
@@ -40,7 +41,6 @@ from .helpers import (
     stages_run,
     start_training,
 )
-from .project import MODEL, TRAIN_CSV, TRAIN_LOG, fit_on_parts, write_lesson_split
 
 TRAIN_COMMAND = STAGE_COMMANDS["train"]
 

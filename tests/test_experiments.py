@@ -17,12 +17,12 @@ import yaml
 from matplotlib.colors import to_rgb
 from matplotlib.image import imread
 
+from harness.project import METRICS, TRAIN_LOG
 from linreg.core.evaluation import METRIC_GOALS
 from linreg.core.records import TrainLog
 from linreg.io.artifacts import read_train_log
 
 from .helpers import artifact_bytes, png_size, run, set_param
-from .project import METRICS, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 

@@ -21,6 +21,7 @@ import psutil
 import pytest
 import torch
 
+from harness.project import MODEL, RAW, TRAIN_CSV, TRAIN_LOG
 from linreg.core.model import build_model
 
 from .helpers import (
@@ -39,7 +40,6 @@ from .helpers import (
     start_training,
     write,
 )
-from .project import MODEL, RAW, TRAIN_CSV, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 

@@ -36,11 +36,11 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
 from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 
 from .helpers import ERROR_LINE_LIMIT, ROOT, STAGE_COMMANDS, Launcher, fuzz_settings, set_param
-from .project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]

@@ -1,5 +1,5 @@
 """On a machine with a GPU (cuda, else mps): what the GPU must not break. The checks are
-tests/gpu_checks.py's, which `make gpu-check` runs with training timings beside them.
+harness/gpu_checks.py's, which `make gpu-check` runs with training timings beside them.
 
 Without a GPU every test here is skipped, and says so.
 """
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from .gpu_checks import (
+from harness.gpu_checks import (
     accelerator,
     check_agreement,
     check_checkpoint_on_cpu,

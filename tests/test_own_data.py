@@ -19,6 +19,17 @@ from sklearn.datasets import load_diabetes
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 
+from harness.project import (
+    METRICS,
+    MODEL,
+    PREDICTIONS,
+    PREDICTIONS_PNG,
+    RAW,
+    TEST_CSV,
+    TRAIN_CSV,
+    TRUTH,
+    synthetic_dataset,
+)
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import predict
@@ -47,17 +58,6 @@ from .helpers import (
     run,
     set_param,
     stages_run,
-)
-from .project import (
-    METRICS,
-    MODEL,
-    PREDICTIONS,
-    PREDICTIONS_PNG,
-    RAW,
-    TEST_CSV,
-    TRAIN_CSV,
-    TRUTH,
-    synthetic_dataset,
 )
 
 # How close the trained model must come to the least-squares floor (the promise).

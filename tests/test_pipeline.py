@@ -7,6 +7,18 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
+
+from harness.project import (
+    LOSS_PNG,
+    METRICS,
+    PREDICTIONS,
+    PREDICTIONS_PNG,
+    RAW,
+    TRAIN_CSV,
+    TRAIN_LOG,
+)
+from linreg.core.placement import auto_device, devices_here
 
 from .helpers import (
     ARTIFACTS,
@@ -15,12 +27,13 @@ from .helpers import (
     LESSON_TEST_LOSS,
     LESSON_TRAIN_LOSS,
     LESSON_WEIGHT,
+    ROOT,
+    TEST_DEVICE,
     artifact_bytes,
     run,
     set_param,
     stages_run,
 )
-from .project import LOSS_PNG, METRICS, PREDICTIONS, PREDICTIONS_PNG, RAW, TRAIN_CSV, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 
@@ -70,19 +83,55 @@ def test_second_repro_runs_nothing(project: Path):
     assert "up to date" in run(project, "dvc", "status").stdout
 
 
-@pytest.mark.parametrize(
-    ("key", "value", "expected"),
-    [
-        ("generate.noise_std", 0.01, ["generate", "split", "train", "evaluate", "plot"]),
-        # the same clean data comes out: DVC stops the cascade after generate
-        ("generate.seed", 7, ["generate"]),
-        ("split.train_fraction", 0.7, ["split", "train", "evaluate", "plot"]),
-        ("train.lr", 0.02, ["train", "evaluate", "plot"]),
-        ("train.log_every", 5, ["train"]),
-        ("plot.dpi", 80, ["plot"]),
-    ],
-)
-def test_a_param_change_reruns_exactly_its_stages(project: Path, key, value, expected):
+ALL_FIVE = ["generate", "split", "train", "evaluate", "plot"]
+TRAINED = ["train", "evaluate", "plot"]
+# What changing each key of params.yaml to this value reruns, after validate (which reruns on
+# any change). A stage reruns when a param it lists changes; one whose outputs come out
+# byte-identical stops the cascade.
+RERUNS: dict[str, tuple[object, list[str]]] = {
+    "generate.weight": (0.5, ALL_FIVE),
+    "generate.bias": (0.1, ALL_FIVE),
+    "generate.start": (0.1, ALL_FIVE),
+    "generate.end": (0.9, ALL_FIVE),
+    "generate.step": (0.025, ALL_FIVE),
+    "generate.noise_std": (0.01, ALL_FIVE),
+    "generate.seed": (7, ["generate"]),  # the same clean line comes out
+    "split.train_fraction": (0.7, ALL_FIVE[1:]),
+    "split.shuffle": (True, ALL_FIVE[1:]),
+    "split.seed": (7, ["split"]),  # unshuffled: the same split
+    "train.model": ("linear", TRAINED),
+    "train.loss": ("mse", TRAINED),
+    "train.optimizer": ("adam", TRAINED),
+    "train.lr": (0.02, TRAINED),
+    "train.momentum": (0.5, TRAINED),
+    "train.epochs": (50, TRAINED),
+    "train.batch_size": (8, TRAINED),
+    "train.seed": (7, TRAINED),
+    # the tests' project trains on TEST_DEVICE; auto picks it here unless a GPU is there
+    "train.device": ("auto", ["train"] if auto_device(devices_here()) == TEST_DEVICE else TRAINED),
+    "train.log_every": (5, []),  # what is printed
+    # two ranks end with the same model, and losses whose last bits differ (a mean of means)
+    "train.nproc": (2, ["train", "plot"]),
+    "train.checkpoint_seconds": (0, []),  # when a resume point is saved
+    "train.standardize": (True, TRAINED),
+    "train.dtype": ("float64", TRAINED),
+    "plot.dpi": (80, ["plot"]),
+    "plot.max_points": (20, ["plot"]),
+    "plot.seed": (7, ["plot"]),
+}
+# A CSV source takes other keys with it: test_own_data changes it, and all five rerun
+CHANGED_ELSEWHERE = {"generate.source"}
+
+
+def test_the_rerun_matrix_holds_every_key_of_params_yaml():
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    keys = {f"{section}.{key}" for section, values in params.items() for key in values}
+    assert keys == set(RERUNS) | CHANGED_ELSEWHERE
+
+
+@pytest.mark.parametrize("key", RERUNS)
+def test_a_param_change_reruns_exactly_its_stages(project: Path, key: str):
+    value, expected = RERUNS[key]
     set_param(project, key, value)
     # validate tracks the whole params file: it reruns first on any change
     assert stages_run(run(project, "dvc", "repro").stdout) == ["validate", *expected]

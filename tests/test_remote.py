@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.project import MAKE_PUSH, METRICS, MODEL, PLOTS_PAGE, TRAIN_LOG
+
 from .helpers import (
     ARTIFACTS,
     ROOT,
@@ -18,7 +20,6 @@ from .helpers import (
     set_param,
     stages_run,
 )
-from .project import MAKE_PUSH, METRICS, MODEL, PLOTS_PAGE, TRAIN_LOG
 
 pytestmark = pytest.mark.slow
 

@@ -9,6 +9,7 @@ import re
 import numpy as np
 import pytest
 
+from harness.project import METRICS
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS
 from linreg.core.records import TrainLog
@@ -26,7 +27,6 @@ from linreg.experiments.report import (
 )
 
 from .helpers import ROOT
-from .project import METRICS
 
 # What `dvc params diff BASE --json` and `dvc metrics diff BASE --all --json` print.
 PARAMS_DIFF = {

@@ -22,6 +22,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
+from harness.project import METRICS, MODEL, TRAIN_LOG
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
 from linreg.core.params import TrainParams
@@ -44,7 +45,6 @@ from .helpers import (
     run,
     set_param,
 )
-from .project import METRICS, MODEL, TRAIN_LOG
 
 # what the promise covers: the trained model, its log and the metrics computed from it
 RESULTS = (MODEL, TRAIN_LOG, METRICS)

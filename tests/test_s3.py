@@ -19,10 +19,10 @@ from pathlib import Path
 import boto3
 import pytest
 
+from harness.project import MAKE_PUSH, METRICS
 from linreg.runtime.launcher import free_port
 
 from .helpers import artifact_bytes, run, stages_run
-from .project import MAKE_PUSH, METRICS
 
 pytestmark = pytest.mark.slow
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from harness.project import PREDICTIONS, RAW
 from linreg.runtime.limits import BYTES_PER_VALUE
 
 from .helpers import STAGE_COMMANDS, project_env, run_stage, set_param
-from .project import PREDICTIONS, RAW
 
 # one worker runs the tests that measure memory or cap time, one after another
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("measures")]

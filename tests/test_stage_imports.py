@@ -73,15 +73,35 @@ def test_package_init_imports_nothing():
     assert out.strip() == "[]"
 
 
-def linreg_imports(module: Path) -> set[str]:
-    """The linreg modules that `module` imports, anywhere in it (lazy imports too)."""
+def absolute_imports(module: Path) -> set[str]:
+    """The modules that `module` imports by absolute name, anywhere in it (lazy imports too)."""
     found = set()
     for node in ast.walk(ast.parse(module.read_text())):
-        if isinstance(node, ast.ImportFrom) and node.module:
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             found.add(node.module)
         elif isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
-    return {name for name in found if name.split(".")[0] == "linreg"}
+    return found
+
+
+def linreg_imports(module: Path) -> set[str]:
+    """The linreg modules that `module` imports, anywhere in it (lazy imports too)."""
+    return {name for name in absolute_imports(module) if name.split(".")[0] == "linreg"}
+
+
+def test_tests_and_benchmarks_share_only_the_harness():
+    """bench/ and tests/ import nothing of each other: what both need is in harness/, which
+    imports neither."""
+    for folder, others in (
+        ("bench", {"tests"}),
+        ("tests", {"bench"}),
+        ("harness", {"tests", "bench"}),
+    ):
+        modules = list((ROOT / folder).glob("*.py"))
+        assert modules, folder
+        for module in modules:
+            tops = {name.split(".")[0] for name in absolute_imports(module)}
+            assert not tops & others, f"{module.relative_to(ROOT)} imports {tops & others}"
 
 
 def module_name(path: Path) -> str:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+from harness.project import synthetic_dataset
 from linreg.core import training
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
@@ -29,7 +30,6 @@ from .helpers import (
     LESSON_WEIGHT,
     ROOT,
 )
-from .project import synthetic_dataset
 
 
 @pytest.fixture

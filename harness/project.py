@@ -1,6 +1,6 @@
 """A temporary git copy of the project, the environment to run it in (this venv's tools first
 on PATH, a git identity), a stage's cost and the lesson's data in memory: what the tests and
-the benchmarks (which import it from here) share."""
+the benchmarks share (neither imports the other)."""
 
 from __future__ import annotations
 
@@ -206,45 +206,13 @@ def synthetic_dataset(params: SyntheticParams) -> Dataset:
     return Dataset.joined(list(generate_blocks(params)))
 
 
-# N forked ranks, each reading its part of train.csv and test.csv in a folder (argv[1]) at
-# train.dtype and training together; rank 0 saves the losses and the coefficients (argv[2]).
-# Params overrides as JSON in argv[3], the ranks in argv[4]. The fork comes first in a fresh
-# process, as in the stage.
-_RANKS_ON_PARTS = """
-import json, sys
-import numpy as np
-from linreg.io.datasets import read_split
-from linreg.core.placement import placement
-from linreg.runtime.launcher import in_group, spawn
-from linreg.core.params import with_overrides
-from linreg.io.params import load_params
-from linreg.core.training import fit
-
-folder, out, overrides, nproc = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), int(sys.argv[4])
-params = with_overrides(load_params(), overrides, "test").train
-
-def work():
-    where = placement("cpu")
-    train, test = read_split(f"{folder}/train.csv", f"{folder}/test.csv", where.rank,
-                             where.world_size, params.dtype)
-    result = fit(params, train, test)
-    if where.writes:
-        weights, bias = result.model.coefficients()
-        history = result.history
-        np.savez(out, train_loss=history.train_loss, test_loss=history.test_loss,
-                 coefficients=[*weights, bias])
-
-spawn(nproc, in_group, "cpu", work)  # not run_ranks: 3 ranks on a 2-core machine
-"""
-
-
 def fit_on_parts(folder: Path, overrides: dict[str, object], nproc: int) -> dict[str, np.ndarray]:
     """The losses and coefficients (weights, then bias) of `nproc` ranks that train on the
     parts of folder/train.csv and folder/test.csv they read, with these train params."""
     out = folder / f"nproc{nproc}.npz"
-    script = [sys.executable, "-c", _RANKS_ON_PARTS, str(folder), str(out), json.dumps(overrides)]
+    ranks = [sys.executable, "-m", "harness.ranks_on_parts", str(folder), str(out)]
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([*script, str(nproc)], cwd=ROOT, env=env, check=True)
+    subprocess.run([*ranks, json.dumps(overrides), str(nproc)], cwd=ROOT, env=env, check=True)
     return dict(np.load(out))
 
 
