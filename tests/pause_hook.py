@@ -10,6 +10,10 @@ removes FLAG to let it go on (once FLAG.stopped says that the stop it sent has c
 held to the epoch's end). A run that reaches PAUSE_AT while the file FLAG.done exists goes on
 without pausing: the test creates it before it lets a paused run go, so that the workers
 torchrun restarts, resuming from an earlier epoch, do not pause there again.
+
+It does so as a subclass of the stage's TrainingRun, through the two methods TrainingRun
+documents for it (end_of_epoch, resume_point_due), put in its place before the stage imports
+it.
 """
 
 import os
@@ -19,25 +23,21 @@ if "LINREG_PAUSE" in os.environ and sys.argv[0].endswith("stages/train.py"):
     import time
     from pathlib import Path
 
-    from linreg.runtime.training_run import TrainingRun
+    import linreg.runtime.training_run as training_run
 
     save_at, pause_at, flag = os.environ["LINREG_PAUSE"].split(" ", 2)
-    last_epoch = -1
-    end_of_epoch, due = TrainingRun.end_of_epoch, TrainingRun._due
 
-    def pausing(self, epoch, losses, state):  # type: ignore[no-untyped-def]
-        global last_epoch
-        last_epoch = epoch
-        if epoch == int(pause_at) and not Path(f"{flag}.done").exists():
-            Path(flag).touch()
-            while Path(flag).exists():
-                if self._stops.signum:  # a stop has reached this process, and is held
-                    Path(f"{flag}.stopped").touch()
-                time.sleep(0.01)
-        end_of_epoch(self, epoch, losses, state)
+    class PausingRun(training_run.TrainingRun):
+        def end_of_epoch(self, epoch, losses, state):  # type: ignore[no-untyped-def]
+            if epoch == int(pause_at) and not Path(f"{flag}.done").exists():
+                Path(flag).touch()
+                while Path(flag).exists():
+                    if self.held_stop:  # a stop has reached this process, and is held
+                        Path(f"{flag}.stopped").touch()
+                    time.sleep(0.01)
+            super().end_of_epoch(epoch, losses, state)
 
-    def saving(self, elapsed):  # type: ignore[no-untyped-def]
-        return due(self, elapsed) or last_epoch == int(save_at)
+        def resume_point_due(self, epoch, elapsed):  # type: ignore[no-untyped-def]
+            return super().resume_point_due(epoch, elapsed) or epoch == int(save_at)
 
-    TrainingRun.end_of_epoch = pausing
-    TrainingRun._due = saving
+    training_run.TrainingRun = PausingRun  # type: ignore[misc]

@@ -107,7 +107,7 @@ def test_only_dense_real_finite_weights_of_their_dtype_are_loaded(tmp_path, weig
 def test_unknown_model_kind_is_refused(tmp_path: Path):
     path = tmp_path / "model.pt"
     buffer = io.BytesIO()
-    torch.save({"model": "mlp", "state_dict": {}}, buffer)
+    torch.save({"model": "no such model kind", "state_dict": {}}, buffer)
     path.write_bytes(buffer.getvalue())
     with pytest.raises(PipelineError, match="not a linreg checkpoint"):
         load_model(path)

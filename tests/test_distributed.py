@@ -573,52 +573,11 @@ def test_an_elastic_job_that_loses_a_node_goes_on_with_the_other(project: Path, 
         np.testing.assert_allclose(values, expected[name], rtol=1e-9, atol=0, err_msg=name)
 
 
-# Two ranks forked here, each in its own folder (argv[1]/node<rank>: a machine of its own),
-# train the lesson's split in argv[1] with a resume point every epoch; argv[2] >= 0: both stop
-# after that epoch, as a lost node stops a run; rank 0 saves the coefficients and losses in
-# argv[3]. The fork comes first in a fresh process, as in the stage.
-RANKS_ON_MACHINES = """
-import os, sys
-from pathlib import Path
-import numpy as np
-from linreg.core.params import with_overrides
-from linreg.core.placement import placement
-from linreg.core.training import fit
-from linreg.io.datasets import read_split
-from linreg.io.params import load_params
-from linreg.runtime.launcher import in_group, spawn
-from linreg.runtime.training_run import TrainingRun
-
-folder, stop_after, out = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-overrides = {"train.device": "cpu", "train.epochs": 120, "train.checkpoint_seconds": 1e-9}
-params = with_overrides(load_params(), overrides, "test").train
-data = [folder / "train.csv", folder / "test.csv"]
-end_of_epoch = TrainingRun.end_of_epoch
-
-def stopping(self, epoch, losses, state):
-    end_of_epoch(self, epoch, losses, state)
-    if epoch == stop_after:
-        raise SystemExit(3)
-
-TrainingRun.end_of_epoch = stopping
-
-def work():
-    where = placement("cpu")
-    os.chdir(folder / f"node{where.rank}")
-    with TrainingRun(params, data, "train_log.csv") as run:
-        result = fit(params, *read_split(*data, run.part, run.parts), run)
-    if where.rank == 0:
-        weights, bias = result.model.coefficients()
-        np.savez(out, coefficients=[*weights, bias], train_loss=result.history.train_loss)
-
-spawn(2, in_group, "cpu", work)
-"""
-
-
 def ranks_on_machines(folder: Path, stop_after: int, out: Path) -> subprocess.CompletedProcess[str]:
+    """tests/ranks_on_machines.py's two ranks, each in its own folder under `folder`."""
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    script = [sys.executable, "-c", RANKS_ON_MACHINES, str(folder), str(stop_after), str(out)]
-    return subprocess.run(script, cwd=ROOT, env=env, capture_output=True, text=True)
+    ranks = [sys.executable, "-m", "tests.ranks_on_machines", str(folder), str(stop_after)]
+    return subprocess.run([*ranks, str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
+from linreg.core.model import MODELS
 from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 
@@ -379,7 +380,7 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
     at = draw(st.integers(min_value=0, max_value=10**6))
     byte = draw(st.integers(min_value=0, max_value=255))
     state = {
-        "model": draw(st.sampled_from(["parameters", "linear", "other", 1, None])),
+        "model": draw(st.sampled_from([*MODELS, "no such model kind", 1, None])),
         "state_dict": draw(
             st.one_of(st.dictionaries(ENTRIES, TENSORS, max_size=3), st.sampled_from([None, [1]]))
         ),

@@ -142,7 +142,7 @@ class TrainingRun:
         if epoch % self.params.log_every == 0:
             train, test = losses.train[-1], losses.test[-1]
             self._say(f"epoch {epoch:>5} | train_loss {train:.8f} | test_loss {test:.8f}")
-        stop, due = self._stop_and_due()
+        stop, due = self._stop_and_due(epoch)
         if due or stop:
             saved = state().__dict__
             self._saved_at = time.monotonic()
@@ -152,7 +152,18 @@ class TrainingRun:
             self._log_so_far(losses)
         self._stops.stop_if_asked(stop)
 
-    def _stop_and_due(self) -> tuple[int, bool]:
+    def resume_point_due(self, epoch: int, elapsed: bool) -> bool:
+        """Whether this rank asks for a resume point after `epoch`: once checkpoint_seconds have
+        passed (`elapsed`). A subclass may ask at other epochs (tests/pause_hook.py does, at an
+        epoch a test names)."""
+        return elapsed
+
+    @property
+    def held_stop(self) -> int:
+        """The signal (SIGINT, SIGTERM) held to this epoch's end; 0 while none has come."""
+        return self._stops.signum or 0
+
+    def _stop_and_due(self, epoch: int) -> tuple[int, bool]:
         """The signal that stops the run after this epoch (0: none) and whether a resume point
         is due, the same on every rank: a stop that came to any rank ends them all after this
         same epoch (by the largest signal number), with a resume point. No resume points
@@ -160,13 +171,9 @@ class TrainingRun:
         if not self.params.checkpoint_seconds:
             return 0, False
         elapsed = time.monotonic() - self._saved_at >= self.params.checkpoint_seconds
-        stop, due = self.where.largest([self._stops.signum or 0, self._due(elapsed)])
+        asked = self.resume_point_due(epoch, elapsed)
+        stop, due = self.where.largest([self.held_stop, asked])
         return stop, bool(due)
-
-    def _due(self, elapsed: bool) -> bool:
-        """Whether this rank asks for a resume point now: when checkpoint_seconds have passed
-        (tests/pause_hook.py asks at an epoch of its own)."""
-        return elapsed
 
     def _say(self, line: str) -> None:
         if self.where.writes:
