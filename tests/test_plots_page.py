@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .browser import declared_plots, drawn, plots_page_dom
+from . import browser as browser_module
+from .browser import browser, declared_plots, drawn, plots_page_dom
 
 
 @pytest.mark.slow
@@ -20,3 +21,13 @@ def test_plots_diff_draws_both_revisions_of_every_plot_offline(chromium: str, pr
             assert plot.images == 2, path  # one a revision, side by side
         else:
             assert plot.marks >= 1, path
+
+
+def test_without_a_browser_the_browser_tests_skip_and_in_ci_fail(monkeypatch):
+    monkeypatch.setattr(browser_module, "CHROMIUM", None)
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install chromium"):
+        browser()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run them"):
+        browser()

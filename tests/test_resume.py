@@ -25,12 +25,14 @@ from hypothesis import strategies as st
 from harness.project import METRICS, MODEL, TRAIN_LOG
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
+from linreg.core.model import ParameterModel
 from linreg.core.params import TrainParams
 from linreg.core.training import Losses, TrainingState, fit
 from linreg.io.artifacts import read_train_log
-from linreg.io.checkpoint import load_model, save_resume_point
+from linreg.io.checkpoint import load_model
 from linreg.io.datasets import read_split, write_dataset
 from linreg.io.files import file_digest
+from linreg.io.resume_point import save_resume_point
 from linreg.runtime import training_run
 from linreg.runtime.training_run import TrainingRun, run_fingerprint
 
@@ -391,11 +393,15 @@ def not_due() -> TrainingState:
 def test_a_resume_point_reads_back_and_another_runs_is_removed(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     run = TrainingRun(train_params(), lesson_files(tmp_path), "train_log.csv")
-    state = TrainingState(3, {}, {"state": {}}, [], [0.5, 0.25, 0.125], [1.0, 0.5, 0.25])
+    model = ParameterModel()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+    loop = model, optimizer, torch.Generator()
+    saved = model.state_dict(), optimizer.state_dict(), []
+    state = TrainingState(3, *saved, [0.5, 0.25, 0.125], [1.0, 0.5, 0.25])
     save_resume_point(run.path, run.fingerprint, state.__dict__)
-    assert run.resumed(lambda state: None) == state
+    assert run.resumed(*loop) == state
     save_resume_point(run.path, "another run", state.__dict__)
-    assert run.resumed(lambda state: None) is None
+    assert run.resumed(*loop) is None
     assert not run.path.exists()
     out = capsys.readouterr().out
     assert "a resume point of another run (params, data or code): removed; training from" in out

@@ -8,7 +8,7 @@ import math
 from array import array
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import nullcontext
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Protocol
 
@@ -19,7 +19,7 @@ from torch.nn.parallel import DistributedDataParallel as DDP
 
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
-from linreg.core.model import Model, Scaling, Standardized, build_model, tensor_problem
+from linreg.core.model import Model, Scaling, Standardized, build_model
 from linreg.core.params import TrainParams
 from linreg.core.placement import placement
 from linreg.core.records import TrainLog
@@ -94,14 +94,6 @@ class TrainingState:
     train_loss: list[float]  # values of train.dtype, one per finished epoch
     test_loss: list[float]
 
-    @classmethod
-    def of(cls, saved: dict[str, Any]) -> TrainingState:
-        """The state a resume point saved (its __dict__); ValueError when its fields differ."""
-        names = [field.name for field in fields(cls)]
-        if sorted(saved) != sorted(names):
-            raise ValueError(f"its fields are {', '.join(map(str, saved))}, not {', '.join(names)}")
-        return cls(**saved)
-
 
 @dataclass
 class Losses:
@@ -132,9 +124,11 @@ class Losses:
 class Run(Protocol):
     """The machinery around the loop, which fit calls where an epoch ends."""
 
-    def resumed(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
-        """Where an earlier run of this same computation stopped, if `check` (ValueError: why
-        not) finds it fit for this loop; None: start afresh."""
+    def resumed(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
+    ) -> TrainingState | None:
+        """Where an earlier run of this same computation stopped, checked against this loop's
+        model, optimizer and batch order; None: start afresh."""
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
         """The epochs to run (a progress bar may show them)."""
@@ -147,7 +141,9 @@ class Run(Protocol):
 class PlainRun:
     """The lesson's loop alone: no resume point, no progress, nothing at an epoch's end."""
 
-    def resumed(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
+    def resumed(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
+    ) -> TrainingState | None:
         return None
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
@@ -232,8 +228,7 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
         params, trained, loss, optimizer, x_train, y_train, batch_order, weight
     )
     losses = Losses.of(params.dtype)
-    check = partial(check_resumable, params, model, optimizer, batch_order, where.world_size)
-    if resumed := run.resumed(check):
+    if resumed := run.resumed(model, optimizer, batch_order):
         _restore(resumed, model, optimizer, batch_order, where.rank, losses)
 
     def state(epoch: int) -> TrainingState:
@@ -273,81 +268,6 @@ def epoch_updates(
     return partial(_minibatch_epoch, model, loss, optimizer, xy, params.batch_size, batch_order)
 
 
-def check_resumable(
-    params: TrainParams,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batch_order: torch.Generator,
-    world_size: int,
-    state: TrainingState,
-) -> None:
-    """A ValueError saying what keeps `state` from continuing this loop, every field checked
-    against the run before any is used: an epoch within train.epochs, one finite loss per epoch
-    done, the model's tensors, this optimizer's groups and state, and with mini-batches a batch
-    order per rank (full batch: none, and any number of ranks may continue)."""
-    if not isinstance(state.epoch, int) or not 1 <= state.epoch <= params.epochs:
-        raise ValueError(f"epoch {state.epoch!r} is not within 1..{params.epochs}")
-    for name, history in (("train_loss", state.train_loss), ("test_loss", state.test_loss)):
-        if not isinstance(history, list) or len(history) != state.epoch:
-            raise ValueError(f"its {name} does not hold one loss for each of {state.epoch} epochs")
-        if not all(isinstance(loss, float) and math.isfinite(loss) for loss in history):
-            raise ValueError(f"its {name} holds other values than finite numbers")
-    _check_tensors("model's", state.model, model.state_dict())
-    _check_optimizer(state.optimizer, optimizer, list(model.parameters()))
-    orders = state.batch_orders
-    if not isinstance(orders, list):
-        raise ValueError("its batch orders are not a list")
-    if not params.batch_size and orders:
-        raise ValueError("it holds batch orders, and a full-batch run draws no batches")
-    if params.batch_size and len(orders) != world_size:
-        raise ValueError(
-            f"its mini-batches were drawn by {len(orders)} rank(s), each its own, and this run "
-            f"has {world_size}: another number of ranks cannot continue them"
-        )
-    for rank, order in enumerate(orders):
-        problem = tensor_problem(order, batch_order.get_state())
-        if problem is None:
-            try:  # bytes of the right size that are no generator's state
-                torch.Generator(batch_order.device).set_state(order)
-            except RuntimeError as error:
-                problem = f"is not a generator's state ({str(error).splitlines()[0]})"
-        if problem:
-            raise ValueError(f"its batch order of rank {rank} {problem}")
-
-
-def _check_tensors(whose: str, saved: object, own: dict[str, torch.Tensor]) -> None:
-    if not isinstance(saved, dict) or sorted(saved) != sorted(own):
-        raise ValueError(f"its {whose} tensors are not {', '.join(own) or 'none'}")
-    for name, like in own.items():
-        problem = tensor_problem(saved[name], like)
-        if problem:
-            raise ValueError(f"its {whose} {name} {problem}")
-
-
-def _check_optimizer(
-    saved: object, optimizer: torch.optim.Optimizer, parameters: list[torch.Tensor]
-) -> None:
-    """This optimizer's param_groups exactly (the fingerprint covers its settings), and for each
-    parameter the state this optimizer keeps: tensors of the parameter's shape (SGD's momentum
-    buffer, Adam's averages; None before a first step) and Adam's scalar step."""
-    own = optimizer.state_dict()
-    if not isinstance(saved, dict) or sorted(saved) != sorted(own):
-        raise ValueError("its optimizer state is not an optimizer's")
-    if saved["param_groups"] != own["param_groups"]:
-        raise ValueError("its optimizer's parameter groups or settings are not this run's")
-    entries = saved["state"]
-    if not isinstance(entries, dict) or not set(entries) <= set(range(len(parameters))):
-        raise ValueError("its optimizer state is of other parameters than this model's")
-    for index, entry in entries.items():
-        if not isinstance(entry, dict):
-            raise ValueError(f"its optimizer state of parameter {index} is not a mapping")
-        for name, value in entry.items():
-            like = torch.zeros(()) if name == "step" else parameters[index].detach()
-            problem = None if value is None else tensor_problem(value, like)
-            if problem:
-                raise ValueError(f"its optimizer's {name} of parameter {index} {problem}")
-
-
 def _restore(
     state: TrainingState,
     model: nn.Module,
@@ -356,8 +276,8 @@ def _restore(
     rank: int,
     losses: Losses,
 ) -> None:
-    """Put the model, the optimizer, this rank's batch order and the losses where `state`
-    (check_resumable) left them."""
+    """Put the model, the optimizer, this rank's batch order and the losses where `state` (a
+    resume point's, checked: linreg.io.resume_point) left them."""
     model.load_state_dict(state.model)
     optimizer.load_state_dict(state.optimizer)
     if state.batch_orders:  # mini-batches

@@ -1,9 +1,7 @@
-"""The trained model's checkpoint and a training run's resume point: byte-stable, and loaded
-without running pickled code."""
+"""The trained model's checkpoint: byte-stable, and loaded without running pickled code."""
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -41,7 +39,7 @@ def save_checkpoint(path: str | Path, model: Model) -> None:
     }
     if isinstance(model, Standardized):
         state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
-    write_bytes_atomic(path, _saved_bytes(state))
+    write_bytes_atomic(path, saved_bytes(state))
 
 
 def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) -> None:
@@ -51,7 +49,7 @@ def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) ->
         write_train_log(log_path, result.history)
 
 
-def _saved_bytes(state: dict[str, Any]) -> bytes:
+def saved_bytes(state: dict[str, Any]) -> bytes:
     """torch.save's bytes, saved into a BytesIO: torch.save names the zip's inner folder after
     the file it writes, so saving to a temporary file and renaming it would change them."""
     buffer = io.BytesIO()
@@ -59,50 +57,8 @@ def _saved_bytes(state: dict[str, Any]) -> bytes:
     return buffer.getvalue()
 
 
-# The largest checkpoint (a thousand features' weights: some 10 KB) and resume point (a loss
-# history of a million epochs: some 20 MB) read.
+# The largest checkpoint read: a thousand features' weights are some 10 KB.
 CHECKPOINT_BYTES = 16 << 20
-RESUME_POINT_BYTES = 256 << 20
-# A resume point's file: this line, the sha256 of the rest in hex and a newline, then the bytes
-# torch.save wrote. A torn, flipped or edited file is known before torch reads a byte of it.
-_RESUME_POINT = b"linreg resume point 1\n"
-
-
-class UnusableResumePoint(PipelineError):
-    """A resume point that cannot be used: not one, torn, edited, or of another run."""
-
-
-def save_resume_point(path: Path, fingerprint: str, state: dict[str, Any]) -> None:
-    """The state of the run `fingerprint` (tensors and plain containers), atomically: a kill
-    mid-write leaves the previous resume point as it was."""
-    body = _saved_bytes({"fingerprint": fingerprint, "state": state})
-    digest = hashlib.sha256(body).hexdigest().encode()
-    write_bytes_atomic(path, _RESUME_POINT + digest + b"\n" + body)
-
-
-def read_resume_point(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    """The state saved at `path` for the run `fingerprint`; None when there is no resume point;
-    UnusableResumePoint, saying why, when the file is not one of this run, whole."""
-    if not path.exists() and not path.is_symlink():
-        return None
-    try:
-        data = read_bytes(path, "a resume point", RESUME_POINT_BYTES)
-    except PipelineError as error:
-        raise UnusableResumePoint(str(error).removeprefix(f"{path}: ")) from None
-    head, _, body = data.partition(b"\n")
-    digest, _, body = body.partition(b"\n")
-    if head + b"\n" != _RESUME_POINT or hashlib.sha256(body).hexdigest().encode() != digest:
-        raise UnusableResumePoint("its bytes do not match its checksum (torn or edited)")
-    try:
-        saved = torch.load(io.BytesIO(body), weights_only=True)
-    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
-        raise UnusableResumePoint(f"unreadable ({shorten(str(error))})") from None
-    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
-        raise UnusableResumePoint("not a resume point (no state)")
-    if saved.get("fingerprint") != fingerprint:
-        raise UnusableResumePoint("a resume point of another run (params, data or code)")
-    state: dict[str, Any] = saved["state"]
-    return state
 
 
 def load_model(path: str | Path) -> Model:

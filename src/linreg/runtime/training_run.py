@@ -18,17 +18,26 @@ import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
+from functools import partial
 from pathlib import Path
 from types import TracebackType
 
+import torch
+from torch import nn
 from tqdm import tqdm
 
 from linreg.core.params import TrainParams
 from linreg.core.placement import placement
 from linreg.core.training import Losses, TrainingState
 from linreg.io.artifacts import write_train_log
-from linreg.io.checkpoint import UnusableResumePoint, read_resume_point, save_resume_point
 from linreg.io.files import write_bytes_atomic
+from linreg.io.resume_point import (
+    UnusableResumePoint,
+    check_resumable,
+    read_resume_point,
+    save_resume_point,
+    state_of,
+)
 from linreg.io.tables import part_digests
 from linreg.runtime.signals import HeldStops
 
@@ -47,7 +56,7 @@ def run_fingerprint(params: TrainParams, data: Sequence[bytes]) -> str:
     """What makes two runs the same run: the params that shape the computation, the data (the
     sha256 of each block of the files: tables.part_digests) and the code of every linreg module
     loaded. Not the number of ranks: full batch, the state does not depend on it, and a
-    mini-batch state names its ranks (core.training.check_resumable)."""
+    mini-batch state names its ranks (io.resume_point.check_resumable)."""
     digest = hashlib.sha256()
     shaping = params.model_dump(exclude=_NOT_IN_FINGERPRINT)
     digest.update(json.dumps(shaping, sort_keys=True).encode())
@@ -99,12 +108,18 @@ class TrainingRun:
             self.path.unlink(missing_ok=True)
             self._kept_log.unlink(missing_ok=True)
 
-    def resumed(self, check: Callable[[TrainingState], None]) -> TrainingState | None:
-        """This run's resume point, whole (read_resume_point) and fit for the loop (`check`);
-        None when there is none. Any other is never used: one line says what is wrong with it,
-        the writing rank removes it. In a process group the ranks may stand on machines that
-        hold different points, or none (a node that replaced a lost one): the rank with the
-        latest good one sends it to the others; none: the run starts from epoch 0."""
+    def resumed(
+        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
+    ) -> TrainingState | None:
+        """This run's resume point, whole (read_resume_point) and fit for the loop of `model`,
+        `optimizer` and `batch_order` (check_resumable); None when there is none. Any other is
+        never used: one line says what is wrong with it, the writing rank removes it. In a
+        process group the ranks may stand on machines that hold different points, or none (a
+        node that replaced a lost one): the rank with the latest good one sends it to the
+        others; none: the run starts from epoch 0."""
+        check = partial(
+            check_resumable, self.params, model, optimizer, batch_order, self.where.world_size
+        )
         state = self._own_resume_point(check)
         epochs = self.where.gather(state.epoch if state else 0)
         latest = max(range(len(epochs)), key=lambda rank: (epochs[rank], -rank))
@@ -122,7 +137,7 @@ class TrainingRun:
             saved = read_resume_point(self.path, self.fingerprint)
             if saved is None:
                 return None
-            state = TrainingState.of(saved)
+            state = state_of(saved)
             check(state)
         except (UnusableResumePoint, ValueError) as problem:
             if self.where.writes:

@@ -1,0 +1,152 @@
+"""A training run's resume point: the loop's state (core.training.TrainingState) saved at the
+end of an epoch, checksummed, and read back only whole, of this run, and fit for this loop:
+every field is checked against the run's model, optimizer and batch order before any is used.
+Loaded without running pickled code."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import math
+import pickle
+import zipfile
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from linreg.core.errors import PipelineError, shorten
+from linreg.core.model import tensor_problem
+from linreg.core.params import TrainParams
+from linreg.core.training import TrainingState
+from linreg.io.checkpoint import saved_bytes
+from linreg.io.files import read_bytes, write_bytes_atomic
+
+# The largest resume point read: a loss history of a million epochs is some 20 MB.
+RESUME_POINT_BYTES = 256 << 20
+
+# A resume point's file: this line, the sha256 of the rest in hex and a newline, then the bytes
+# torch.save wrote. A torn, flipped or edited file is known before torch reads a byte of it.
+_RESUME_POINT = b"linreg resume point 1\n"
+
+
+class UnusableResumePoint(PipelineError):
+    """A resume point that cannot be used: not one, torn, edited, or of another run."""
+
+
+def save_resume_point(path: Path, fingerprint: str, state: dict[str, Any]) -> None:
+    """The state of the run `fingerprint` (tensors and plain containers), atomically: a kill
+    mid-write leaves the previous resume point as it was."""
+    body = saved_bytes({"fingerprint": fingerprint, "state": state})
+    digest = hashlib.sha256(body).hexdigest().encode()
+    write_bytes_atomic(path, _RESUME_POINT + digest + b"\n" + body)
+
+
+def read_resume_point(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The state saved at `path` for the run `fingerprint`; None when there is no resume point;
+    UnusableResumePoint, saying why, when the file is not one of this run, whole."""
+    if not path.exists() and not path.is_symlink():
+        return None
+    try:
+        data = read_bytes(path, "a resume point", RESUME_POINT_BYTES)
+    except PipelineError as error:
+        raise UnusableResumePoint(str(error).removeprefix(f"{path}: ")) from None
+    head, _, body = data.partition(b"\n")
+    digest, _, body = body.partition(b"\n")
+    if head + b"\n" != _RESUME_POINT or hashlib.sha256(body).hexdigest().encode() != digest:
+        raise UnusableResumePoint("its bytes do not match its checksum (torn or edited)")
+    try:
+        saved = torch.load(io.BytesIO(body), weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, zipfile.BadZipFile) as error:
+        raise UnusableResumePoint(f"unreadable ({shorten(str(error))})") from None
+    if not isinstance(saved, dict) or not isinstance(saved.get("state"), dict):
+        raise UnusableResumePoint("not a resume point (no state)")
+    if saved.get("fingerprint") != fingerprint:
+        raise UnusableResumePoint("a resume point of another run (params, data or code)")
+    state: dict[str, Any] = saved["state"]
+    return state
+
+
+def state_of(saved: dict[str, Any]) -> TrainingState:
+    """The loop's state a resume point saved (its __dict__); ValueError when its fields differ."""
+    names = [field.name for field in fields(TrainingState)]
+    if sorted(saved) != sorted(names):
+        raise ValueError(f"its fields are {', '.join(map(str, saved))}, not {', '.join(names)}")
+    return TrainingState(**saved)
+
+
+def check_resumable(
+    params: TrainParams,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch_order: torch.Generator,
+    world_size: int,
+    state: TrainingState,
+) -> None:
+    """A ValueError saying what keeps `state` from continuing this loop, every field checked
+    against the run before any is used: an epoch within train.epochs, one finite loss per epoch
+    done, the model's tensors, this optimizer's groups and state, and with mini-batches a batch
+    order per rank (full batch: none, and any number of ranks may continue)."""
+    if not isinstance(state.epoch, int) or not 1 <= state.epoch <= params.epochs:
+        raise ValueError(f"epoch {state.epoch!r} is not within 1..{params.epochs}")
+    for name, history in (("train_loss", state.train_loss), ("test_loss", state.test_loss)):
+        if not isinstance(history, list) or len(history) != state.epoch:
+            raise ValueError(f"its {name} does not hold one loss for each of {state.epoch} epochs")
+        if not all(isinstance(loss, float) and math.isfinite(loss) for loss in history):
+            raise ValueError(f"its {name} holds other values than finite numbers")
+    _check_tensors("model's", state.model, model.state_dict())
+    _check_optimizer(state.optimizer, optimizer, list(model.parameters()))
+    orders = state.batch_orders
+    if not isinstance(orders, list):
+        raise ValueError("its batch orders are not a list")
+    if not params.batch_size and orders:
+        raise ValueError("it holds batch orders, and a full-batch run draws no batches")
+    if params.batch_size and len(orders) != world_size:
+        raise ValueError(
+            f"its mini-batches were drawn by {len(orders)} rank(s), each its own, and this run "
+            f"has {world_size}: another number of ranks cannot continue them"
+        )
+    for rank, order in enumerate(orders):
+        problem = tensor_problem(order, batch_order.get_state())
+        if problem is None:
+            try:  # bytes of the right size that are no generator's state
+                torch.Generator(batch_order.device).set_state(order)
+            except RuntimeError as error:
+                problem = f"is not a generator's state ({str(error).splitlines()[0]})"
+        if problem:
+            raise ValueError(f"its batch order of rank {rank} {problem}")
+
+
+def _check_tensors(whose: str, saved: object, own: dict[str, torch.Tensor]) -> None:
+    if not isinstance(saved, dict) or sorted(saved) != sorted(own):
+        raise ValueError(f"its {whose} tensors are not {', '.join(own) or 'none'}")
+    for name, like in own.items():
+        problem = tensor_problem(saved[name], like)
+        if problem:
+            raise ValueError(f"its {whose} {name} {problem}")
+
+
+def _check_optimizer(
+    saved: object, optimizer: torch.optim.Optimizer, parameters: list[torch.Tensor]
+) -> None:
+    """This optimizer's param_groups exactly (the fingerprint covers its settings), and for each
+    parameter the state this optimizer keeps: tensors of the parameter's shape (SGD's momentum
+    buffer, Adam's averages; None before a first step) and Adam's scalar step."""
+    own = optimizer.state_dict()
+    if not isinstance(saved, dict) or sorted(saved) != sorted(own):
+        raise ValueError("its optimizer state is not an optimizer's")
+    if saved["param_groups"] != own["param_groups"]:
+        raise ValueError("its optimizer's parameter groups or settings are not this run's")
+    entries = saved["state"]
+    if not isinstance(entries, dict) or not set(entries) <= set(range(len(parameters))):
+        raise ValueError("its optimizer state is of other parameters than this model's")
+    for index, entry in entries.items():
+        if not isinstance(entry, dict):
+            raise ValueError(f"its optimizer state of parameter {index} is not a mapping")
+        for name, value in entry.items():
+            like = torch.zeros(()) if name == "step" else parameters[index].detach()
+            problem = None if value is None else tensor_problem(value, like)
+            if problem:
+                raise ValueError(f"its optimizer's {name} of parameter {index} {problem}")
