@@ -23,7 +23,8 @@ from harness.gpu_checks import CHECKS, accelerator, lesson
 from harness.project import synthetic_dataset
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.params import Params, with_overrides
-from linreg.core.training import as_column, fit
+from linreg.core.placement import as_column
+from linreg.core.training import fit
 from linreg.experiments.report import markdown_table
 
 MINIBATCH_TARGET = 0.8  # a mini-batch epoch of fit against the bare loop's

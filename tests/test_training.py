@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from harness.project import synthetic_dataset
-from linreg.core import training
+from linreg.core import batches
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import least_squares_line
@@ -194,7 +194,7 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
         update={"loss": loss, "batch_size": batch_size, "epochs": 30}
     )
     at_once = fit(settings, *lesson_data)
-    monkeypatch.setattr(training, "CHUNK_ROWS", 7)  # 40 train rows: 6 chunks, the last short
+    monkeypatch.setattr(batches, "CHUNK_ROWS", 7)  # 40 train rows: 6 chunks, the last short
     in_chunks = fit(settings, *lesson_data)
 
     for name in ("train_loss", "test_loss"):
@@ -210,7 +210,7 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
 CHUNKED_RANKS = """
 import sys
 import numpy as np
-from linreg.core import training
+from linreg.core import batches, training
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.placement import placement
 from linreg.runtime.launcher import run_ranks
@@ -218,7 +218,7 @@ from linreg.core.params import with_overrides
 from linreg.core.synthetic import generate_blocks
 from linreg.io.params import load_params
 
-training.CHUNK_ROWS = 7
+batches.CHUNK_ROWS = 7
 params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 30}, "test")
 train, test = split_dataset(Dataset.joined(list(generate_blocks(params.generate))), params.split)
 

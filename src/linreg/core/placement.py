@@ -10,7 +10,7 @@ WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT) and we only join.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -22,6 +22,8 @@ from torch.nn.parallel import DistributedDataParallel
 
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
+from linreg.core.model import LineModel, Model, Scaling, Standardized
+from linreg.core.params import TrainParams
 
 T = TypeVar("T")
 
@@ -265,3 +267,96 @@ def leave() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
     _cpu_group = None
+
+
+@dataclass(frozen=True)
+class Placed:
+    """The loop's data where it trains: this rank's shard of the train set and its part of the
+    test set, as tensors on the device (in standardised units with train.standardize), and the
+    model to train there (DistributedDataParallel's wrapper in a process group). For a single
+    process: the sets and the model as they are, on the device."""
+
+    where: Placement
+    trained: nn.Module
+    train: tuple[torch.Tensor, torch.Tensor]  # x (n, k), y (n, 1)
+    test: tuple[torch.Tensor, torch.Tensor]
+    scaling: Scaling | None
+    weight: float  # Placement.weight of this rank's train shard
+    test_share: float  # this rank's test rows, as a share of every rank's
+
+    @property
+    def device(self) -> torch.device:
+        return self.where.device
+
+    def over_ranks(
+        self, train_loss: torch.Tensor, test_loss: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """An epoch's losses over every rank's rows (each rank's own in a single process): the
+        same on every rank, so that all stop together if the training diverges."""
+        return self.where.mean(train_loss), self.where.pooled(test_loss, self.test_share)
+
+    def fitted(self, model: LineModel) -> Model:
+        """The trained `model` on the cpu, used in the data's own units."""
+        line = model.cpu()
+        return Standardized(line, self.scaling) if self.scaling else line
+
+
+def place(params: TrainParams, model: LineModel, train: Dataset, test: Dataset) -> Placed:
+    """`model` on train.device and the data with it, in train.dtype; in a process group, this
+    rank's balanced shard of the train set (from the ranks' parts) and its part of the test set,
+    and the model under DistributedDataParallel."""
+    where = placement(params.device)
+    train, test = (data.astype(np.dtype(params.dtype)) for data in (train, test))
+    # every rank scales by the whole train set's statistics, from the parts (each row once)
+    scaling = standard_scaling(train, where.total) if params.standardize else None
+    train = where.balanced(train, padded=params.batch_size > 0)
+    test_share = where.part_share(len(test))
+    model.to(where.device)
+    trained = where.wrap(model)  # the test loss uses the plain module
+    standardized = Standardized(model, scaling).to(where.device) if scaling else None
+    train_tensors = as_tensors(train, where.device, standardized)
+    test_tensors = as_tensors(test, where.device, standardized)
+    weight = where.weight(len(train))  # full-batch shards may differ by a row
+    return Placed(where, trained, train_tensors, test_tensors, scaling, weight, test_share)
+
+
+def as_column(values: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(n,) numpy array -> (n, 1) tensor on `device`, without a copy on the cpu."""
+    return torch.from_numpy(values).unsqueeze(1).to(device)
+
+
+def as_tensors(
+    data: Dataset, device: torch.device, standardized: Standardized | None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n, k) x and (n, 1) y on `device`, in standardised units when `standardized` is given."""
+    x, y = torch.from_numpy(data.x).to(device), as_column(data.y, device)
+    if standardized is None:
+        return x, y
+    return standardized.scale_x(x), standardized.scale_y(y)
+
+
+def standard_scaling(train: Dataset, total: Callable[[np.ndarray], np.ndarray]) -> Scaling:
+    """The train set's feature and target means and standard deviations (computed in float64,
+    kept in the data's dtype); a constant column cannot be standardised and is an error. In a
+    process group `train` is this rank's part, and `total` sums over the ranks
+    (Placement.total)."""
+    kept = train.x.dtype.type
+    x, y = train.x.astype(np.float64), train.y.astype(np.float64)
+    rows = total(np.array(len(train), np.float64))
+    # numpy's mean and std, op for op, of the rows of every part
+    x_mean, y_mean = total(x.sum(axis=0)) / rows, total(y.sum()) / rows
+    x_std = np.sqrt(total(((x - x_mean) ** 2).sum(axis=0)) / rows)
+    y_std = float(np.sqrt(total(((y - y_mean) ** 2).sum()) / rows))
+    for name, std in [*zip(train.features, x_std, strict=True), (train.target, y_std)]:
+        if not kept(std) > 0:
+            raise PipelineError(
+                f"train.standardize = true: column {name!r} is constant in the train set "
+                "(standard deviation 0): standardising it would divide by zero; drop the "
+                "column or set train.standardize: false"
+            )
+    return Scaling(
+        x_mean=x_mean.astype(kept),
+        x_std=x_std.astype(kept),
+        y_mean=float(kept(y_mean)),
+        y_std=float(kept(y_std)),
+    )
