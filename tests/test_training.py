@@ -205,39 +205,10 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
         torch.testing.assert_close(in_chunks.model.state_dict()[name], value, rtol=1e-6, atol=0)
 
 
-# Two forked ranks training the lesson in chunks of 7 rows (each rank holds 20): the fork comes
-# first in a fresh process, as in the train stage.
-CHUNKED_RANKS = """
-import sys
-import numpy as np
-from linreg.core import batches, training
-from linreg.core.dataset import Dataset, split_dataset
-from linreg.core.placement import placement
-from linreg.runtime.launcher import run_ranks
-from linreg.core.params import with_overrides
-from linreg.core.synthetic import generate_blocks
-from linreg.io.params import load_params
-
-batches.CHUNK_ROWS = 7
-params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 30}, "test")
-train, test = split_dataset(Dataset.joined(list(generate_blocks(params.generate))), params.split)
-
-def part(data, where):  # the rank-th of world_size consecutive runs of rows
-    return data.rows(slice(*(len(data) * np.arange(where.rank, where.rank + 2) // where.world_size)))
-
-def work():
-    where = placement("cpu")
-    result = training.fit(params.train, part(train, where), part(test, where))
-    if where.writes:
-        np.save(sys.argv[1], result.history.train_loss)
-
-run_ranks(2, "cpu", work)
-"""
-
-
 def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path):
     one = fit(params.train.model_copy(update={"epochs": 30}), *lesson_data)
     out = tmp_path / "two.npy"
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([sys.executable, "-c", CHUNKED_RANKS, str(out)], cwd=ROOT, env=env, check=True)
+    ranks = [sys.executable, "-m", "tests.chunked_ranks", str(out)]  # tests/chunked_ranks.py
+    subprocess.run(ranks, cwd=ROOT, env=env, check=True)
     np.testing.assert_allclose(np.load(out), one.history.train_loss, rtol=1e-5)
