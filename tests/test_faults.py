@@ -520,7 +520,7 @@ cp -a reports/. "$saved"/
 mount -t tmpfs -o size=1m tmpfs reports
 cp -a "$saved"/. reports/
 if [ "$FREE_PAGES" = ro ]; then
-    mount -o remount,ro reports
+    mount -o remount,bind,ro reports  # bind: this mount alone, as a user namespace may
 else
     python - <<'PY'
 import os
