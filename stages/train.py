@@ -11,7 +11,6 @@ from functools import partial
 
 from linreg.core.params import TrainParams
 from linreg.core.training import fit
-from linreg.io.checkpoint import save_fit
 from linreg.io.datasets import read_split
 from linreg.io.params import load_params
 from linreg.runtime.cli import parse_args, run_stage
@@ -26,13 +25,12 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def train(params: TrainParams, args: Namespace) -> None:
-    """This process's share of the training; the writing rank writes both outputs."""
+    """This process's share of the training, from a resume point if there is one."""
     with TrainingRun(params, [args.train, args.test], args.train_log) as run:
         data = args.train, args.test, run.part, run.parts
         train_set, test_set = read_split(*data, params.dtype)
         result = fit(params, train_set, test_set, run)
-        if run.writes:
-            save_fit(args.model, args.train_log, result)
+        run.save(args.model, result)  # the writing rank writes both outputs
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ import io
 import pickle
 import zipfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import torch
 
@@ -20,11 +20,7 @@ from linreg.core.model import (
     input_features,
     tensor_problem,
 )
-from linreg.io.artifacts import write_train_log
-from linreg.io.files import all_or_none, read_bytes, write_bytes_atomic
-
-if TYPE_CHECKING:
-    from linreg.core.training import FitResult
+from linreg.io.files import read_bytes, write_bytes_atomic
 
 # What a standardised model's checkpoint adds: the train set's statistics (tensors).
 _SCALING = ("x_mean", "x_std", "y_mean", "y_std")
@@ -40,13 +36,6 @@ def save_checkpoint(path: str | Path, model: Model) -> None:
     if isinstance(model, Standardized):
         state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
     write_bytes_atomic(path, saved_bytes(state))
-
-
-def save_fit(model_path: str | Path, log_path: str | Path, result: FitResult) -> None:
-    """The train stage's outputs, the checkpoint and the train log: both written or neither."""
-    with all_or_none():
-        save_checkpoint(model_path, result.model)
-        write_train_log(log_path, result.history)
 
 
 def saved_bytes(state: dict[str, Any]) -> bytes:

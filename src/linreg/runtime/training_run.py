@@ -28,9 +28,10 @@ from tqdm import tqdm
 
 from linreg.core.params import TrainParams
 from linreg.core.placement import placement
-from linreg.core.training import Losses, TrainingState
+from linreg.core.training import FitResult, Losses, TrainingState
 from linreg.io.artifacts import write_train_log
-from linreg.io.files import write_bytes_atomic
+from linreg.io.checkpoint import save_checkpoint
+from linreg.io.files import all_or_none, write_bytes_atomic
 from linreg.io.resume_point import (
     UnusableResumePoint,
     check_resumable,
@@ -177,6 +178,15 @@ class TrainingRun:
     def held_stop(self) -> int:
         """The signal (SIGINT, SIGTERM) held to this epoch's end; 0 while none has come."""
         return self._stops.signum or 0
+
+    def save(self, model: str | Path, result: FitResult) -> None:
+        """The stage's outputs, by the writing rank: the checkpoint at `model`, and the train
+        log's last rewrite (the whole run's), both written or neither. The train log has this
+        one writer: the live rewrites during the run are its too."""
+        if self.writes:
+            with all_or_none():
+                save_checkpoint(model, result.model)
+                write_train_log(self.live_log, result.history)
 
     def _stop_and_due(self, epoch: int) -> tuple[int, bool]:
         """The signal that stops the run after this epoch (0: none) and whether a resume point
