@@ -206,13 +206,19 @@ def synthetic_dataset(params: SyntheticParams) -> Dataset:
     return Dataset.joined(list(generate_blocks(params)))
 
 
+def run_module(module: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    """`python -m module args` in a fresh process from the project's root, on this checkout's
+    library (src on PYTHONPATH), its output captured: ranks forked there start as a stage's."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    command = [sys.executable, "-m", module, *args]
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=check)
+
+
 def fit_on_parts(folder: Path, overrides: dict[str, object], nproc: int) -> dict[str, np.ndarray]:
     """The losses and coefficients (weights, then bias) of `nproc` ranks that train on the
     parts of folder/train.csv and folder/test.csv they read, with these train params."""
     out = folder / f"nproc{nproc}.npz"
-    ranks = [sys.executable, "-m", "harness.ranks_on_parts", str(folder), str(out)]
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    subprocess.run([*ranks, json.dumps(overrides), str(nproc)], cwd=ROOT, env=env, check=True)
+    run_module("harness.ranks_on_parts", str(folder), str(out), json.dumps(overrides), str(nproc))
     return dict(np.load(out))
 
 

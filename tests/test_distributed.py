@@ -22,7 +22,14 @@ import pytest
 import torch
 from torch.multiprocessing.spawn import ProcessRaisedException
 
-from harness.project import MODEL, TRAIN_CSV, TRAIN_LOG, fit_on_parts, write_lesson_split
+from harness.project import (
+    MODEL,
+    TRAIN_CSV,
+    TRAIN_LOG,
+    fit_on_parts,
+    run_module,
+    write_lesson_split,
+)
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
 from linreg.core.placement import shard_plan, shard_size
@@ -575,9 +582,9 @@ def test_an_elastic_job_that_loses_a_node_goes_on_with_the_other(project: Path, 
 
 def ranks_on_machines(folder: Path, stop_after: int, out: Path) -> subprocess.CompletedProcess[str]:
     """tests/ranks_on_machines.py's two ranks, each in its own folder under `folder`."""
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    ranks = [sys.executable, "-m", "tests.ranks_on_machines", str(folder), str(stop_after)]
-    return subprocess.run([*ranks, str(out)], cwd=ROOT, env=env, capture_output=True, text=True)
+    return run_module(
+        "tests.ranks_on_machines", str(folder), str(stop_after), str(out), check=False
+    )
 
 
 @pytest.mark.slow

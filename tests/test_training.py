@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
 
-from harness.project import synthetic_dataset
+from harness.project import run_module, synthetic_dataset
 from linreg.core import batches
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
@@ -28,7 +24,6 @@ from .helpers import (
     LESSON_TEST_LOSS,
     LESSON_TRAIN_LOSS,
     LESSON_WEIGHT,
-    ROOT,
 )
 
 
@@ -208,7 +203,5 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
 def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path):
     one = fit(params.train.model_copy(update={"epochs": 30}), *lesson_data)
     out = tmp_path / "two.npy"
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    ranks = [sys.executable, "-m", "tests.chunked_ranks", str(out)]  # tests/chunked_ranks.py
-    subprocess.run(ranks, cwd=ROOT, env=env, check=True)
+    run_module("tests.chunked_ranks", str(out))  # tests/chunked_ranks.py
     np.testing.assert_allclose(np.load(out), one.history.train_loss, rtol=1e-5)

@@ -46,8 +46,12 @@ class Choice:
     build: str
     reason: str
 
-    def requirement(self, version: str) -> str:
-        return f"torch=={version}+{self.build}" if self.build else f"torch=={version}"
+    def version(self, pinned: str) -> str:
+        """The installed version this build of the pinned one has: 2.13.0+cpu, or 2.13.0."""
+        return f"{pinned}+{self.build}" if self.build else pinned
+
+    def requirement(self, pinned: str) -> str:
+        return f"torch=={self.version(pinned)}"
 
 
 def pinned_version(pyproject: Path = PYPROJECT) -> str:
@@ -150,8 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         system = platform.system()
         driver = detect_driver() if system == "Linux" else None
         choice = choose(os.environ.get("TORCH", ""), installed, version, driver, system)
-        wanted = choice.requirement(version).split("==", 1)[1]
-        if installed == wanted and not args.dry_run:
+        if installed == choice.version(version) and not args.dry_run:
             return 0
         print(announcement(choice), flush=True)
         if not args.dry_run:
