@@ -17,6 +17,7 @@ import numpy as np
 
 from linreg.core.dataset import split_dataset
 from linreg.core.evaluation import predict
+from linreg.core.model import line_coefficients
 from linreg.core.params import Params, with_overrides
 from linreg.core.placement import auto_device, devices_here
 from linreg.core.training import fit
@@ -66,8 +67,8 @@ def check_agreement(device: str) -> Check:
         train, test = split_dataset(synthetic_dataset(params.generate), params.split)
         results[where] = fit(params.train, train, test)
     cpu, gpu = results["cpu"], results[device]
-    (cpu_weight,), cpu_bias = cpu.model.coefficients()
-    (gpu_weight,), gpu_bias = gpu.model.coefficients()
+    (cpu_weight,), cpu_bias = line_coefficients(cpu.model)
+    (gpu_weight,), gpu_bias = line_coefficients(gpu.model)
     differences = [abs(cpu_weight - gpu_weight), abs(cpu_bias - gpu_bias)] + [
         float(np.max(np.abs(getattr(cpu.history, name) - getattr(gpu.history, name))))
         for name in ("train_loss", "test_loss")

@@ -13,6 +13,7 @@ from functools import partial
 
 import numpy as np
 
+from linreg.core.model import line_coefficients
 from linreg.core.params import TrainParams, with_overrides
 from linreg.core.placement import placement
 from linreg.core.training import fit
@@ -29,7 +30,7 @@ def work(folder: str, out: str, params: TrainParams) -> None:
     )
     result = fit(params, train, test)
     if where.writes:
-        weights, bias = result.model.coefficients()
+        weights, bias = line_coefficients(result.model)
         history = result.history
         np.savez(
             out,

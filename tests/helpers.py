@@ -35,7 +35,7 @@ from linreg.core.evaluation import Metrics, evaluate_blocks
 from linreg.core.records import Predictions, Truth
 
 if TYPE_CHECKING:
-    from linreg.core.model import Model
+    from torch import nn
 
 __all__ = ["ROOT", "copy_project", "make_project", "project_env", "run_stage"]
 
@@ -207,7 +207,7 @@ class Launcher:
 
 
 def evaluate_whole(
-    model: Model, train: Dataset, test: Dataset, truth: Truth | None
+    model: nn.Module, train: Dataset, test: Dataset, truth: Truth | None
 ) -> tuple[Metrics, Predictions]:
     """evaluate_blocks of whole sets held in memory: the metrics and the test predictions."""
     predicted: list[Predictions] = []

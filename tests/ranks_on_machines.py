@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from linreg.core.model import line_coefficients
 from linreg.core.params import TrainParams, with_overrides
 from linreg.core.placement import placement
 from linreg.core.training import Losses, TrainingState, fit
@@ -45,7 +46,7 @@ def work(folder: Path, out: str, params: TrainParams) -> None:
     with StoppingRun(params, data, "train_log.csv") as run:
         result = fit(params, *read_split(*data, run.part, run.parts), run)
     if where.rank == 0:
-        weights, bias = result.model.coefficients()
+        weights, bias = line_coefficients(result.model)
         np.savez(out, coefficients=[*weights, bias], train_loss=result.history.train_loss)
 
 

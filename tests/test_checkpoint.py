@@ -8,9 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from torch import nn
 
+from linreg.core.conventions import MODELS
 from linreg.core.errors import PipelineError
-from linreg.core.model import MODELS, Model, Scaling, Standardized, build_model
+from linreg.core.model import Scaling, Standardized, build_model
 from linreg.io.checkpoint import load_model, save_checkpoint
 
 
@@ -20,7 +22,7 @@ from linreg.io.checkpoint import load_model, save_checkpoint
 def test_round_trip_gives_the_same_model(tmp_path: Path, kind, dtype, standardized):
     """Either train.dtype, plain or standardised: the same class, precision and outputs."""
     torch.manual_seed(3)
-    model: Model = build_model(kind).to(dtype)
+    model: nn.Module = build_model(kind).to(dtype)
     if standardized:
         numpy_dtype = np.dtype(str(dtype).removeprefix("torch."))
         stats = np.array([0.25, 4.0], numpy_dtype)

@@ -37,7 +37,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from harness.project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
-from linreg.core.model import MODELS
+from linreg.core.conventions import MODELS
 from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 

@@ -1,4 +1,4 @@
-"""The two models: initialisation order, forward shapes, and building by name."""
+"""The two models: initialisation order, the contract every model kind keeps, building by name."""
 
 from __future__ import annotations
 
@@ -6,7 +6,15 @@ import pytest
 import torch
 from torch import nn
 
-from linreg.core.model import MODELS, LinearLayerModel, ParameterModel, build_model
+from linreg.core.conventions import MODELS
+from linreg.core.model import (
+    LinearLayerModel,
+    ParameterModel,
+    build_model,
+    input_features,
+    line_coefficients,
+    model_features,
+)
 
 
 def test_parameter_model_draws_weight_then_bias():
@@ -32,12 +40,17 @@ def test_linear_model_is_one_linear_layer():
 
 
 @pytest.mark.parametrize("kind", sorted(MODELS))
-def test_forward_is_weight_times_x_plus_bias(kind):
-    model = build_model(kind)
+def test_every_kind_keeps_the_contract_the_pipeline_relies_on(kind):
+    """core/model.py's contract: built by its name for k features, (n, k) -> (n, 1), its
+    feature count read from its weights; a line's coefficients are what it computes."""
+    model = build_model(kind, features=3)
     assert model.kind == kind
-    x = torch.linspace(-1, 1, 7).unsqueeze(1)  # (7, 1)
-    (weight,), bias = model.coefficients()
+    assert model_features(model) == input_features(kind, model.state_dict()) == 3
+    x = torch.linspace(-1, 1, 21).reshape(7, 3)
     with torch.inference_mode():
         y = model(x)
     assert y.shape == (7, 1)
-    torch.testing.assert_close(y, float(weight) * x + bias)
+    line = line_coefficients(model)
+    if line is not None:
+        weights, bias = line
+        torch.testing.assert_close(y, x @ torch.from_numpy(weights).float().unsqueeze(1) + bias)

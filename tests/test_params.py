@@ -13,8 +13,8 @@ import pydantic
 import pytest
 import yaml
 
+from linreg.core.conventions import MODELS
 from linreg.core.errors import PipelineError
-from linreg.core.model import MODELS
 from linreg.core.params import params_from_dict, parse_value, with_overrides
 from linreg.core.training import LOSSES
 from linreg.io.params import load_params

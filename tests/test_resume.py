@@ -5,9 +5,11 @@ be watched while the stage runs. Real `dvc repro` in temporary git repos."""
 from __future__ import annotations
 
 import io
+import json
 import os
 import random
 import runpy
+import shutil
 import signal
 import subprocess
 import time
@@ -16,16 +18,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import psutil
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.project import METRICS, MODEL, TRAIN_LOG
+from harness.project import METRICS, MODEL, PREDICTIONS, TRAIN_LOG
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
-from linreg.core.model import ParameterModel
+from linreg.core.evaluation import LINE_METRICS, METRIC_GOALS
+from linreg.core.model import ParameterModel, line_coefficients
 from linreg.core.params import TrainParams
 from linreg.core.training import Losses, TrainingState, fit
 from linreg.io.artifacts import read_train_log
@@ -45,8 +49,10 @@ from .helpers import (
     private_copy,
     project_env,
     run,
+    run_stage,
     set_param,
 )
+from .one_hidden_layer import OneHiddenLayer
 
 # what the promise covers: the trained model, its log and the metrics computed from it
 RESULTS = (MODEL, TRAIN_LOG, METRICS)
@@ -160,6 +166,46 @@ def test_a_killed_run_resumes_to_the_bytes_of_an_uninterrupted_one(project, laun
     assert results(project) == uninterrupted(project, launcher), f"seed {SEED}"
 
 
+def add_model_kind(project: Path) -> None:
+    """tests/one_hidden_layer.py added to the project as docs/development.md says: its one file
+    in the library, and its line in conventions.MODELS."""
+    shutil.copy(ROOT / "tests/one_hidden_layer.py", project / "src/linreg/core/one_hidden_layer.py")
+    registry = project / "src/linreg/core/conventions.py"
+    line = f'    "{OneHiddenLayer.kind}": "linreg.core.one_hidden_layer:OneHiddenLayer",\n'
+    text = registry.read_text()
+    assert "MODELS = {\n" in text
+    registry.write_text(text.replace("MODELS = {\n", "MODELS = {\n" + line, 1))
+
+
+@pytest.mark.slow
+def test_a_model_that_is_not_a_line_trains_resumes_evaluates_and_predicts(project):
+    """A model kind added in one file goes through the real stages unchanged: trained, killed
+    and resumed to the bytes of an uninterrupted run, evaluated without the line's metrics,
+    plotted, and used by linreg.predict."""
+    save_at, pause_at = kill_epochs(random.Random(SEED), kills=1)
+    add_model_kind(project)
+    long_run(project)
+    set_param(project, "train.model", OneHiddenLayer.kind)
+    kill(project, save_at, pause_at)
+
+    output = run(project, "dvc", "repro").stdout  # every stage, the plots too
+    assert f"resumed from epoch {save_at + 1} of {EPOCHS}" in output, f"seed {SEED}\n{output}"
+    resumed = results(project)
+    log = read_train_log(project / TRAIN_LOG)
+    assert log.train_loss[-1] < log.train_loss[0] / 2  # it learned
+    metrics = json.loads(resumed[METRICS])
+    assert sorted(metrics) == sorted(set(METRIC_GOALS) - set(LINE_METRICS))
+
+    predictions = pd.read_csv(project / PREDICTIONS)
+    x, y_pred = repr(float(predictions["x"][0])), float(predictions["y_pred"][0])
+    printed = run(project, "python", "-m", "linreg.predict", x, env={"PYTHONPATH": "src"})
+    assert float(printed.stdout.split("\t")[1]) == pytest.approx(y_pred, abs=1e-6)
+
+    for stage in ("train", "evaluate"):  # the same params from scratch
+        run_stage(STAGE_COMMANDS[stage], project, project_env())
+    assert results(project) == resumed, f"seed {SEED}"
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("nproc", [1, 2])
 def test_mini_batches_killed_twice_still_resume_exactly(project, launcher, nproc):
@@ -189,7 +235,7 @@ def test_a_full_batch_run_goes_on_with_another_number_of_ranks(project, launcher
     resumed = load_model(project / MODEL), read_train_log(project / TRAIN_LOG)
     uninterrupted(project, launcher)
     fresh = load_model(project / MODEL), read_train_log(project / TRAIN_LOG)
-    for one, other in zip(resumed[0].coefficients(), fresh[0].coefficients(), strict=True):
+    for one, other in zip(line_coefficients(resumed[0]), line_coefficients(fresh[0]), strict=True):
         np.testing.assert_allclose(one, other, rtol=1e-9, atol=0, err_msg=f"seed {SEED}")
     for name in ("train_loss", "test_loss"):
         np.testing.assert_allclose(

@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 
 from linreg.core.errors import PipelineError, shown
-from linreg.core.evaluation import model_features, model_precision, predict
+from linreg.core.evaluation import model_precision, predict
+from linreg.core.model import model_features
 from linreg.io.checkpoint import load_model
 from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run

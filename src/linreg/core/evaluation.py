@@ -19,15 +19,15 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-    from linreg.core.model import Model
 
 Goal = Literal["lower", "higher"] | None
 
 
-def _metric(goal: Goal, verdict: bool = False) -> Any:
+def _metric(goal: Goal, verdict: bool = False, line: bool = False) -> Any:
     """A metric's field: `goal`, which way it improves (None: no better side); `verdict`, whether
-    a comparison gives a verdict on it unless told which metrics to judge."""
-    return field(metadata={"goal": goal, "verdict": verdict})
+    a comparison gives a verdict on it unless told which metrics to judge; `line`, whether only
+    a model that is a line has it (core/model.py)."""
+    return field(metadata={"goal": goal, "verdict": verdict, "line": line})
 
 
 @dataclass(frozen=True)
@@ -38,22 +38,25 @@ class Metrics:
     test_mse: float = _metric("lower")
     test_rmse: float = _metric("lower", verdict=True)
     test_r2: float | None = _metric("higher", verdict=True)  # None when test y is constant
-    weight: float | None = _metric(None)  # the fitted weight; None for k > 1 features
-    bias: float = _metric(None)
+    weight: float | None = _metric(None, line=True)  # the fitted weight; None for k > 1 features
+    bias: float | None = _metric(None, line=True)  # None (and absent) when not a line
     # distance to the true line, when it is known (synthetic data; else None): the largest
     # error over the k weights (|weight - true weight| for one feature)
-    weight_error: float | None = _metric("lower")
-    bias_error: float | None = _metric("lower")
+    weight_error: float | None = _metric("lower", line=True)
+    bias_error: float | None = _metric("lower", line=True)
     # the test MAE of the train set's least-squares line: a reference (a trained model can beat
     # it on a small test set), not a bound
     lstsq_test_mae: float = _metric("lower")
 
     def as_json(self) -> dict[str, float | None]:
-        return asdict(self)
+        """The metrics by name; a model that is not a line (no bias) has no LINE_METRICS."""
+        values = asdict(self)
+        return {k: v for k, v in values.items() if self.bias is not None or k not in LINE_METRICS}
 
 
 METRIC_GOALS: dict[str, Goal] = {f.name: f.metadata["goal"] for f in fields(Metrics)}
 VERDICT_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["verdict"])
+LINE_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["line"])
 
 
 def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -176,7 +179,7 @@ def _design(data: Dataset) -> np.ndarray:
 
 
 def evaluate_blocks(
-    model: Model,
+    model: nn.Module,
     train: Iterable[Dataset],
     test: Iterable[Dataset],
     truth: Truth | None,
@@ -186,20 +189,22 @@ def evaluate_blocks(
     at a time: each block's predictions go to `write` as they are made, and their errors are
     summed (ErrorSums): memory holds a block of either set, and the metrics do not depend on
     the block size beyond float rounding (one test block: the whole set's sums)."""
-    weights, bias = model.coefficients()
+    from linreg.core.model import line_coefficients, model_features  # torch: only here
+
+    line, features = line_coefficients(model), model_features(model)
     train = iter(train)
     first = next(train)
     lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], train))
     sums, reference_sums = ErrorSums(), ErrorSums()
     for block in test:
         require_same_columns(first, block, "the train set", "the test set")
-        _check_features(model, block)
+        _check_features(features, block)
         y_pred = predict(model, block.x)
         if not np.isfinite(y_pred).all():
+            coefficients = f" (weights {_numbers(line[0])}, bias {line[1]:g})" if line else ""
             raise PipelineError(
-                f"the model's predictions overflow {model_precision(model)} "
-                f"(weights {_numbers(weights)}, bias "
-                f"{bias:g}); no metrics written: retrain it"
+                f"the model's predictions overflow {model_precision(model)}{coefficients}; "
+                "no metrics written: retrain it"
             )
         write(Predictions(block, y_pred))
         sums += ErrorSums.of(block.y, y_pred)
@@ -210,23 +215,26 @@ def evaluate_blocks(
         test_mse=errors.mse,
         test_rmse=errors.rmse,
         test_r2=errors.r2,
-        weight=float(weights[0]) if len(weights) == 1 else None,
-        bias=bias,
-        weight_error=_largest_error(weights, truth.weights) if truth else None,
-        bias_error=abs(bias - truth.bias) if truth else None,
         lstsq_test_mae=reference_sums.errors().mae,
+        **(_line_metrics(*line, truth) if line else dict.fromkeys(LINE_METRICS)),
     )
 
 
-def model_features(model: Model) -> int:
-    """How many features the model takes."""
-    return len(model.coefficients()[0])
+def _line_metrics(weights: np.ndarray, bias: float, truth: Truth | None) -> dict[str, Any]:
+    """The metrics of a line: its weight (one feature) and bias, and their distance to the true
+    line where it is known."""
+    return {
+        "weight": float(weights[0]) if len(weights) == 1 else None,
+        "bias": bias,
+        "weight_error": _largest_error(weights, truth.weights) if truth else None,
+        "bias_error": abs(bias - truth.bias) if truth else None,
+    }
 
 
-def _check_features(model: Model, test: Dataset) -> None:
-    if model_features(model) != test.x.shape[1]:
+def _check_features(features: int, test: Dataset) -> None:
+    if features != test.x.shape[1]:
         raise PipelineError(
-            f"the model takes {model_features(model)} feature(s), the data has "
+            f"the model takes {features} feature(s), the data has "
             f"{test.x.shape[1]} ({shorten(', '.join(test.features))}): retrain it on this data"
         )
 

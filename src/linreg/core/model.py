@@ -1,8 +1,21 @@
 """The lesson's two models of a straight line, for k input features, and the wrapper that
-keeps a model trained on standardised data in the data's own units."""
+keeps a model trained on standardised data in the data's own units.
+
+A model kind is an nn.Module class, registered in conventions.MODELS, that gives
+- `kind`: its name in train.model and in checkpoints;
+- `__init__(features)`: its first weights for `features` inputs, drawn from torch's global
+  generator (fit seeds it);
+- `input_weight`: the name of the state_dict tensor whose last dimension is the number of
+  features, which a checkpoint's reader needs to build the model before loading it;
+- `forward(x)`: (n, k) -> (n, 1).
+A line also gives `coefficients()`, its weights (k,) and bias in float64: evaluate writes them
+as the weight and bias metrics, which a model that is not a line does without. Nothing else in
+the pipeline looks inside a model.
+"""
 
 from __future__ import annotations
 
+import importlib
 import math
 from dataclasses import dataclass
 
@@ -10,11 +23,14 @@ import numpy as np
 import torch
 from torch import nn
 
+from linreg.core.conventions import MODELS
+
 
 class ParameterModel(nn.Module):
     """The lesson's first model: nn.Parameters (a weight per feature, a bias); x @ weight + bias."""
 
     kind = "parameters"
+    input_weight = "weight"
 
     def __init__(self, features: int = 1) -> None:
         super().__init__()
@@ -37,6 +53,7 @@ class LinearLayerModel(nn.Module):
     """The lesson's second model: one nn.Linear(k, 1)."""
 
     kind = "linear"
+    input_weight = "linear.weight"
 
     def __init__(self, features: int = 1) -> None:
         super().__init__()
@@ -50,23 +67,55 @@ class LinearLayerModel(nn.Module):
         return self.linear.weight.detach().double().numpy()[0], self.linear.bias.item()
 
 
-LineModel = ParameterModel | LinearLayerModel
-MODELS: dict[str, type[LineModel]] = {cls.kind: cls for cls in (ParameterModel, LinearLayerModel)}
+def model_class(kind: str) -> type[nn.Module]:
+    """The class of a kind that conventions.MODELS registers."""
+    module, name = MODELS[kind].split(":")
+    cls: type[nn.Module] = getattr(importlib.import_module(module), name)
+    return cls
 
 
-def build_model(kind: str, features: int = 1, dtype: str = "float32") -> LineModel:
+def build_model(kind: str, features: int = 1, dtype: str = "float32") -> nn.Module:
     """A freshly initialised model of the given kind (draws from torch's global generator), in
     `dtype` (train.dtype): drawn in float32 whatever the dtype, so that a float64 model starts
     from the same numbers as the lesson's."""
-    return MODELS[kind](features).to(getattr(torch, dtype))
+    return model_class(kind)(features).to(getattr(torch, dtype))
 
 
 def input_features(kind: str, state_dict: dict[str, torch.Tensor]) -> int:
     """How many features a model of `kind` with these weights takes (0 if they do not say)."""
-    weight = state_dict.get("linear.weight" if kind == LinearLayerModel.kind else "weight")
+    return _features_in(model_class(kind), state_dict)
+
+
+def model_features(model: nn.Module) -> int:
+    """How many features a model (standardised or not) takes."""
+    inner = _unstandardized(model)
+    return _features_in(type(inner), inner.state_dict())
+
+
+def _features_in(cls: type[nn.Module], state_dict: dict[str, torch.Tensor]) -> int:
+    weight = state_dict.get(cls.input_weight)  # type: ignore[attr-defined]
     if not isinstance(weight, torch.Tensor) or weight.dim() == 0:
         return 0
     return int(weight.shape[-1])
+
+
+def line_coefficients(model: nn.Module) -> tuple[np.ndarray, float] | None:
+    """The weights (k,) and bias of the model's line in the data's units, in float64; None for
+    a model that is not a line (one without coefficients())."""
+    coefficients = getattr(_unstandardized(model), "coefficients", None)
+    if coefficients is None:
+        return None
+    weights, bias = coefficients()
+    if not isinstance(model, Standardized):
+        return weights, bias
+    s = model.scaling
+    weights = weights * s.y_std / s.x_std.astype(np.float64)
+    shift = math.fsum(weights * s.x_mean.astype(np.float64))  # exactly rounded: any CPU
+    return weights, s.y_mean + s.y_std * bias - shift
+
+
+def _unstandardized(model: nn.Module) -> nn.Module:
+    return model.model if isinstance(model, Standardized) else model
 
 
 @dataclass(frozen=True)
@@ -88,7 +137,7 @@ class Standardized(nn.Module):
     y_mean: torch.Tensor
     y_std: torch.Tensor
 
-    def __init__(self, model: LineModel, scaling: Scaling) -> None:
+    def __init__(self, model: nn.Module, scaling: Scaling) -> None:
         super().__init__()
         self.model = model
         self.kind = model.kind
@@ -108,17 +157,6 @@ class Standardized(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y: torch.Tensor = self.model(self.scale_x(x)) * self.y_std + self.y_mean
         return y  # (n, 1)
-
-    def coefficients(self) -> tuple[np.ndarray, float]:
-        """The weights and bias of the same line in the data's units, in float64."""
-        weights, bias = self.model.coefficients()
-        s = self.scaling
-        weights = weights * s.y_std / s.x_std.astype(np.float64)
-        shift = math.fsum(weights * s.x_mean.astype(np.float64))  # exactly rounded: any CPU
-        return weights, s.y_mean + s.y_std * bias - shift
-
-
-Model = LineModel | Standardized
 
 
 def tensor_problem(value: object, like: torch.Tensor) -> str | None:

@@ -16,12 +16,13 @@ from pydantic import (
     Field,
     Tag,
     ValidationError,
+    field_validator,
     model_validator,
 )
 from yaml.composer import ComposerError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from linreg.core.conventions import FLOAT32_MAX, MAX_FEATURES, PREDICTION_SUFFIX
+from linreg.core.conventions import FLOAT32_MAX, MAX_FEATURES, MODELS, PREDICTION_SUFFIX
 from linreg.core.errors import PipelineError, shorten, shown
 
 # Upper bounds of the keys that cost time or memory, each with the reason an error gives.
@@ -221,7 +222,7 @@ class SplitParams(_Section):
 
 
 class TrainParams(_Section):
-    model: Literal["parameters", "linear"]
+    model: str  # a kind conventions.MODELS registers
     loss: Literal["l1", "mse", "huber"]
     optimizer: Literal["sgd", "adam"]
     lr: float = Field(gt=0, le=FLOAT32_MAX, description="float32's range, whatever train.dtype")
@@ -238,6 +239,15 @@ class TrainParams(_Section):
     standardize: bool = False
     # the model's, the optimizer's and the losses' precision: float32 is the lesson's
     dtype: Literal["float32", "float64"] = "float32"
+
+    @field_validator("model")
+    @classmethod
+    def _registered(cls, kind: str) -> str:
+        if kind not in MODELS:
+            names = [repr(name) for name in MODELS]  # as pydantic lists a Literal's values
+            allowed = " or ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+            raise ValueError(f"train.model = {shown(kind)}: input should be {allowed}")
+        return kind
 
 
 class PlotParams(_Section):

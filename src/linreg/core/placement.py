@@ -22,7 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
-from linreg.core.model import LineModel, Model, Scaling, Standardized
+from linreg.core.model import Scaling, Standardized
 from linreg.core.params import TrainParams
 
 T = TypeVar("T")
@@ -295,13 +295,13 @@ class Placed:
         same on every rank, so that all stop together if the training diverges."""
         return self.where.mean(train_loss), self.where.pooled(test_loss, self.test_share)
 
-    def fitted(self, model: LineModel) -> Model:
+    def fitted(self, model: nn.Module) -> nn.Module:
         """The trained `model` on the cpu, used in the data's own units."""
-        line = model.cpu()
-        return Standardized(line, self.scaling) if self.scaling else line
+        model = model.cpu()
+        return Standardized(model, self.scaling) if self.scaling else model
 
 
-def place(params: TrainParams, model: LineModel, train: Dataset, test: Dataset) -> Placed:
+def place(params: TrainParams, model: nn.Module, train: Dataset, test: Dataset) -> Placed:
     """`model` on train.device and the data with it, in train.dtype; in a process group, this
     rank's balanced shard of the train set (from the ranks' parts) and its part of the test set,
     and the model under DistributedDataParallel."""

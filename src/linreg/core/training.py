@@ -19,7 +19,7 @@ from torch import nn
 from linreg.core.batches import Batches, pieces
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
-from linreg.core.model import Model, build_model
+from linreg.core.model import build_model
 from linreg.core.params import TrainParams
 from linreg.core.placement import place
 from linreg.core.records import TrainLog
@@ -29,7 +29,7 @@ LOSSES: dict[str, type[nn.Module]] = {"l1": nn.L1Loss, "mse": nn.MSELoss, "huber
 
 @dataclass(frozen=True)
 class FitResult:
-    model: Model  # on the cpu; Standardized when train.standardize is on
+    model: nn.Module  # on the cpu; Standardized when train.standardize is on
     history: TrainLog  # the losses the optimizer saw (standardised units, when standardised)
 
 

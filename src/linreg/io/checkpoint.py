@@ -9,29 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
-from linreg.core.conventions import MAX_FEATURES
+from linreg.core.conventions import MAX_FEATURES, MODELS
 from linreg.core.errors import PipelineError, shorten
-from linreg.core.model import (
-    MODELS,
-    Model,
-    Scaling,
-    Standardized,
-    input_features,
-    tensor_problem,
-)
+from linreg.core.model import Scaling, Standardized, input_features, model_class, tensor_problem
 from linreg.io.files import read_bytes, write_bytes_atomic
 
 # What a standardised model's checkpoint adds: the train set's statistics (tensors).
 _SCALING = ("x_mean", "x_std", "y_mean", "y_std")
 
 
-def save_checkpoint(path: str | Path, model: Model) -> None:
+def save_checkpoint(path: str | Path, model: nn.Module) -> None:
     """Save the model's kind and cpu weights, and a standardised model's statistics."""
-    line = model.model if isinstance(model, Standardized) else model
+    inner = model.model if isinstance(model, Standardized) else model
     state: dict[str, object] = {
-        "model": line.kind,
-        "state_dict": {name: value.detach().cpu() for name, value in line.state_dict().items()},
+        "model": inner.kind,
+        "state_dict": {name: value.detach().cpu() for name, value in inner.state_dict().items()},
     }
     if isinstance(model, Standardized):
         state["standardize"] = {name: getattr(model, name).detach().cpu() for name in _SCALING}
@@ -50,7 +44,7 @@ def saved_bytes(state: dict[str, Any]) -> bytes:
 CHECKPOINT_BYTES = 16 << 20
 
 
-def load_model(path: str | Path) -> Model:
+def load_model(path: str | Path) -> nn.Module:
     """A fresh model of the checkpoint's kind with its weights (standardised as it was
     trained), in eval mode."""
     path = Path(path)
@@ -74,7 +68,7 @@ def load_model(path: str | Path) -> Model:
         isinstance(value, torch.Tensor) for value in weights.values()
     ):
         raise PipelineError(f"{path}: not a linreg checkpoint (its state_dict is not tensors)")
-    names = list(MODELS[kind]().state_dict())  # the same for any number of features
+    names = list(model_class(kind)(1).state_dict())  # the same for any number of features
     missing = [name for name in names if name not in weights]
     unexpected = [name for name in weights if name not in names]
     if missing or unexpected:
@@ -90,7 +84,7 @@ def load_model(path: str | Path) -> Model:
         )
     # 0: a weight without a feature axis, refused below; in the weights' precision, if theirs
     # is one that train.dtype names (else every tensor is refused as not float32)
-    model = MODELS[kind](max(features, 1)).to(_precision(weights))
+    model = model_class(kind)(max(features, 1)).to(_precision(weights))
     for name, expected in model.state_dict().items():
         problem = tensor_problem(weights[name], expected)
         if problem:
