@@ -33,24 +33,6 @@ from harness.project import (
 
 NPROCS = (1, 2, 4)
 
-# One rank's read in a fresh process: seconds, and the growth of its peak RSS (VmHWM) over
-# its peak after the imports.
-READ = """
-import json, sys, time
-from pathlib import Path
-from linreg.io.datasets import read_split
-
-def peak():
-    status = Path("/proc/self/status").read_text().splitlines()
-    return next(int(line.split()[1]) * 1024 for line in status if line.startswith("VmHWM:"))
-
-data, part, parts = Path(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
-before, start, cpu = peak(), time.perf_counter(), time.process_time()
-train, test = read_split(data / "train.csv", data / "test.csv", part, parts)
-seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
-print(json.dumps([seconds, cpu, peak() - before, len(train)]))
-"""
-
 
 def read_at_once(data: Path, nproc: int, whole: bool) -> list[float]:
     """`nproc` ranks reading at once, each its part or (whole) both whole files: the slowest
@@ -59,7 +41,8 @@ def read_at_once(data: Path, nproc: int, whole: bool) -> list[float]:
     parts = [(0, 1)] * nproc if whole else [(rank, nproc) for rank in range(nproc)]
     ranks = [
         subprocess.Popen(
-            [sys.executable, "-c", READ, str(data), str(part), str(of)],
+            [sys.executable, "-m", "harness.read_part", str(data), str(part), str(of)],
+            cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
             text=True,

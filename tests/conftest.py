@@ -79,7 +79,7 @@ def project(reproduced_template: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def launcher(reproduced_template: Path) -> Iterator[Launcher]:
-    """The stage launcher (tests/stage_launcher.py): a stage's run in any project copy without
+    """The stage launcher (tests/programs/stage_launcher.py): a stage's run in any project copy without
     paying its imports again."""
     with Launcher(reproduced_template) as started:
         yield started

@@ -158,12 +158,12 @@ def start_training(project: Path) -> subprocess.Popen[str]:
 
 
 class Launcher:
-    """tests/stage_launcher.py, started in `project`: it starts stage runs (in that project or
+    """tests/programs/stage_launcher.py, started in `project`: it starts stage runs (in that project or
     another copy of it) and reports how they end."""
 
     def __init__(self, project: Path) -> None:
         self.process = subprocess.Popen(
-            [sys.executable, str(ROOT / "tests/stage_launcher.py")],
+            [sys.executable, str(ROOT / "tests/programs/stage_launcher.py")],
             cwd=project,
             env=project_env() | {"PYTHONPATH": "src"},  # the project's library, as its cmds
             stdin=subprocess.PIPE,

@@ -6,12 +6,10 @@ import errno
 import gc
 import re
 import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from harness.project import run_module
 from linreg.core.errors import PipelineError
 from linreg.runtime.cli import parse_args, run
 
@@ -85,32 +83,12 @@ def test_outputs_through_a_symlink_out_of_the_repository_are_refused(tmp_path, m
         parse_args("doc", [], ["model"], ["--model", "models/model.pt"])
 
 
-INTERRUPTED = """
-import os, signal, sys
-from linreg.runtime.cli import run
-from linreg.io.files import write_bytes_atomic
-
-def main():
-    def stop(fd):  # the signal arrives mid-write: bytes written, not yet renamed
-        os.kill(os.getpid(), getattr(signal, sys.argv[1]))
-    os.fsync = stop
-    write_bytes_atomic("out.bin", b"new")
-
-run(main)
-"""
-
-
-def run_script(script: str, argument: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """`python -c script argument` in `cwd`, its output captured."""
-    return subprocess.run(
-        [sys.executable, "-c", script, argument], cwd=cwd, capture_output=True, text=True
-    )
-
-
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
 def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp_path, name):
     (tmp_path / "out.bin").write_bytes(b"old")
-    result = run_script(INTERRUPTED, name, tmp_path)
+    result = run_module(
+        "tests.programs.interrupted_write", name, str(tmp_path / "out.bin"), check=False
+    )
     assert result.returncode == -getattr(signal, name)
     assert result.stderr == (
         f"error: interrupted by {name}: no file was left half-written;"
@@ -120,28 +98,12 @@ def test_an_interruption_mid_write_keeps_the_old_file_and_dies_by_its_signal(tmp
     assert [p.name for p in tmp_path.iterdir()] == ["out.bin"]  # no temporary file either
 
 
-# A stage whose native teardown would abort after its work (here an exit handler that aborts).
-ABORTS_AT_EXIT = """
-import atexit, os, sys
-from linreg.runtime.cli import run_stage
-from linreg.core.errors import PipelineError
-
-def main():
-    atexit.register(os.abort)
-    print("done")
-    if sys.argv[1] == "fails":
-        raise PipelineError("data/raw.csv: no space left on the device")
-
-run_stage(main)
-"""
-
-
 @pytest.mark.parametrize(("outcome", "code", "stderr"), [
     ("works", 0, ""),
     ("fails", 1, "error: data/raw.csv: no space left on the device\n"),
 ])  # fmt: skip
 def test_a_stage_ends_with_its_status_before_the_teardown(tmp_path, outcome, code, stderr):
-    result = run_script(ABORTS_AT_EXIT, outcome, tmp_path)
+    result = run_module("tests.programs.aborts_at_exit", outcome, check=False)
     assert (result.returncode, result.stdout, result.stderr) == (code, "done\n", stderr)
 
 

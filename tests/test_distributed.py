@@ -251,48 +251,11 @@ def test_a_killed_rank_stops_every_process(project: Path):
         time.sleep(0.1)
 
 
-# Rank 0 fails, and is stopped (as torch stops a failed rank's siblings) at the moment torch
-# formats its traceback: the attribute the formatting reads first sends the SIGTERM. Rank 1 has
-# finished its work and is stopped while its process winds down (in a finalizer, which tells
-# rank 0 to fail once it is there).
-STOPPED_WHILE_FAILING = """
-import os, signal, sys, time
-from multiprocessing import util
-from linreg.core.errors import PipelineError
-from linreg.runtime.launcher import spawn
-
-WINDING_DOWN = sys.argv[1]
-
-class Failure(Exception):
-    @property
-    def __notes__(self):
-        os.kill(os.getpid(), signal.SIGTERM)
-        return None
-
-def wait_to_be_stopped():
-    open(WINDING_DOWN, "w").close()
-    while True:
-        signal.pause()
-
-def work():
-    if os.environ["RANK"] == "1":
-        util.Finalize(None, wait_to_be_stopped, exitpriority=0)
-        return
-    while not os.path.exists(WINDING_DOWN):
-        time.sleep(0.01)
-    raise Failure
-
-try:
-    spawn(2, work)
-except PipelineError as error:
-    raise SystemExit(f"error: {error}")
-"""
-
-
 def test_ranks_stopped_while_failing_or_winding_down_end_quietly(tmp_path: Path):
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    command = [sys.executable, "-c", STOPPED_WHILE_FAILING, str(tmp_path / "winding-down")]
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    """tests/programs/stopped_while_failing.py"""
+    done = run_module(
+        "tests.programs.stopped_while_failing", str(tmp_path / "winding-down"), check=False
+    )
     assert done.returncode == 1
     assert done.stderr.startswith("error: train rank 0: process 0 terminated with signal SIGTERM")
     assert len(done.stderr.splitlines()) == 1, done.stderr
@@ -581,9 +544,9 @@ def test_an_elastic_job_that_loses_a_node_goes_on_with_the_other(project: Path, 
 
 
 def ranks_on_machines(folder: Path, stop_after: int, out: Path) -> subprocess.CompletedProcess[str]:
-    """tests/ranks_on_machines.py's two ranks, each in its own folder under `folder`."""
+    """tests/programs/ranks_on_machines.py's two ranks, each in its own folder under `folder`."""
     return run_module(
-        "tests.ranks_on_machines", str(folder), str(stop_after), str(out), check=False
+        "tests.programs.ranks_on_machines", str(folder), str(stop_after), str(out), check=False
     )
 
 

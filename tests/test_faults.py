@@ -27,6 +27,7 @@ from linreg.core.model import build_model
 from .helpers import (
     ARTIFACTS,
     ERROR_LINE_LIMIT,
+    ROOT,
     STAGE_COMMANDS,
     Launcher,
     artifact_bytes,
@@ -510,32 +511,7 @@ def test_ranks_die_with_their_stage(project: Path):
     assert gone(ranks)
 
 
-# Inside a mount namespace of its own: a small tmpfs over reports/ holding the reports, filled
-# but for FREE_PAGES pages (or read-only when FREE_PAGES is "ro"); then the stage's command,
-# and the reports as it left them copied out to SAVE for the test to read.
-TMPFS_RUN = """
-set -e
-saved=$(mktemp -d)
-cp -a reports/. "$saved"/
-mount -t tmpfs -o size=1m tmpfs reports
-cp -a "$saved"/. reports/
-if [ "$FREE_PAGES" = ro ]; then
-    mount -o remount,bind,ro reports  # bind: this mount alone, as a user namespace may
-else
-    python - <<'PY'
-import os
-stats = os.statvfs("reports")
-free = stats.f_bavail * stats.f_frsize - int(os.environ["FREE_PAGES"]) * stats.f_frsize
-with open("reports/.filler", "wb") as filler:
-    filler.write(bytes(free))
-PY
-fi
-set +e
-sh -c "$STAGE" 2>"$SAVE/stderr"
-echo $? > "$SAVE/status"
-rm -f reports/.filler
-cp -a reports/. "$SAVE/reports/"
-"""
+SMALL_DISK = ROOT / "tests/programs/small_disk.sh"
 
 
 def _mount_namespace_refusal() -> str | None:
@@ -558,10 +534,11 @@ def mount_namespace() -> None:
 
 
 def run_on_a_small_disk(project: Path, stage: str, free_pages: str, save: Path) -> tuple[int, str]:
-    """Run `stage` with reports/ on a tmpfs (see TMPFS_RUN); its exit status and stderr."""
+    """Run `stage` with reports/ on a small tmpfs (tests/programs/small_disk.sh); its exit
+    status and stderr."""
     (save / "reports").mkdir(parents=True)
     env = {"STAGE": STAGE_COMMANDS[stage], "FREE_PAGES": free_pages, "SAVE": str(save)}
-    run(project, "unshare", "--map-root-user", "--mount", "sh", "-c", TMPFS_RUN, env=env)
+    run(project, "unshare", "--map-root-user", "--mount", "sh", str(SMALL_DISK), env=env)
     return int((save / "status").read_text()), (save / "stderr").read_text()
 
 

@@ -6,14 +6,13 @@ import hashlib
 import json
 import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from harness.project import run_module
 from linreg.core.errors import PipelineError
 from linreg.core.records import Truth
 from linreg.io import tables
@@ -150,18 +149,10 @@ def test_missing_file_says_which(tmp_path: Path):
         read_csv(tmp_path / "nope.csv", ("x",))
 
 
-KILLED_MID_WRITE = """
-import os, signal
-from linreg.io.files import write_bytes_atomic
-os.fsync = lambda fd: os.kill(os.getpid(), signal.SIGKILL)  # bytes written, not yet renamed
-write_bytes_atomic("out.bin", b"new")
-"""
-
-
 def test_sigkill_mid_write_leaves_the_old_file_and_the_next_write_sweeps_up(tmp_path: Path):
     (tmp_path / "out.bin").write_bytes(b"old")
     (tmp_path / ".other.bin.0123abcd.tmp").write_bytes(b"another file's")
-    killed = subprocess.run([sys.executable, "-c", KILLED_MID_WRITE], cwd=tmp_path, check=False)
+    killed = run_module("tests.programs.killed_mid_write", str(tmp_path / "out.bin"), check=False)
     assert killed.returncode == -signal.SIGKILL
     assert (tmp_path / "out.bin").read_bytes() == b"old"  # never torn: old, or (below) new
     (stale,) = tmp_path.glob(".out.bin.*.tmp")

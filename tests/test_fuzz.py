@@ -1,7 +1,7 @@
 """Fuzzing the stages' inputs: seeded mutations of params.yaml, the CSVs and the checkpoint,
 each run through the stage's own command line from dvc.yaml, under a time and a memory cap.
 Each run is a process of its own, forked from a launcher that has imported the stages' modules
-once (tests/stage_launcher.py): the stage's script, entry point and exit as `python stages/...`, without
+once (tests/programs/stage_launcher.py): the stage's script, entry point and exit as `python stages/...`, without
 ~1.6 s of imports a run. test_faults runs a few stages' real commands (`sh -c`, as DVC does).
 
 Every run must end in one of three ways: exit 0 with every output whole and readable; exit 1

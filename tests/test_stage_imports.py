@@ -6,24 +6,17 @@ from __future__ import annotations
 
 import ast
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
+from harness.project import run_module
+
 from .helpers import ROOT
 
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
 STAGES = sorted(DVC_YAML["stages"])
-
-# What a stage loads just by importing its script (what runs before main does any work).
-PROBE = """
-import json, runpy, sys
-runpy.run_path(sys.argv[1], run_name="probe")
-print(json.dumps(sorted(sys.modules)))
-"""
 
 # pydantic: the stages that read params.yaml
 HEAVY = {
@@ -35,10 +28,8 @@ HEAVY = {
 
 
 def imported_modules(stage: str) -> set[str]:
-    script = ROOT / "stages" / f"{stage}.py"
-    out = subprocess.run(
-        [sys.executable, "-c", PROBE, str(script)], capture_output=True, text=True, check=True
-    ).stdout
+    """What importing the stage's script loads (tests/programs/import_probe.py)."""
+    out = run_module("tests.programs.import_probe", str(ROOT / "stages" / f"{stage}.py")).stdout
     return set(json.loads(out))
 
 
@@ -60,17 +51,8 @@ def test_heavy_libraries_only_where_needed(stage):
 
 
 def test_package_init_imports_nothing():
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import sys, linreg; print(sorted(m for m in sys.modules if m.startswith(('torch', 'numpy', 'linreg.'))))",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert out.strip() == "[]"
+    loaded = json.loads(run_module("tests.programs.import_probe", "linreg").stdout)
+    assert [name for name in loaded if name.startswith(("torch", "numpy", "linreg."))] == []
 
 
 def absolute_imports(module: Path) -> set[str]:

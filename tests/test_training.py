@@ -203,5 +203,5 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
 def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path):
     one = fit(params.train.model_copy(update={"epochs": 30}), *lesson_data)
     out = tmp_path / "two.npy"
-    run_module("tests.chunked_ranks", str(out))  # tests/chunked_ranks.py
+    run_module("tests.programs.chunked_ranks", str(out))
     np.testing.assert_allclose(np.load(out), one.history.train_loss, rtol=1e-5)

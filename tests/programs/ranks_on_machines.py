@@ -3,7 +3,7 @@ train the lesson's split in FOLDER with a resume point every epoch; STOP_AFTER >
 after that epoch, as a lost node stops a run; rank 0 saves the coefficients and losses in OUT.
 The fork comes first in a fresh process, as in the stage.
 
-    python -m tests.ranks_on_machines FOLDER STOP_AFTER OUT
+    python -m tests.programs.ranks_on_machines FOLDER STOP_AFTER OUT
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Two forked ranks training the lesson in pieces of 7 rows (each rank holds 20); the first saves
 its train losses to OUT.npy. The fork comes first in a fresh process, as in the train stage.
 
-    python -m tests.chunked_ranks OUT.npy
+    python -m tests.programs.chunked_ranks OUT.npy
 """
 
 from __future__ import annotations
