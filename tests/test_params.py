@@ -128,6 +128,15 @@ def test_bad_value_names_key_value_and_rule(raw, section, key, value, expected):
     assert "\n" not in message
 
 
+def test_lbfgs_takes_the_full_batch_only(raw):
+    raw["train"] |= {"optimizer": "lbfgs", "batch_size": 8}
+    with pytest.raises(PipelineError, match=r"train.batch_size = 8: train.optimizer = 'lbfgs' "
+                       r"takes the full batch only \(train.batch_size: 0\)$"):  # fmt: skip
+        params_from_dict(raw)
+    raw["train"]["batch_size"] = 0
+    assert params_from_dict(raw).train.optimizer == "lbfgs"
+
+
 def test_unknown_key_suggests_the_closest(raw):
     raw["train"]["learnig_rate"] = 0.1
     with pytest.raises(

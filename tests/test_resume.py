@@ -16,6 +16,7 @@ import time
 from argparse import Namespace
 from collections.abc import Callable
 from pathlib import Path
+from typing import get_args
 
 import numpy as np
 import pandas as pd
@@ -463,6 +464,38 @@ def test_a_run_says_a_line_every_log_every_epochs(tmp_path, monkeypatch, capsys)
     lines = capsys.readouterr().out.splitlines()
     assert [line.split("|")[0].split()[1] for line in lines] == ["0", "10", "20"]
     assert "train_loss 0.31288138" in lines[0]  # the lesson's epoch 0
+
+
+class StopsAfter(TrainingRun):
+    """The stage's run, stopped by an exception after epoch `stop_after`, once its resume point
+    (one every epoch) is saved."""
+
+    stop_after = -1
+
+    def end_of_epoch(self, epoch, losses, state):  # type: ignore[no-untyped-def]
+        super().end_of_epoch(epoch, losses, state)
+        if epoch == self.stop_after:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("optimizer", get_args(TrainParams.model_fields["optimizer"].annotation))
+def test_every_optimizer_resumes_to_the_same_bits(tmp_path, monkeypatch, optimizer):
+    """Its whole state (momentum, Adam's averages, L-BFGS's curvature history) goes through
+    the resume point: stopped after epoch 30 and resumed, the run ends as one never stopped."""
+    monkeypatch.chdir(tmp_path)
+    data = lesson_files(tmp_path)
+    sets = read_split(*data)
+    params = train_params(optimizer=optimizer, momentum=0.5, lr=0.1, checkpoint_seconds=1e-9)
+    StopsAfter.stop_after = 30
+    with pytest.raises(KeyboardInterrupt), StopsAfter(params, data, "train_log.csv") as run:
+        fit(params, *sets, run)
+    with TrainingRun(params, data, "train_log.csv") as run:
+        resumed = fit(params, *sets, run)
+    fresh = fit(params, *sets)
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_array_equal(getattr(resumed.history, name), getattr(fresh.history, name))
+    for name, value in fresh.model.state_dict().items():
+        assert torch.equal(resumed.model.state_dict()[name], value), name
 
 
 def test_the_lessons_run_leaves_no_resume_point(project):

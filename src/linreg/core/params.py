@@ -224,7 +224,7 @@ class SplitParams(_Section):
 class TrainParams(_Section):
     model: str  # a kind conventions.MODELS registers
     loss: Literal["l1", "mse", "huber"]
-    optimizer: Literal["sgd", "adam"]
+    optimizer: Literal["sgd", "adam", "lbfgs"]  # lbfgs: full batch only
     lr: float = Field(gt=0, le=FLOAT32_MAX, description="float32's range, whatever train.dtype")
     momentum: float = Field(ge=0, lt=1)
     epochs: int = Field(
@@ -239,6 +239,15 @@ class TrainParams(_Section):
     standardize: bool = False
     # the model's, the optimizer's and the losses' precision: float32 is the lesson's
     dtype: Literal["float32", "float64"] = "float32"
+
+    @model_validator(mode="after")
+    def _lbfgs_full_batch(self) -> TrainParams:
+        if self.optimizer == "lbfgs" and self.batch_size:
+            raise ValueError(
+                f"train.batch_size = {self.batch_size}: train.optimizer = 'lbfgs' takes the full "
+                "batch only (train.batch_size: 0)"
+            )
+        return self
 
     @field_validator("model")
     @classmethod

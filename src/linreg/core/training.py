@@ -108,7 +108,25 @@ class PlainRun:
 def make_optimizer(params: TrainParams, model: nn.Module) -> torch.optim.Optimizer:
     if params.optimizer == "adam":
         return torch.optim.Adam(model.parameters(), lr=params.lr)
+    if params.optimizer == "lbfgs":
+        return StepLBFGS(model.parameters(), lr=params.lr)
     return torch.optim.SGD(model.parameters(), lr=params.lr, momentum=params.momentum)
+
+
+class StepLBFGS(torch.optim.LBFGS):
+    """L-BFGS stepped as the loop steps every optimizer: one iteration per step(), from the
+    gradients the loop's backward left (full batch: params refuse mini-batches), with no line
+    search, so no closure runs the model again. The curvature history carries from step to
+    step, so an epoch is one L-BFGS iteration. No tolerance stops it early: train.epochs does,
+    and train_loss_gap says how near the optimum it came."""
+
+    def __init__(self, parameters: Iterable[nn.Parameter], lr: float) -> None:
+        super().__init__(parameters, lr=lr, max_iter=1, tolerance_grad=0, tolerance_change=0)
+
+    def step(self, closure: Callable[[], float] | None = None) -> float:  # type: ignore[override]
+        # With one iteration and no line search, L-BFGS decides on the gradients alone: the
+        # loss the closure returns is only kept, as prev_loss.
+        return float(super().step(lambda: 0.0))  # type: ignore[no-untyped-call]
 
 
 def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = None) -> FitResult:

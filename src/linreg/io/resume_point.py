@@ -10,6 +10,7 @@ import io
 import math
 import pickle
 import zipfile
+from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
 from typing import Any
@@ -145,8 +146,58 @@ def _check_optimizer(
     for index, entry in entries.items():
         if not isinstance(entry, dict):
             raise ValueError(f"its optimizer state of parameter {index} is not a mapping")
+        if isinstance(optimizer, torch.optim.LBFGS):
+            _check_lbfgs(entry, parameters, optimizer.defaults["history_size"])
+            continue
         for name, value in entry.items():
             like = torch.zeros(()) if name == "step" else parameters[index].detach()
             problem = None if value is None else tensor_problem(value, like)
             if problem:
                 raise ValueError(f"its optimizer's {name} of parameter {index} {problem}")
+
+
+def _check_lbfgs(entry: dict[str, Any], parameters: list[torch.Tensor], history: int) -> None:
+    """L-BFGS keeps its state under the first parameter, over all of them flattened: the last
+    direction and gradient, up to `history` pairs of steps and gradient changes, and numbers."""
+    dtype = parameters[0].dtype
+    flat = torch.zeros(sum(p.numel() for p in parameters), dtype=dtype)
+    scalar = torch.zeros((), dtype=dtype)
+    dirs = entry.get("old_dirs")
+    pairs = len(dirs) if isinstance(dirs, list) and len(dirs) <= history else -1
+    expected: dict[str, Callable[[object], str | None]] = {
+        "func_evals": _count,
+        "n_iter": _count,
+        "prev_loss": _number,
+        "t": lambda value: _number(value) and tensor_problem(value, scalar),  # either one
+        "H_diag": lambda value: _number(value) and tensor_problem(value, scalar),
+        "d": lambda value: tensor_problem(value, flat),
+        "prev_flat_grad": lambda value: tensor_problem(value, flat),
+        "old_dirs": lambda value: _listed(value, pairs, lambda item: tensor_problem(item, flat)),
+        "old_stps": lambda value: _listed(value, pairs, lambda item: tensor_problem(item, flat)),
+        "ro": lambda value: _listed(value, pairs, lambda item: tensor_problem(item, scalar)),
+        "al": lambda value: _listed(
+            value, history, lambda item: None if item is None else tensor_problem(item, scalar)
+        ),
+    }
+    for name, value in entry.items():
+        check = expected.get(name)
+        problem = check(value) if check else "is not L-BFGS's"
+        if problem:
+            raise ValueError(f"its optimizer's {name} {problem}")
+
+
+def _count(value: object) -> str | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    return None if ok else "is not a count"
+
+
+def _number(value: object) -> str | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+    return None if ok else "is not a finite number"
+
+
+def _listed(value: object, length: int, problem: Callable[[object], str | None]) -> str | None:
+    """Why `value` is not a list of `length` items that pass `problem`, or None."""
+    if not isinstance(value, list) or len(value) != length:
+        return f"is not a list of {length}"
+    return next((f"item {i} {p}" for i, item in enumerate(value) if (p := problem(item))), None)
