@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import re
 import shlex
 import shutil
 import statistics
@@ -16,6 +17,7 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -39,10 +41,11 @@ RAW, TRUTH = _output("generate", "out"), _output("generate", "truth")
 TRAIN_CSV, TEST_CSV = _output("split", "train"), _output("split", "test")
 MODEL, TRAIN_LOG = _output("train", "model"), _output("train", "train-log")
 METRICS, PREDICTIONS = _output("evaluate", "metrics"), _output("evaluate", "predictions")
+COEFFICIENTS = _output("evaluate", "coefficients")
 PREDICTIONS_PNG, LOSS_PNG = _output("plot", "predictions-png"), _output("plot", "loss-png")
 POINTS = _output("plot", "points")
 ARTIFACTS = (RAW, TRAIN_CSV, TEST_CSV, TRUTH, MODEL, TRAIN_LOG, METRICS, PREDICTIONS)
-ARTIFACTS += (PREDICTIONS_PNG, LOSS_PNG, POINTS)
+ARTIFACTS += (COEFFICIENTS, PREDICTIONS_PNG, LOSS_PNG, POINTS)
 
 
 def make_recipe(target: str) -> tuple[str, ...]:
@@ -231,3 +234,32 @@ def write_lesson_split(folder: Path, power: int) -> None:
     train, test = split_dataset(data, params.split)
     write_dataset(folder / "train.csv", train)
     write_dataset(folder / "test.csv", test)
+
+
+def yaml_blocks(page: str) -> list[dict[str, Any]]:
+    """The yaml blocks of a docs page (a path from the project's root), in order."""
+    text = (ROOT / page).read_text()
+    return [yaml.safe_load(block) for block in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL)]
+
+
+def use_real_table(project: Path, table: str) -> None:
+    """scikit-learn's diabetes table (examples/diabetes_csv.py) or statsmodels' Longley as the
+    project's CSV source, every column but the last a feature, with a shuffled split (what
+    docs/your-own-data.md asks of a file's rows) and exact numbers (device cpu)."""
+    source = f"data/external/{table}.csv"
+    if table == "diabetes":
+        example = [sys.executable, str(ROOT / "examples/diabetes_csv.py"), str(project / source)]
+        subprocess.run(example, check=True, capture_output=True)
+    else:
+        import statsmodels.api as sm
+
+        longley = sm.datasets.longley.load_pandas().data
+        names = [*longley.columns[1:], longley.columns[0]]  # the features, then TOTEMP
+        longley[names].to_csv(project / source, index=False)
+    *features, target = (project / source).read_text().split("\n", 1)[0].split(",")
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    params["generate"] = {"source": source, "features": features, "target": target}
+    params["split"]["shuffle"] = True
+    params["train"]["device"] = "cpu"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))

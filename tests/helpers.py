@@ -207,12 +207,12 @@ class Launcher:
 
 
 def evaluate_whole(
-    model: nn.Module, train: Dataset, test: Dataset, truth: Truth | None
+    model: nn.Module, train: Dataset, test: Dataset, truth: Truth | None, loss: str = "mse"
 ) -> tuple[Metrics, Predictions]:
     """evaluate_blocks of whole sets held in memory: the metrics and the test predictions."""
     predicted: list[Predictions] = []
-    metrics = evaluate_blocks(model, [train], [test], truth, predicted.append)
-    return metrics, predicted[0]
+    evaluation = evaluate_blocks(model, [train], [test], truth, predicted.append, loss)
+    return evaluation.metrics, predicted[0]
 
 
 def stages_run(output: str) -> list[str]:

@@ -20,8 +20,8 @@ from linreg.core.evaluation import (
     predict,
 )
 from linreg.core.model import ParameterModel
-from linreg.core.records import Truth
-from linreg.io.artifacts import predictions_writer
+from linreg.core.records import Coefficients, Truth
+from linreg.io.artifacts import predictions_writer, read_coefficients, write_coefficients
 
 from .helpers import evaluate_whole
 
@@ -94,14 +94,16 @@ def test_evaluation_in_blocks_equals_it_at_once(tmp_path):
     at_once, predictions = evaluate_whole(model, train, test, truth)
 
     with predictions_writer(tmp_path / "blocks.csv") as write:
-        in_blocks = evaluate_blocks(model, blocks_of(train, 7), blocks_of(test, 9), truth, write)
+        blocks = blocks_of(train, 7), blocks_of(test, 9)
+        in_blocks = evaluate_blocks(model, *blocks, truth, write, "mse").metrics
 
     # the normal equations summed by block against numpy's lstsq: equal to rounding
     assert in_blocks.lstsq_test_mae == pytest.approx(at_once.lstsq_test_mae, rel=1e-9)
     # the error sums of blocks, combined, against numpy's over all rows: equal to rounding
     blockwise, whole = in_blocks.as_json(), at_once.as_json()
+    assert blockwise.pop("train_loss_gap") is None  # computed where the train set is one block
     for name, value in whole.items():
-        if name != "lstsq_test_mae":
+        if name not in ("lstsq_test_mae", "train_loss_gap"):
             assert blockwise[name] == (value if value is None else pytest.approx(value, rel=1e-12))
     with predictions_writer(tmp_path / "at_once.csv") as write:
         write(predictions)  # one block
@@ -129,3 +131,16 @@ def test_error_sums_of_blocks_add_up_to_those_of_all_rows():
     whole = ErrorSums.of(y, y_pred).errors()
     assert asdict(summed.errors()) == pytest.approx(asdict(whole), rel=1e-9)
     assert ErrorSums() + ErrorSums.of(y, y_pred) == ErrorSums.of(y, y_pred)  # bit for bit
+
+
+def test_coefficients_read_back_exactly_whatever_the_column_names(tmp_path):
+    written = Coefficients(
+        terms=('a "quoted", name', "x", "bias"),
+        trained=np.array([0.1, -2.5e-300, 7.0]),
+        least_squares=np.array([1 / 3, 2.0, -0.0]),
+    )
+    write_coefficients(tmp_path / "c.csv", written)
+    read = read_coefficients(tmp_path / "c.csv")
+    assert list(read) == list(written.terms)
+    assert [t for t, _ in read.values()] == written.trained.tolist()
+    assert [s for _, s in read.values()] == written.least_squares.tolist()

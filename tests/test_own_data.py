@@ -20,6 +20,7 @@ from sklearn.linear_model import LinearRegression
 from sklearn.metrics import mean_absolute_error
 
 from harness.project import (
+    COEFFICIENTS,
     METRICS,
     MODEL,
     PREDICTIONS,
@@ -29,15 +30,17 @@ from harness.project import (
     TRAIN_CSV,
     TRUTH,
     synthetic_dataset,
+    use_real_table,
+    yaml_blocks,
 )
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
-from linreg.core.evaluation import predict
+from linreg.core.evaluation import CONVERGED_GAP, predict
 from linreg.core.model import ParameterModel, line_coefficients
 from linreg.core.params import params_from_dict, with_overrides
 from linreg.core.records import Truth
 from linreg.core.training import fit
-from linreg.io.artifacts import read_predictions
+from linreg.io.artifacts import read_coefficients, read_predictions
 from linreg.io.checkpoint import load_model, save_checkpoint
 from linreg.io.datasets import read_dataset
 from linreg.predict import parse_rows
@@ -212,12 +215,22 @@ def test_predict_rows_take_k_comma_separated_numbers():
 # The real pipeline on the diabetes data set, with the params of docs/your-own-data.md
 
 
+def page_params() -> list[dict]:
+    """The yaml blocks of docs/your-own-data.md, in order."""
+    blocks = yaml_blocks("docs/your-own-data.md")
+    assert blocks, "docs/your-own-data.md has no yaml block"
+    return blocks
+
+
 def readme_params() -> dict:
-    """The params docs/your-own-data.md gives for the shipped example (its yaml block)."""
-    page = (ROOT / "docs/your-own-data.md").read_text()
-    block = re.search(r"```yaml\n(.*?)```", page, re.DOTALL)
-    assert block, "docs/your-own-data.md has no yaml block"
-    return yaml.safe_load(block.group(1))
+    """The params docs/your-own-data.md gives for the shipped example (its first yaml block)."""
+    return page_params()[0]
+
+
+def lbfgs_recipe() -> dict:
+    """The train keys of the page's block that reaches the least-squares line."""
+    (recipe,) = [block["train"] for block in page_params() if "generate" not in block]
+    return recipe
 
 
 def use_readme_params(project: Path) -> None:
@@ -514,3 +527,50 @@ def test_an_ill_conditioned_table_keeps_its_precision_and_matches_the_references
     row = ",".join(repr(float(value)) for value in x_test[0])
     printed = run(project, "python", "-m", "linreg.predict", row).stdout
     assert float(printed.split("\t")[1]) == pytest.approx(x_test[0] @ weights + bias, abs=1e-5)
+
+
+def trained_with(project: Path, train: dict) -> tuple[str, dict, dict]:
+    """The train and evaluate stages run with these train keys: what evaluate printed, the
+    metrics and reports/coefficients.csv by term."""
+    for key, value in train.items():
+        set_param(project, f"train.{key}", value)
+    run(project, "sh", "-c", STAGE_COMMANDS["train"])
+    printed = run(project, "sh", "-c", STAGE_COMMANDS["evaluate"]).stdout
+    metrics = json.loads((project / METRICS).read_text())
+    return printed, metrics, read_coefficients(project / COEFFICIENTS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("table", ["diabetes", "longley"])
+def test_sgd_says_it_stopped_short_and_lbfgs_reaches_the_references(tmp_path: Path, table: str):
+    """docs/your-own-data.md's two recipes on real tables, against scikit-learn's and
+    statsmodels' least-squares fits of the pipeline's own train set."""
+    import statsmodels.api as sm
+
+    project = make_project(tmp_path, project_env())
+    use_real_table(project, table)
+    for stage in ("generate", "split"):
+        run(project, "sh", "-c", STAGE_COMMANDS[stage])
+    train = read_dataset(project / TRAIN_CSV, dtype=np.float64)
+    scikit = LinearRegression().fit(train.x, train.y)
+    ols = sm.OLS(train.y, sm.add_constant(train.x)).fit().params  # the constant first
+    terms = [*train.features, "bias"]
+    references = {
+        "scikit-learn": dict(zip(terms, [*scikit.coef_, scikit.intercept_], strict=True)),
+        "statsmodels": dict(zip(terms, [*ols[1:], ols[0]], strict=True)),
+    }
+
+    printed, metrics, coefficients = trained_with(project, readme_params()["train"])  # SGD
+    assert metrics["train_loss_gap"] > CONVERGED_GAP
+    assert printed.startswith("not converged: train_loss_gap = "), printed
+    assert list(coefficients) == terms
+    for reference in references.values():
+        for term, (_, least_squares) in coefficients.items():
+            assert least_squares == pytest.approx(reference[term], rel=1e-9, abs=1e-9), term
+
+    printed, metrics, coefficients = trained_with(project, lbfgs_recipe())
+    assert metrics["train_loss_gap"] <= CONVERGED_GAP
+    assert "not converged" not in printed
+    for name, reference in references.items():
+        for term, (trained, _) in coefficients.items():
+            assert trained == pytest.approx(reference[term], rel=1e-6), f"{name}: {term}"

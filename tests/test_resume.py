@@ -26,14 +26,14 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.project import METRICS, MODEL, PREDICTIONS, TRAIN_LOG
+from harness.project import COEFFICIENTS, METRICS, MODEL, PREDICTIONS, TRAIN_LOG
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import LINE_METRICS, METRIC_GOALS
 from linreg.core.model import ParameterModel, line_coefficients
 from linreg.core.params import TrainParams
 from linreg.core.training import Losses, TrainingState, fit
-from linreg.io.artifacts import read_train_log
+from linreg.io.artifacts import read_coefficients, read_train_log
 from linreg.io.checkpoint import load_model
 from linreg.io.datasets import read_split, write_dataset
 from linreg.io.files import file_digest
@@ -196,6 +196,8 @@ def test_a_model_that_is_not_a_line_trains_resumes_evaluates_and_predicts(projec
     assert log.train_loss[-1] < log.train_loss[0] / 2  # it learned
     metrics = json.loads(resumed[METRICS])
     assert sorted(metrics) == sorted(set(METRIC_GOALS) - set(LINE_METRICS))
+    coefficients = read_coefficients(project / COEFFICIENTS)  # the least-squares line's alone
+    assert [trained for trained, _ in coefficients.values()] == [None, None]
 
     predictions = pd.read_csv(project / PREDICTIONS)
     x, y_pred = repr(float(predictions["x"][0])), float(predictions["y_pred"][0])

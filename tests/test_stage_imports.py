@@ -23,7 +23,7 @@ HEAVY = {
     "torch": {"train", "evaluate"},
     "matplotlib": {"plot"},
     "pandas": set(),
-    "pydantic": {"validate", "generate", "split", "train", "plot"},
+    "pydantic": {"validate", "generate", "split", "train", "evaluate", "plot"},
 }
 
 

@@ -13,7 +13,8 @@ import numpy as np
 
 from linreg.core.dataset import Dataset, line_values, require_same_columns
 from linreg.core.errors import PipelineError, shorten
-from linreg.core.records import Predictions, Truth
+from linreg.core.optimum import loss_gap
+from linreg.core.records import Coefficients, Predictions, Truth
 
 if TYPE_CHECKING:
     import torch
@@ -47,6 +48,9 @@ class Metrics:
     # the test MAE of the train set's least-squares line: a reference (a trained model can beat
     # it on a small test set), not a bound
     lstsq_test_mae: float = _metric("lower")
+    # how far training stopped from the best line for train.loss on the train set (0: there;
+    # 1: no better than the best constant; core/optimum.py); None where it is not computed
+    train_loss_gap: float | None = _metric("lower")
 
     def as_json(self) -> dict[str, float | None]:
         """The metrics by name; a model that is not a line (no bias) has no LINE_METRICS."""
@@ -57,6 +61,28 @@ class Metrics:
 METRIC_GOALS: dict[str, Goal] = {f.name: f.metadata["goal"] for f in fields(Metrics)}
 VERDICT_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["verdict"])
 LINE_METRICS = tuple(f.name for f in fields(Metrics) if f.metadata["line"])
+# A train_loss_gap above this is "not converged": a millionth of the way from the best line to
+# the best constant (SGD on real data stops some 1e-4 to 1e-2 away, L-BFGS some 1e-9)
+CONVERGED_GAP = 1e-6
+
+
+def not_converged_line(metrics: Metrics, loss: str) -> str | None:
+    """The line the evaluate stage prints when training stopped short of the best line."""
+    gap = metrics.train_loss_gap
+    if gap is None or gap <= CONVERGED_GAP:
+        return None
+    return (
+        f"not converged: train_loss_gap = {gap:.3g}, above {CONVERGED_GAP:g} (the trained "
+        f"model's {loss} loss on the train set is that share of the way from the best line's to "
+        "the best constant's); try train.optimizer: lbfgs with train.standardize: true, or more "
+        "train.epochs (docs/your-own-data.md)"
+    )
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    metrics: Metrics
+    coefficients: Coefficients
 
 
 def predict(model: nn.Module, x: np.ndarray) -> np.ndarray:
@@ -184,40 +210,60 @@ def evaluate_blocks(
     test: Iterable[Dataset],
     truth: Truth | None,
     write: Callable[[Predictions], object],
-) -> Metrics:
+    loss: str,
+) -> Evaluation:
     """The metrics of reports/metrics.json, with the train and test sets coming a block of rows
     at a time: each block's predictions go to `write` as they are made, and their errors are
     summed (ErrorSums): memory holds a block of either set, and the metrics do not depend on
-    the block size beyond float rounding (one test block: the whole set's sums)."""
+    the block size beyond float rounding (one test block: the whole set's sums). `loss`
+    (train.loss) is the one train_loss_gap measures, where the train set is one block."""
     from linreg.core.model import line_coefficients, model_features  # torch: only here
 
     line, features = line_coefficients(model), model_features(model)
     train = iter(train)
-    first = next(train)
-    lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], train))
+    first, second = next(train), next(train, None)
+    more = [] if second is None else [second]
+    lstsq_weights, lstsq_bias = least_squares_line_of_blocks(itertools.chain([first], more, train))
     sums, reference_sums = ErrorSums(), ErrorSums()
     for block in test:
         require_same_columns(first, block, "the train set", "the test set")
         _check_features(features, block)
         y_pred = predict(model, block.x)
         if not np.isfinite(y_pred).all():
-            coefficients = f" (weights {_numbers(line[0])}, bias {line[1]:g})" if line else ""
+            shown = f" (weights {_numbers(line[0])}, bias {line[1]:g})" if line else ""
             raise PipelineError(
-                f"the model's predictions overflow {model_precision(model)}{coefficients}; "
+                f"the model's predictions overflow {model_precision(model)}{shown}; "
                 "no metrics written: retrain it"
             )
         write(Predictions(block, y_pred))
         sums += ErrorSums.of(block.y, y_pred)
         reference_sums += ErrorSums.of(block.y, line_values(lstsq_weights, lstsq_bias, block.x))
     errors = sums.errors()
-    return Metrics(
+    metrics = Metrics(
         test_mae=errors.mae,
         test_mse=errors.mse,
         test_rmse=errors.rmse,
         test_r2=errors.r2,
         lstsq_test_mae=reference_sums.errors().mae,
+        train_loss_gap=_train_loss_gap(model, loss, first) if second is None else None,
         **(_line_metrics(*line, truth) if line else dict.fromkeys(LINE_METRICS)),
     )
+    coefficients = Coefficients(
+        terms=(*first.features, "bias"),
+        trained=np.append(*line) if line else None,
+        least_squares=np.append(lstsq_weights, lstsq_bias),
+    )
+    return Evaluation(metrics, coefficients)
+
+
+def _train_loss_gap(model: nn.Module, loss: str, train: Dataset) -> float | None:
+    """train_loss_gap on a train set held in memory, in the units the optimizer saw."""
+    from linreg.core.model import Standardized
+
+    scale = float(model.scaling.y_std) if isinstance(model, Standardized) else 1.0
+    y = train.y.astype(np.float64) / scale
+    trained = predict(model, train.x).astype(np.float64) / scale
+    return loss_gap(loss, _design(train), y, trained)
 
 
 def _line_metrics(weights: np.ndarray, bias: float, truth: Truth | None) -> dict[str, Any]:

@@ -72,3 +72,13 @@ class Predictions:
         """Blocks of rows as one."""
         data = Dataset.joined([b.data for b in blocks])
         return Predictions(data, np.concatenate([b.y_pred for b in blocks]))
+
+
+@dataclass(frozen=True)
+class Coefficients:
+    """reports/coefficients.csv: per feature, then the bias, the trained line's value in the
+    data's units (None: the model is not a line) and the train set's least-squares one."""
+
+    terms: tuple[str, ...]  # the features' names, then "bias"
+    trained: np.ndarray | None  # (k + 1,) float64
+    least_squares: np.ndarray  # (k + 1,) float64

@@ -1,9 +1,12 @@
 """The files of the pipeline's records besides the data (linreg.core.records), each format
-written once: data/truth.json, reports/train_log.csv and reports/predictions.csv. numpy only:
+written once: data/truth.json, reports/train_log.csv, reports/predictions.csv and
+reports/coefficients.csv. numpy only:
 the plot stage and the experiment tooling read them without torch."""
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import fields
@@ -15,8 +18,8 @@ import numpy as np
 from linreg.core.conventions import PREDICTION_SUFFIX
 from linreg.core.dataset import Dataset, as_features
 from linreg.core.errors import PipelineError
-from linreg.core.records import Predictions, TrainLog, Truth
-from linreg.io.files import read_json, write_json
+from linreg.core.records import Coefficients, Predictions, TrainLog, Truth
+from linreg.io.files import read_json, write_bytes_atomic, write_json
 from linreg.io.tables import csv_blocks, csv_writer, read_csv, write_csv
 
 _TRUTH_KEYS = tuple(field.name for field in fields(Truth))
@@ -79,6 +82,33 @@ def write_train_log(path: str | Path, log: TrainLog) -> None:
 
 def read_train_log(path: str | Path) -> TrainLog:
     return TrainLog(**read_csv(path, TRAIN_LOG_COLUMNS))
+
+
+COEFFICIENT_COLUMNS = ("term", "trained", "least_squares")
+
+
+def write_coefficients(path: str | Path, coefficients: Coefficients) -> None:
+    """One row a term: its name, the trained value (empty where the model is not a line) and
+    the least-squares one, floats in the shortest text that reads back exactly."""
+    trained = coefficients.trained
+    text = io.StringIO()
+    rows = csv.writer(text, lineterminator="\n")
+    rows.writerow(COEFFICIENT_COLUMNS)
+    for i, term in enumerate(coefficients.terms):
+        value = "" if trained is None else repr(float(trained[i]))
+        rows.writerow([term, value, repr(float(coefficients.least_squares[i]))])
+    write_bytes_atomic(path, text.getvalue().encode())
+
+
+def read_coefficients(path: str | Path) -> dict[str, tuple[float | None, float]]:
+    """reports/coefficients.csv by term: (trained or None, least squares)."""
+    with open(path, newline="", encoding="utf-8") as file:
+        rows = list(csv.reader(file))
+    if not rows or tuple(rows[0]) != COEFFICIENT_COLUMNS:
+        raise PipelineError(f"{path}: expected the columns {', '.join(COEFFICIENT_COLUMNS)}")
+    return {
+        term: (float(trained) if trained else None, float(lsq)) for term, trained, lsq in rows[1:]
+    }
 
 
 @contextmanager
