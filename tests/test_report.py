@@ -15,14 +15,17 @@ from linreg.core.evaluation import METRIC_GOALS
 from linreg.core.records import TrainLog
 from linreg.experiments.report import (
     MetricChange,
+    ParamChange,
     Report,
     check_gates,
+    data_difference,
     mermaid_loss_charts,
     metric_changes,
     param_changes,
     parse_gates,
     render_html,
     render_report,
+    tail_oscillation,
     tail_swing,
 )
 
@@ -205,6 +208,26 @@ def test_a_verdict_says_when_the_test_loss_has_not_settled():
     assert r2.endswith(warning)
     settled = render_report(report(tails={"main (abc1234)": [1.5, 1.0], "workspace": [1.5, 1.0]}))
     assert "not settled" not in settled  # 50 % < the 72.98 % change of test_mae
+
+
+def test_on_other_data_every_verdict_is_not_comparable_and_says_why():
+    params = [*param_changes(PARAMS_DIFF), ParamChange("generate.noise_std", 0.0, 0.1)]
+    why = data_difference("data/raw.csv", "a" * 32, "b" * 32, params)
+    assert why == (
+        "the two sides trained and tested on different data (data/raw.csv differs: "
+        "generate.noise_std 0 → 0.1)"
+    )
+    assert data_difference("data/raw.csv", "a" * 32, "a" * 32, params) is None
+    other = report(other_data=why)
+    verdicts = dict(other.verdicts())
+    assert verdicts["test_mae"] == f"not comparable (0.0568781 → 0.0153689): {why}"
+    assert {m["verdict"] for m in other.values()["metrics"]} == {"not comparable"}
+
+
+def test_an_oscillation_is_movement_back_and_forth_not_a_steady_fall():
+    assert tail_oscillation(np.linspace(1.0, 0.1, 100)) == pytest.approx(0, abs=1e-12)
+    two_state = [1.0] * 90 + [0.119, 0.0154] * 5
+    assert tail_oscillation(two_state) == pytest.approx(8 * (0.119 - 0.0154) / 0.0154)
 
 
 def test_tail_swing_is_the_range_of_the_last_tenth_relative_to_the_last_epoch():

@@ -2,7 +2,8 @@
 
 Writes a report with the params that differ, every metric of both sides (six significant
 digits; report.json holds every digit), a verdict per chosen metric (with a warning where the
-test loss has not settled) and both revisions' curves: report.md (Mermaid charts and two PNGs),
+test loss has not settled, or "not comparable" where the two revisions trained on different
+data) and both revisions' curves: report.md (Mermaid charts and two PNGs),
 summary.md (the same without the PNGs, for a pull request's comment), and report.html (one
 self-contained page). `--fail-if` turns it into a CI gate. `make compare BASE=main
 FAIL_IF='test_mae>+5%'` runs it.
@@ -24,6 +25,7 @@ from linreg.core.records import Predictions, TrainLog
 from linreg.experiments.report import (
     Report,
     check_gates,
+    data_difference,
     metric_changes,
     param_changes,
     parse_gates,
@@ -35,6 +37,7 @@ from linreg.experiments.revisions import (
     dvc_json,
     fetch_base_artifacts,
     has_file,
+    recorded_outputs,
     reproduce_workspace,
     resolve_revision,
 )
@@ -87,6 +90,9 @@ def main(argv: list[str] | None = None) -> None:
     reproduce_workspace()
     params = param_changes(dvc_json("params", "diff", base))
     metrics = metric_changes(dvc_json("metrics", "diff", base, "--all"), order=list(METRIC_GOALS))
+    raw = output_path("generate", "out")
+    base_raw, workspace_raw = (recorded_outputs(rev).get(raw) for rev in (base, None))
+    other_data = data_difference(raw, base_raw, workspace_raw, params)
     out = Path(args.out)
     base_label = args.base if base.startswith(args.base) else f"{args.base} ({base[:7]})"
     with tempfile.TemporaryDirectory(prefix="linreg-base-") as base_dir:
@@ -104,6 +110,7 @@ def main(argv: list[str] | None = None) -> None:
         verdict_metrics,
         logs,
         notes=[f"Base artifacts {source}."],
+        other_data=other_data,
     )
     pictures = _draw(logs, predicted, plot_params)
     with all_or_none():
@@ -116,8 +123,14 @@ def main(argv: list[str] | None = None) -> None:
         pages = {title: png for title, (_, png) in pictures.items()}
         write_bytes_atomic(out / "report.html", render_html(report, pages).encode())
         write_bytes_atomic(out / "report.json", json.dumps(report.values(), indent=2).encode())
+    print(f"{report.base} → {report.workspace}")
+    for name, said in report.verdicts():
+        print(f"  {name}: {said}")
     print(f"wrote {out / 'report.md'}, its PNGs, report.html, report.json and summary.md in {out}/")
 
+    if gates and other_data:
+        print(f"FAIL_IF: not judged: {other_data}")
+        return
     failures = check_gates(gates, metrics)
     if failures:
         raise PipelineError(f"FAIL_IF: {'; '.join(failures)}")

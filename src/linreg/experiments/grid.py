@@ -6,10 +6,11 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from linreg.core.errors import PipelineError
-from linreg.core.evaluation import METRIC_GOALS
-from linreg.experiments.report import markdown_table
+from linreg.core.evaluation import CONVERGED_GAP, METRIC_GOALS
+from linreg.experiments.report import SETTLED_OSCILLATION, markdown_table
 
 # A grid point: each swept dotted key and its value, as written (the text `dvc exp run -S` gets).
 Point = dict[str, str]
@@ -47,32 +48,67 @@ def experiment_name(point: Point, taken: set[str]) -> str:
     return candidate
 
 
-def render_sweep_table(
-    rows: Sequence[tuple[str, Point, Mapping[str, float | None] | None]], sort_by: str
-) -> str:
-    """Markdown, one row per experiment (name, swept values, metrics), best `sort_by` first.
+@dataclass(frozen=True)
+class SweepRow:
+    """One experiment of a sweep: what the table says of it."""
 
-    A row's metrics are None when its run failed; such rows go last.
-    """
+    name: str
+    point: Point
+    metrics: Mapping[str, float | None] | None  # None: the run failed
+    oscillation: float = 0.0  # tail_oscillation of its test loss
+    data: str = ""  # the md5 of the raw data it trained on
+
+    def flags(self) -> list[str]:
+        """What keeps its metrics from being trusted: the loss still swinging, training short
+        of the best line (train_loss_gap)."""
+        if self.metrics is None:
+            return ["failed"]
+        flags = []
+        if self.oscillation > SETTLED_OSCILLATION:
+            flags.append(f"not settled (swings {self.oscillation:.0%})")
+        gap = self.metrics.get("train_loss_gap")
+        if gap is not None and gap > CONVERGED_GAP:
+            flags.append(f"not converged (gap {gap:.2g})")
+        return flags
+
+    def severity(self) -> int:
+        """0 trusted, 1 not converged, 2 not settled, 3 failed: the table's order before the
+        metric's."""
+        flags = " ".join(self.flags())
+        return 3 if "failed" in flags else 2 if "settled" in flags else 1 if flags else 0
+
+
+def render_sweep_table(rows: Sequence[SweepRow], sort_by: str) -> str:
+    """Markdown, one row per experiment (name, swept values, what is flagged, metrics), best
+    `sort_by` first among the rows with the same flags: a flagged row never ranks above one
+    that is not, a failed one goes last. Rows that trained on different data are not
+    comparable: each ranks among the rows of its data, and a line under the table says so."""
     goal = METRIC_GOALS.get(sort_by)
     sign = -1.0 if goal == "higher" else 1.0
+    data_sets = list(dict.fromkeys(row.data for row in rows))
 
-    def rank(row: tuple[str, Point, Mapping[str, float | None] | None]) -> tuple[int, float]:
-        value = row[2].get(sort_by) if row[2] is not None else None
-        return (0, sign * value) if value is not None else (1, math.inf)
+    def rank(row: SweepRow) -> tuple[int, int, float]:
+        value = row.metrics.get(sort_by) if row.metrics is not None else None
+        order = sign * value if value is not None else math.inf
+        return data_sets.index(row.data), row.severity(), order
 
-    keys = list(rows[0][1]) if rows else []
+    keys = list(rows[0].point) if rows else []
     metric_names = list(METRIC_GOALS)
-    header = ["experiment", *keys, *metric_names]
+    several = len(data_sets) > 1
+    header = ["experiment", *keys, *(["data"] if several else []), "flags", *metric_names]
     table = []
-    for name, point, metrics in sorted(rows, key=rank):
-        cells = [name, *(point[key] for key in keys)]
-        if metrics is None:
-            cells += ["failed"] + [""] * (len(metric_names) - 1)
-        else:
-            cells += [_short(metrics.get(metric)) for metric in metric_names]
+    for row in sorted(rows, key=rank):
+        cells = [row.name, *(row.point[key] for key in keys), *([row.data[:7]] if several else [])]
+        cells.append(", ".join(row.flags()) or "—")
+        metrics = row.metrics or {}
+        cells += [_short(metrics.get(metric)) for metric in metric_names]
         table.append(cells)
-    return "\n".join(markdown_table(header, table)) + "\n"
+    lines = markdown_table(header, table)
+    if several:
+        lines += ["", "Not comparable: the experiments trained and tested on different data (the "
+                  "column data: the md5 of each one's raw data); each ranks among those of its "
+                  "data."]  # fmt: skip
+    return "\n".join(lines) + "\n"
 
 
 def _short(value: float | None) -> str:

@@ -83,6 +83,22 @@ def metric_changes(
     return [changes[name] for name in sorted(changes, key=lambda n: (rank.get(n, len(rank)), n))]
 
 
+def data_difference(
+    raw: str, base_md5: str | None, workspace_md5: str | None, params: Sequence[ParamChange]
+) -> str | None:
+    """Why the two sides' metrics are not comparable, or None: they trained and tested on
+    different data when the raw data's md5 in their dvc.lock differ (`raw`: its path)."""
+    if base_md5 == workspace_md5:
+        return None
+    changed = [
+        f"{p.key} {_number(p.old)} → {_number(p.new)}"
+        for p in params
+        if p.key.startswith("generate.")
+    ]
+    because = "; ".join(changed) or "the same generate params, another file"
+    return f"the two sides trained and tested on different data ({raw} differs: {because})"
+
+
 @dataclass(frozen=True)
 class Gate:
     """Fail when a metric moves past a bound: test_mae>+5% (rises by more than 5 % of the base)
@@ -186,6 +202,21 @@ def tail_swing(test_loss: np.ndarray) -> tuple[float, int]:
     return (float(tail.max() - tail.min()) / last if last else math.inf), len(tail)
 
 
+# A test loss that goes back and forth by more than this (relative to its last value) over the
+# last epochs has not settled: a sweep flags it (the lesson at train.lr 0.1 swings by 676 %).
+SETTLED_OSCILLATION = 0.01
+
+
+def tail_oscillation(test_loss: np.ndarray) -> float:
+    """How much the test loss goes back and forth over the last TAIL_SHARE of the epochs (at
+    least 3): its total movement less its net change, relative to the last epoch's value; 0
+    for a curve that only falls (or only rises), however fast."""
+    tail = np.asarray(test_loss, np.float64)[-max(3, math.ceil(len(test_loss) * TAIL_SHARE)) :]
+    moved = float(np.sum(np.abs(np.diff(tail))) - abs(tail[-1] - tail[0]))
+    last = abs(float(tail[-1]))
+    return moved / last if last else (math.inf if moved else 0.0)
+
+
 def unsettled_note(change: MetricChange, swings: Mapping[str, tuple[float, int]]) -> str | None:
     """A warning for the verdict on `change` when a side's test loss swings over its last
     epochs by more than the change judged: the verdict may only say where the last epoch
@@ -248,18 +279,21 @@ class Report:
     verdict_metrics: Sequence[str]
     logs: Mapping[str, TrainLog]  # each side's train log, by its label, base first
     notes: Sequence[str] = ()
+    other_data: str | None = None  # why the sides' data differ; None: the same data
 
     def verdicts(self) -> list[tuple[str, str]]:
-        """(metric, what is said of it) for each verdict metric."""
+        """(metric, what is said of it) for each verdict metric: better, worse, ... or, where
+        the two sides trained and tested on different data, not comparable and why."""
         by_name = {change.name: change for change in self.metrics}
         swings = {label: tail_swing(log.test_loss) for label, log in self.logs.items()}
         said = []
         for name in self.verdict_metrics:
             change = by_name[name]
-            text = (
-                f"{change.verdict()} ({_number(change.old)} → {_number(change.new)}, "
-                f"{_percent(change.relative)})"
-            )
+            values = f"{_number(change.old)} → {_number(change.new)}"
+            if self.other_data:
+                said.append((name, f"not comparable ({values}): {self.other_data}"))
+                continue
+            text = f"{change.verdict()} ({values}, {_percent(change.relative)})"
             note = unsettled_note(change, swings)
             said.append((name, f"{text}; ⚠ {note}" if note else text))
         return said
@@ -284,9 +318,11 @@ class Report:
             "params": [vars(change) for change in self.params],
             "metrics": [
                 vars(change) | {"diff": change.diff, "relative": change.relative,
-                                "verdict": change.verdict()}
+                                "verdict": "not comparable" if self.other_data
+                                else change.verdict()}
                 for change in self.metrics
             ],
+            "other_data": self.other_data,
         }  # fmt: skip
 
 

@@ -63,8 +63,13 @@ def dvc_json(*args: str) -> Any:
 
 
 def reproduce_workspace() -> None:
-    """`dvc repro` in the workspace: a no-op when it is up to date."""
-    run_shown(["dvc", "repro"])
+    """`dvc repro` in the workspace (a no-op when it is up to date), its output shown only
+    when it fails: what the comparison says is its own lines."""
+    print("compare: dvc repro (the workspace)", file=sys.stderr)
+    result = _run(["dvc", "repro"])
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        raise PipelineError(f"`dvc repro` failed (exit {result.returncode}); its output is above")
 
 
 def run_experiment(name: str, point: dict[str, str]) -> bool:
@@ -112,7 +117,7 @@ def fetch_base_artifacts(rev: str, paths: Sequence[str], into: Path) -> str:
             raise PipelineError(
                 f"{path} of {rev[:7]}: the copy in the DVC cache (or remote) is corrupt: md5 "
                 f"{actual}, dvc.lock records {recorded[path]}; delete "
-                f"{_cache_file(recorded[path])} and run again to fetch or rebuild it"
+                f"{cache_path(recorded[path])} and run again to fetch or rebuild it"
             )
         target = into / path
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -124,14 +129,24 @@ def _md5(data: bytes) -> str:
     return hashlib.md5(data, usedforsecurity=False).hexdigest()
 
 
-def _recorded_md5(rev: str, paths: Sequence[str]) -> dict[str, str]:
-    """The md5 that commit `rev`'s dvc.lock records for each of `paths` (DVC outputs)."""
-    lock = yaml.safe_load(_run(["git", "show", f"{rev}:dvc.lock"]).stdout)
-    outs = {
+def recorded_outputs(rev: str | None) -> dict[str, str]:
+    """The md5 of every DVC output that commit `rev`'s dvc.lock records (None: the
+    workspace's dvc.lock), by path."""
+    if rev is None:
+        text = Path("dvc.lock").read_text()
+    else:
+        text = _run(["git", "show", f"{rev}:dvc.lock"]).stdout
+    lock = yaml.safe_load(text)
+    return {
         out["path"]: out["md5"]
         for stage in lock["stages"].values()
         for out in stage.get("outs", ())
     }
+
+
+def _recorded_md5(rev: str, paths: Sequence[str]) -> dict[str, str]:
+    """The md5 that commit `rev`'s dvc.lock records for each of `paths` (DVC outputs)."""
+    outs = recorded_outputs(rev)
     missing = [path for path in paths if path not in outs]
     if missing:
         raise PipelineError(
@@ -141,7 +156,7 @@ def _recorded_md5(rev: str, paths: Sequence[str]) -> dict[str, str]:
     return {path: outs[path] for path in paths}
 
 
-def _cache_file(md5: str) -> str:
+def cache_path(md5: str) -> str:
     """Where this workspace's DVC cache keeps the file of that md5."""
     from dvc.repo import Repo
 

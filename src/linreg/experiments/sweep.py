@@ -15,11 +15,20 @@ from pathlib import Path
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS, VERDICT_METRICS
 from linreg.core.params import parse_value, with_overrides
-from linreg.experiments.grid import experiment_name, grid_points, parse_grid, render_sweep_table
-from linreg.experiments.report import require_metric
-from linreg.experiments.revisions import experiments, resolve_revision, run_experiment
+from linreg.experiments.grid import (
+    Point,
+    SweepRow,
+    experiment_name,
+    grid_points,
+    parse_grid,
+    render_sweep_table,
+)
+from linreg.experiments.report import require_metric, tail_oscillation
+from linreg.experiments.revisions import cache_path, experiments, resolve_revision, run_experiment
+from linreg.io.artifacts import read_train_log
 from linreg.io.files import write_bytes_atomic
 from linreg.io.params import load_params
+from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run
 
 
@@ -51,7 +60,10 @@ def main(argv: list[str] | None = None) -> None:
         ran.append((name, point, run_experiment(name, point)))
 
     results = experiments(baseline)
-    rows = [(name, point, _metrics(results[name]) if ok else None) for name, point, ok in ran]
+    rows = [
+        _row(name, point, results[name]) if ok else SweepRow(name, point, None)
+        for name, point, ok in ran
+    ]
     table = render_sweep_table(rows, args.sort_by)
     write_bytes_atomic(Path(args.out), table.encode())
     print(f"wrote {args.out}", file=sys.stderr)
@@ -61,12 +73,17 @@ def main(argv: list[str] | None = None) -> None:
         raise PipelineError(f"{len(failed)} of {len(ran)} experiments failed: {', '.join(failed)}")
 
 
-def _metrics(row: Mapping[str, object]) -> dict[str, float | None]:
-    """An experiment's metrics from its `dvc exp show` row, which gives a missing or null
-    metric as the text "None"."""
-    return {
-        name: value if isinstance(value := row.get(name), float) else None for name in METRIC_GOALS
+def _row(name: str, point: Point, shown: Mapping[str, object]) -> SweepRow:
+    """An experiment's row from its `dvc exp show` row: its metrics (DVC gives a missing or
+    null one as the text "None"), how its test loss ends (its train log, from the DVC cache)
+    and the md5 of its raw data."""
+    metrics = {
+        name: value if isinstance(value := shown.get(name), float) else None
+        for name in METRIC_GOALS
     }
+    log = read_train_log(cache_path(str(shown[output_path("train", "train-log")])))
+    data = str(shown[output_path("generate", "out")])
+    return SweepRow(name, point, metrics, tail_oscillation(log.test_loss), data)
 
 
 if __name__ == "__main__":
