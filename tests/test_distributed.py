@@ -101,6 +101,19 @@ def test_ranks_reading_their_parts_learn_as_one_process(tmp_path: Path, nproc):
         np.testing.assert_allclose(many[name], values, rtol=1e-6, atol=1e-7, err_msg=name)
 
 
+def test_lbfgs_ranks_take_one_process_steps(tmp_path: Path):
+    """L-BFGS reads the gradients DistributedDataParallel has averaged over the ranks, so every
+    rank takes the same step: two ranks end where one process does (float64, to rounding)."""
+    write_lesson_split(tmp_path, 3)
+    overrides = {
+        "train.device": "cpu", "train.dtype": "float64", "train.optimizer": "lbfgs",
+        "train.loss": "mse", "train.lr": 1.0, "train.epochs": 30,
+    }  # fmt: skip
+    one, two = fit_on_parts(tmp_path, overrides, 1), fit_on_parts(tmp_path, overrides, 2)
+    for name, values in one.items():
+        np.testing.assert_allclose(two[name], values, rtol=1e-9, atol=1e-12, err_msg=name)
+
+
 @pytest.mark.slow
 def test_float64_ranks_agree_at_a_million_rows(tmp_path: Path):
     """The lesson at 10^6 rows (800,000 to train), full batch in float64: 1, 2 and 3 ranks end

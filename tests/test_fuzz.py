@@ -36,8 +36,18 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from harness.project import MODEL, PREDICTIONS, RAW, TEST_CSV, TRAIN_CSV, TRAIN_LOG, TRUTH
+from harness.project import (
+    COEFFICIENTS,
+    MODEL,
+    PREDICTIONS,
+    RAW,
+    TEST_CSV,
+    TRAIN_CSV,
+    TRAIN_LOG,
+    TRUTH,
+)
 from linreg.core.conventions import MODELS
+from linreg.io.artifacts import read_coefficients
 from linreg.io.checkpoint import load_model
 from linreg.io.tables import read_csv
 
@@ -181,7 +191,9 @@ def check_outcome(workspace: Workspace, stage: str, code: int, stderr: str) -> N
 
 def assert_readable(path: Path) -> None:
     """A whole output: it parses as what its name says it is."""
-    if path.suffix == ".csv":
+    if path.as_posix().endswith(COEFFICIENTS):  # a column of names, then numbers
+        assert read_coefficients(path)
+    elif path.suffix == ".csv":
         with path.open() as file:
             header = file.readline().strip().split(",")
         assert len(read_csv(path, header)[header[0]]) > 0
