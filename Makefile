@@ -26,6 +26,9 @@ export BASE FAIL_IF METRICS GRID SORT
 
 .PHONY: pipeline dev lock repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
 
+# npm ci's record of what it installed: present once tests/js/node_modules is up to date.
+TEST_JS := tests/js/node_modules/.package-lock.json
+
 # The page `dvc plots show` and `dvc plots diff` fill (.dvc/config: plots.html_template): Vega
 # inside it, so that the interactive charts draw offline (docs/experiments-and-ci.md). Every
 # target writes it, so that no clone where make ran lacks it.
@@ -35,8 +38,9 @@ PLOTS_PAGE := .dvc/plots/page.html
 pipeline: $(PIPELINE) $(PLOTS_PAGE)
 	@python -m tools.torch_build
 
-# The same, and the test and lint tools (scikit-learn for examples/ too).
-dev: $(DEV) pipeline
+# The same, and the test and lint tools (scikit-learn for examples/ too), and the JavaScript
+# the browser tests run (mermaid, pinned with its hashes in tests/js/package-lock.json).
+dev: $(DEV) pipeline $(TEST_JS)
 
 repro: pipeline
 	dvc repro
@@ -110,8 +114,15 @@ $(DEV): $(PIPELINE) requirements/dev.txt
 	$(PIP) --require-hashes -r requirements/dev.txt
 	touch $@
 
+# From the npm registry, when npm is here; without it the tests that need it skip, saying so
+# (and fail in CI, which always has it).
+$(TEST_JS): tests/js/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix tests/js --no-audit --no-fund --loglevel=error; \
+	else echo "npm not found: the Mermaid test will skip (install Node.js for it)"; fi
+
 $(PLOTS_PAGE): $(PIPELINE) src/linreg/experiments/plots_page.py
 	python -m linreg.experiments.plots_page $@
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache src/*.egg-info comparison
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache src/*.egg-info comparison tests/js/node_modules

@@ -1,8 +1,10 @@
-"""`dvc plots` pages opened in a real browser: headless Chromium (Debian's package, which
-.ci/run installs when it is missing), with no network, and what its scripts drew."""
+"""`dvc plots` pages and Mermaid charts opened in a real browser: headless Chromium (Debian's
+package, which .ci/run installs when it is missing), with no network, and what the scripts
+drew."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -95,3 +97,91 @@ def drawn(dom: str, path: str) -> Drawn:
         images=div.count("<img"),
         revisions=[text for text in legend + captions if text in ("workspace", "HEAD")],
     )
+
+
+# mermaid's own JavaScript, as `make dev` installs it from the npm registry (tests/js)
+MERMAID_JS = ROOT / "tests/js/node_modules/mermaid/dist/mermaid.min.js"
+NO_MERMAID = "no mermaid JavaScript for the chart tests: make dev, with npm on PATH"
+# A GitHub comment's width, in CSS pixels
+COMMENT_WIDTH = 880
+
+
+def mermaid() -> Path:
+    """mermaid.min.js; without it the chart tests skip, saying how to get it (in CI they fail:
+    .ci/run's make test installs it)."""
+    if not MERMAID_JS.is_file():
+        if os.environ.get("CI"):
+            pytest.fail(f"{NO_MERMAID} (CI must run them)")
+        pytest.skip(NO_MERMAID)
+    return MERMAID_JS
+
+
+@dataclass(frozen=True)
+class Chart:
+    """An xychart as Mermaid drew it: SVG coordinates, y growing downwards."""
+
+    x_ticks: list[tuple[float, float]]  # (value, x) of each x axis label
+    y_ticks: list[tuple[float, float]]  # (value, y) of each y axis label
+    lines: list[tuple[str, list[tuple[float, float]]]]  # (stroke colour, points) per line
+
+    def values(self, points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+        """The points in the axes' units, by the linear scales their labels give."""
+        (x0, px0), (x1, px1) = self.x_ticks[0], self.x_ticks[-1]
+        (y0, py0), (y1, py1) = self.y_ticks[0], self.y_ticks[-1]
+        return [
+            (x0 + (x - px0) * (x1 - x0) / (px1 - px0), y0 + (y - py0) * (y1 - y0) / (py1 - py0))
+            for x, y in points
+        ]
+
+
+def mermaid_charts(chromium: str, markdown: str, screenshot: Path | None = None) -> list[Chart]:
+    """The xychart blocks of `markdown`, drawn by mermaid in `chromium` at a comment's width
+    with no network (and a screenshot of them, where asked)."""
+    blocks = re.findall(r"```mermaid\n(.*?)```", markdown, re.DOTALL)
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "charts.html"
+        page.write_text(_MERMAID_PAGE.format(script=mermaid().as_uri(), blocks=json.dumps(blocks)))
+        command = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", *NO_NETWORK,
+            f"--user-data-dir={folder}/profile", "--virtual-time-budget=30000",
+            f"--window-size={COMMENT_WIDTH},{700 * len(blocks)}",
+        ]  # fmt: skip
+        if screenshot:
+            subprocess.run([*command, f"--screenshot={screenshot}", page.as_uri()], check=True,
+                           capture_output=True, timeout=300)  # fmt: skip
+        dom = subprocess.run([*command, "--dump-dom", page.as_uri()], capture_output=True,
+                             text=True, check=True, timeout=300).stdout  # fmt: skip
+    assert 'data-done="1"' in dom, re.findall(r'data-error="([^"]*)"', dom) or dom[-2000:]
+    return [_chart(svg) for svg in re.findall(r"<svg.*?</svg>", dom, re.DOTALL)]
+
+
+_MERMAID_PAGE = """<!DOCTYPE html>
+<html><head><meta charset="utf-8"><script src="{script}"></script></head>
+<body style="margin: 0"><div id="charts"></div><script>
+mermaid.initialize({{startOnLoad: false}});
+(async () => {{
+  for (const [i, block] of {blocks}.entries()) {{
+    const {{svg}} = await mermaid.render("chart" + i, block);
+    document.getElementById("charts").insertAdjacentHTML("beforeend", svg);
+  }}
+  document.body.dataset.done = "1";
+}})().catch(error => {{ document.body.dataset.error = String(error); }});
+</script></body></html>
+"""
+
+
+def _chart(svg: str) -> Chart:
+    def ticks(axis: str, coordinate: str) -> list[tuple[float, float]]:
+        group = re.search(rf'<g class="{axis}">.*?<g class="label">(.*?)</g>', svg, re.DOTALL)
+        assert group, f"no {axis} labels"
+        found = re.findall(r'<text[^>]*translate\(([-\d.]+), ?([-\d.]+)\)[^>]*>([^<]*)</text>',
+                           group.group(1))  # fmt: skip
+        index = 0 if coordinate == "x" else 1
+        return [(float(text.replace("\u2212", "-")), float(xy[index])) for *xy, text in found]
+
+    lines = []
+    for path in re.findall(r'<g class="line-plot-\d+">(.*?)</g>', svg, re.DOTALL):
+        d, stroke = re.search(r'd="([^"]*)"[^>]*stroke="([^"]*)"', path).groups()
+        points = [(float(x), float(y)) for x, y in re.findall(r"([-\d.]+),([-\d.]+)", d)]
+        lines.append((stroke, points))
+    return Chart(ticks("bottom-axis", "x"), ticks("left-axis", "y"), lines)

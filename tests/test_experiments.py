@@ -20,8 +20,10 @@ from matplotlib.image import imread
 from harness.project import METRICS, TRAIN_LOG
 from linreg.core.evaluation import METRIC_GOALS
 from linreg.core.records import TrainLog
+from linreg.experiments.report import REVISION_COLOURS, chart_epochs
 from linreg.io.artifacts import read_train_log
 
+from .browser import mermaid_charts
 from .helpers import artifact_bytes, png_size, run, set_param
 
 pytestmark = pytest.mark.slow
@@ -199,6 +201,39 @@ def test_compare_across_other_data_is_not_comparable_and_the_gate_does_not_judge
     assert "  test_mae: not comparable (0.0568781 → " in result.stdout
     assert result.stdout == printed(project) + f"FAIL_IF: not judged: {why}\n"
     assert result.stderr == "compare: dvc repro (the workspace)\n"  # DVC's own chatter stays out
+
+
+def contrast_with_white(colour: str) -> float:
+    """WCAG's contrast ratio of a #rrggbb colour against white."""
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    luminance = 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+    return 1.05 / (luminance + 0.05)
+
+
+def test_the_comments_charts_read_at_a_glance(chromium, changed, tmp_path):
+    """summary.md's Mermaid, drawn by mermaid itself at a GitHub comment's width: a handful of
+    epoch labels, each revision in its own colour that stands out on white, and the lines
+    where the train logs put them (log10 of the loss)."""
+    project, base = changed
+    run(project, "dvc", "repro")
+    compare(project, "--base", "main")
+    summary = (project / "comparison/summary.md").read_text()
+    charts = mermaid_charts(chromium, summary, tmp_path / "charts.png")
+
+    logs = [read_csv_bytes(base[TRAIN_LOG]), read_train_log(project / TRAIN_LOG)]
+    shown = chart_epochs(len(logs[0].epoch))
+    assert len(charts) == 2
+    for chart, column in zip(charts, ("train_loss", "test_loss"), strict=True):
+        assert 3 <= len(chart.x_ticks) <= 12, chart.x_ticks
+        assert [colour for colour, _ in chart.lines] == list(REVISION_COLOURS)
+        assert all(contrast_with_white(colour) >= 3 for colour in REVISION_COLOURS)
+        span = chart.y_ticks[0][0] - chart.y_ticks[-1][0]
+        for (_, points), log in zip(chart.lines, logs, strict=True):
+            drawn = chart.values(points)
+            expected = np.log10(getattr(log, column)[shown])
+            np.testing.assert_allclose([x for x, _ in drawn], shown, atol=0.5)
+            np.testing.assert_allclose([y for _, y in drawn], expected, atol=abs(span) / 100)
 
 
 def test_compare_refuses_a_corrupt_cached_base(changed):

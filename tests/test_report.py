@@ -14,9 +14,12 @@ from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS
 from linreg.core.records import TrainLog
 from linreg.experiments.report import (
+    CHART_POINTS,
+    REVISION_COLOURS,
     MetricChange,
     ParamChange,
     Report,
+    chart_epochs,
     check_gates,
     data_difference,
     mermaid_loss_charts,
@@ -239,6 +242,8 @@ def test_tail_swing_is_the_range_of_the_last_tenth_relative_to_the_last_epoch():
 
 
 def test_the_mermaid_charts_hold_the_train_logs_values():
+    """log10 of the losses at chart_epochs on a numeric epoch axis; the shorter run's line goes
+    on at its last value, and the title says so (tests/test_mermaid.py renders them)."""
     rng = np.random.default_rng(0)
     logs = {
         "main": TrainLog(np.arange(100), rng.random(100), rng.random(100)),
@@ -246,16 +251,25 @@ def test_the_mermaid_charts_hold_the_train_logs_values():
     }
     blocks = "\n".join(mermaid_loss_charts(logs)).split("```mermaid\n")[1:]
     assert len(blocks) == 2
+    shown = chart_epochs(250)
+    assert (shown[0], shown[-1], len(shown)) == (0, 249, CHART_POINTS)
     for which, block in enumerate(blocks):
-        assert block.startswith("xychart-beta\n")
-        epochs = json.loads(re.search(r'x-axis "epoch" (\[.*\])', block).group(1))
-        assert (epochs[0], epochs[-1]) == (0, 249)
-        assert len(epochs) <= 100
+        assert f'"plotColorPalette": "{", ".join(REVISION_COLOURS)}"' in block
+        assert 'x-axis "epoch" 0 --> 249' in block
+        assert "main ends at epoch 99, flat after" in block
         lines = [json.loads(line) for line in re.findall(r"line (\[.*\])", block)]
         for (label, log), values in zip(logs.items(), lines, strict=True):
             losses = (log.train_loss, log.test_loss)[which]
-            expected = [losses[epoch] for epoch in epochs if epoch < len(losses)]
-            np.testing.assert_allclose(values, expected, rtol=5e-6, err_msg=label)
+            expected = [losses[min(epoch, len(losses) - 1)] for epoch in shown]
+            np.testing.assert_allclose(np.power(10, values), expected, rtol=2e-5, err_msg=label)
+
+
+def test_a_loss_that_is_not_positive_is_charted_as_it_is():
+    log = TrainLog(np.arange(3), np.array([1.0, 0.5, 0.0]), np.array([1.0, 0.5, 0.25]))
+    train, test = "\n".join(mermaid_loss_charts({"main": log})).split("```mermaid\n")[1:]
+    assert 'y-axis "train loss"' in train
+    assert "line [1, 0.5, 0]" in train
+    assert 'y-axis "log10 of the test loss"' in test
 
 
 def test_the_html_report_is_one_page_with_its_pictures_inside():

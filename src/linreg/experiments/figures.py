@@ -10,9 +10,11 @@ from matplotlib.figure import Figure
 from linreg.core.params import PlotParams
 from linreg.core.plotting import PICTURE_INCHES, loss_axes, sample_note, spread_sample
 from linreg.core.records import Predictions, TrainLog
+from linreg.experiments.report import REVISION_COLOURS
 
-# One colour per revision, base first; test data stays green as in the lesson's picture.
-_REVISION_COLOURS = ("tab:orange", "tab:blue")
+# One colour per revision, base first (the Mermaid charts' too); test data stays green as in
+# the lesson's picture.
+_REVISION_COLOURS = tuple(REVISION_COLOURS)
 
 
 def loss_comparison_figure(logs: Mapping[str, TrainLog]) -> Figure:

@@ -240,30 +240,57 @@ def unsettled_note(change: MetricChange, swings: Mapping[str, tuple[float, int]]
 # At most this many epochs of each loss curve in the Mermaid charts that GitHub draws: every
 # epoch of the lesson's 100 (a sample of every other epoch would hide a two-state loop).
 CHART_POINTS = 100
+# Each revision's colour, base first, in the Mermaid charts and the comparison's PNGs alike,
+# with the names the charts' titles give them: both at least 3:1 against white (WCAG's
+# contrast for graphics; matplotlib's tab:orange has 2.5).
+REVISION_COLOURS = {"#d95f02": "orange", "#1f77b4": "blue"}
+
+
+def chart_epochs(epochs: int) -> list[int]:
+    """The epochs a chart shows: every one up to CHART_POINTS, else CHART_POINTS evenly spread
+    from the first to the last (Mermaid spreads a line's values evenly over the x axis)."""
+    if epochs <= CHART_POINTS:
+        return list(range(epochs))
+    return sorted({round(i * (epochs - 1) / (CHART_POINTS - 1)) for i in range(CHART_POINTS)})
 
 
 def mermaid_loss_charts(logs: Mapping[str, TrainLog]) -> list[str]:
     """Mermaid xychart blocks, one for the train loss and one for the test loss, a line per
-    side; `logs` maps each side's label (base first) to its train log. At most CHART_POINTS
-    epochs, evenly spaced, the last included; values as the train logs hold them, to six
-    significant digits."""
+    side in its colour (REVISION_COLOURS, set by Mermaid's init directive and named in the
+    title); `logs` maps each side's label (base first) to its train log. The x axis is the
+    epoch, numeric; the y axis log10 of the loss, the scale of the PNGs' log axis (Mermaid has
+    no log axis), or the loss itself where one is not positive. Values to six significant
+    digits of what the train logs hold (or of their log10)."""
     epochs = max(len(log.epoch) for log in logs.values())
-    step = max(1, math.ceil(epochs / CHART_POINTS))
-    shown = sorted({*range(0, epochs, step), epochs - 1})
-    order = ", ".join(f"line {i + 1}: {label}" for i, label in enumerate(logs))
+    shown = chart_epochs(epochs)
+    palette = ", ".join(REVISION_COLOURS)
+    named = ", ".join(
+        f"{colour}: {label}" for label, colour in zip(logs, REVISION_COLOURS.values(), strict=False)
+    )
+    # Mermaid spreads every line over the whole x axis: a shorter run's line goes on flat from
+    # its last epoch, and the title says so
+    shorter = "".join(
+        f"; {label} ends at epoch {len(log.epoch) - 1}, flat after"
+        for label, log in logs.items()
+        if len(log.epoch) < epochs
+    )
     blocks = []
     for column, name in (("train_loss", "Train loss"), ("test_loss", "Test loss")):
+        series = [
+            getattr(log, column)[np.minimum(shown, len(log.epoch) - 1)] for log in logs.values()
+        ]
+        logarithmic = all(bool(np.all(values > 0)) for values in series)
         lines = [
             "```mermaid",
+            '%%{init: {"themeVariables": {"xyChart": {"plotColorPalette": "' + palette + '"}}}}%%',
             "xychart-beta",
-            f'    title "{name} per epoch ({order})"',
-            f'    x-axis "epoch" [{", ".join(map(str, shown))}]',
-            f'    y-axis "{name.lower()}"',
+            f'    title "{name} per epoch{", log10" if logarithmic else ""} ({named}{shorter})"',
+            f'    x-axis "epoch" 0 --> {epochs - 1}',
+            f'    y-axis "{"log10 of the " + name.lower() if logarithmic else name.lower()}"',
         ]
-        for log in logs.values():
-            losses = getattr(log, column)
-            values = [f"{losses[epoch]:.6g}" for epoch in shown if epoch < len(losses)]
-            lines.append(f"    line [{', '.join(values)}]")
+        for values in series:
+            shown_values = np.log10(values.astype(np.float64)) if logarithmic else values
+            lines.append(f"    line [{', '.join(f'{v:.6g}' for v in shown_values)}]")
         blocks += [*lines, "```", ""]
     return blocks
 
