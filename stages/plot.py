@@ -1,5 +1,4 @@
-"""Stage plot: data, predictions, loss log -> the PNGs and the points `dvc plots` charts, from
-the rows drawn alone (read a block at a time)."""
+"""Stage plot: data, predictions, loss log -> the PNGs and the points `dvc plots` charts."""
 
 import gc
 
@@ -7,8 +6,8 @@ gc.disable()  # before the imports: see linreg.runtime.cli.run
 
 from functools import partial
 
+from linreg.core import plotting
 from linreg.core.dataset import Dataset
-from linreg.core.plotting import loss_curve_figure, predictions_figure, render_png, sample_of_blocks
 from linreg.core.records import Predictions
 from linreg.io.artifacts import read_prediction_blocks, read_train_log, write_predicted_vs_actual
 from linreg.io.datasets import read_blocks
@@ -22,17 +21,18 @@ def main(argv: list[str] | None = None) -> None:
     inputs = ["train", "predictions", "train-log"]
     args = parse_args(__doc__, inputs, ["predictions-png", "loss-png", "points"], argv)
     params, training = (everything := load_params(args.params)).plot, everything.train
-    sample = partial(sample_of_blocks, size=params.max_points, seed=params.seed)
+    sample = partial(plotting.sample_of_blocks, size=params.max_points, seed=params.seed)
     train_rows, test_rows = count_rows(args.train), count_rows(args.predictions)
     train = sample(read_blocks(args.train, train_rows), train_rows, Dataset.joined)
-    blocks = read_prediction_blocks(args.predictions, test_rows)
-    predicted = sample(blocks, test_rows, Predictions.joined)
-    predictions = predictions_figure(train, predicted, params, (train_rows, test_rows))
+    tests = partial(read_prediction_blocks, args.predictions, test_rows)  # twice: a sample, all
+    predicted = sample(tests(), test_rows, Predictions.joined)
+    mae = plotting.mean_absolute_error(tests())
+    figure = plotting.predictions_figure(train, predicted, params, mae, (train_rows, test_rows))
     log = read_train_log(args.train_log)
-    loss_curve = loss_curve_figure(log, training.loss, training.standardize)
+    curve = plotting.loss_curve_figure(log, training.loss, training.standardize)
     with all_or_none():
-        write_bytes_atomic(args.predictions_png, render_png(predictions, params.dpi))
-        write_bytes_atomic(args.loss_png, render_png(loss_curve, params.dpi))
+        write_bytes_atomic(args.predictions_png, plotting.render_png(figure, params.dpi))
+        write_bytes_atomic(args.loss_png, plotting.render_png(curve, params.dpi))
         write_predicted_vs_actual(args.points, predicted)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 
 from linreg.core.dataset import Dataset
 from linreg.core.params import PlotParams
 from linreg.core.plotting import (
     loss_curve_figure,
+    mean_absolute_error,
     predictions_figure,
     render_png,
     sample_of_blocks,
@@ -27,8 +30,13 @@ def predicted(data: Dataset, shift: float = 0.0) -> Predictions:
     return Predictions(data, data.y + np.float32(shift))
 
 
+def picture(train: Dataset, test: Predictions, params: PlotParams, totals=None):
+    """The predictions picture, titled with the MAE of `test`."""
+    return predictions_figure(train, test, params, mean_absolute_error([test]), totals)
+
+
 def predictions_png(line: Dataset, params: PlotParams, shift: float = 0.0) -> bytes:
-    return render_png(predictions_figure(line, predicted(line, shift), params), params.dpi)
+    return render_png(picture(line, predicted(line, shift), params), params.dpi)
 
 
 def test_predictions_png_is_stable_and_sized_by_dpi(line):
@@ -115,15 +123,19 @@ def test_spread_sample_keeps_every_row_of_a_small_set():
 def test_a_big_data_set_is_drawn_as_a_sample_and_the_figure_says_so():
     x = np.arange(100_000, dtype=np.float32) / 100_000
     big = Dataset(x.reshape(-1, 1), 2 * x)
-    (axes,) = predictions_figure(big, predicted(big), plot_params(max_points=500)).axes
+    (axes,) = picture(big, predicted(big), plot_params(max_points=500)).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [500, 500, 500]
-    assert axes.get_title() == "Seeded subsample: 500 of 100,000 train, 500 of 100,000 test points"
+    assert axes.get_title().splitlines()[1] == (
+        "Seeded subsample: 500 of 100,000 train, 500 of 100,000 test points"
+    )
 
 
-def test_a_small_data_set_is_drawn_whole_with_no_note(line):
-    (axes,) = predictions_figure(line, predicted(line), plot_params()).axes
+def test_a_small_data_set_is_drawn_whole_with_its_test_mae_alone(line):
+    test = predicted(line, 0.25)
+    (axes,) = picture(line, test, plot_params()).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [len(line)] * 3
-    assert axes.get_title() == ""
+    mae = float(np.mean(np.abs(test.y.astype(np.float64) - test.y_pred)))
+    assert axes.get_title() == f"Test MAE {mae:.4g}"
 
 
 def test_a_sample_of_blocks_is_the_sample_of_the_whole():
@@ -140,11 +152,12 @@ def test_the_picture_of_samples_is_the_picture_of_the_whole():
     x = np.arange(20_000, dtype=np.float32) / 20_000
     big = Dataset(x.reshape(-1, 1), 2 * x)
     params = plot_params(max_points=500)
-    whole = render_png(predictions_figure(big, predicted(big), params), params.dpi)
+    whole = render_png(picture(big, predicted(big), params), params.dpi)
     blocks = [big.rows(slice(start, start + 999)) for start in range(0, len(big), 999)]
     train = sample_of_blocks(blocks, len(big), Dataset.joined, 500, 0)
     test = sample_of_blocks(map(predicted, blocks), len(big), Predictions.joined, 500, 0)
-    sampled = predictions_figure(train, test, params, (len(big), len(big)))
+    mae = mean_absolute_error(map(predicted, blocks))
+    sampled = predictions_figure(train, test, params, mae, (len(big), len(big)))
     assert render_png(sampled, params.dpi) == whole
 
 
@@ -162,7 +175,7 @@ def test_the_loss_curve_is_on_a_log_axis_that_names_the_loss_and_its_units():
 
 
 def test_the_lessons_picture_names_its_axes(line):
-    (axes,) = predictions_figure(line, predicted(line), plot_params()).axes
+    (axes,) = picture(line, predicted(line), plot_params()).axes
     assert (axes.get_xlabel(), axes.get_ylabel()) == ("x", "y")
 
 
@@ -172,3 +185,30 @@ def test_a_reports_two_pictures_are_one_size(line):
     both = {"main": predicted(line), "w": predicted(line, 0.5)}
     predictions = render_png(predictions_comparison_figure(both, params), params.dpi)
     assert png_size(loss) == png_size(predictions) == png_size(predictions_png(line, params))
+
+
+def test_predictions_of_the_same_data_share_the_y_axis(line):
+    """Two revisions' pictures of one data set, predictions within its range: one y axis."""
+    exact, shrunk = (Predictions(line, line.y * scale) for scale in (1.0, 0.9))
+    one, other = (picture(line, test, plot_params()).axes[0] for test in (exact, shrunk))
+    assert one.get_ylim() == other.get_ylim()
+    beyond = picture(line, predicted(line, 10.0), plot_params()).axes[0]
+    assert beyond.get_ylim()[1] > 10 + float(line.y.max())  # nothing drawn is clipped
+
+
+def test_the_loss_axis_spans_whole_decades_and_its_labels_never_crowd():
+    (axes,) = loss_curve_figure(log(0.3)).axes  # losses from 0.03 to 0.6
+    axes.figure.canvas.draw()
+    assert axes.get_ylim() == (0.01, 1.0)
+    (other,) = loss_curve_figure(log(0.25)).axes
+    assert other.get_ylim() == axes.get_ylim()
+    labels = [t for t in axes.yaxis.get_ticklabels(minor=True) if t.get_text()]
+    mantissas = {
+        round(float(t.get_text()) / 10 ** np.floor(np.log10(float(t.get_text())))) for t in labels
+    }
+    assert mantissas == {2, 3, 5}
+    boxes = sorted(
+        t.get_window_extent().y0 for t in [*labels, *axes.yaxis.get_ticklabels()] if t.get_text()
+    )
+    heights = labels[0].get_window_extent().height
+    assert all(b - a > heights for a, b in itertools.pairwise(boxes))  # no overlap

@@ -17,6 +17,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from linreg.core.dataset import Dataset
+from linreg.core.evaluation import ErrorSums
 from linreg.core.params import PlotParams
 from linreg.core.records import Predictions, TrainLog
 
@@ -74,20 +75,33 @@ def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
     return "Seeded subsample: " + ", ".join(parts) + " points"
 
 
+def mean_absolute_error(blocks: Iterable[Predictions]) -> float:
+    """The test MAE of predictions that come a block of rows at a time, summed as evaluate
+    sums it (the picture's title says what metrics.json says)."""
+    return sum((ErrorSums.of(block.y, block.y_pred) for block in blocks), ErrorSums()).errors().mae
+
+
+# Marker area in points², where the lesson's s=4 draws dots a reader can barely see
+MARKER_AREA = 36
+
+
 def predictions_figure(
     train: Dataset,
     predicted: Predictions,
     params: PlotParams,
+    test_mae: float,
     totals: tuple[int, int] | None = None,
 ) -> Figure:
     """The lesson's picture for one feature (train data in blue, test data in green, predictions
-    in red, against x); for several, predicted against actual with the diagonal, and the
-    residuals. At most plot.max_points of each set, evenly spread, and the figure says so.
-    `totals`: the train and test row counts, when `train` and `predicted` are their samples
-    (sample_of_blocks)."""
+    in red, against x), titled with the test MAE; for several, predicted against actual with
+    the diagonal, and the residuals. At most plot.max_points of each set, evenly spread, and
+    the figure says so. `totals`: the train and test row counts, when `train` and `predicted`
+    are their samples (sample_of_blocks). The y axis spans the data's targets (and the
+    predictions where they go beyond), so that revisions that trained on the same data share
+    it in `dvc plots diff`."""
     train_total, test_total = totals or (len(train), len(predicted))
     if predicted.x.shape[1] > 1:
-        return _predicted_against_actual(predicted, params, test_total)
+        return _predicted_against_actual(predicted, params, test_mae, test_total)
     train_rows = spread_sample(len(train), params.max_points, params.seed)
     test_rows = spread_sample(len(predicted.y), params.max_points, params.seed)
     test_x = predicted.x[test_rows, 0]
@@ -95,19 +109,31 @@ def predictions_figure(
     axes = figure.add_subplot()
     axes.set_xlabel(predicted.data.features[0])
     axes.set_ylabel(predicted.data.target)
-    axes.scatter(train.x[train_rows, 0], train.y[train_rows], c="b", s=4, label="Training data")
-    axes.scatter(test_x, predicted.y[test_rows], c="g", s=4, label="Testing data")
-    axes.scatter(test_x, predicted.y_pred[test_rows], c="r", s=4, label="Predictions")
+    train_x = train.x[train_rows, 0]
+    axes.scatter(train_x, train.y[train_rows], c="b", s=MARKER_AREA, label="Training data")
+    axes.scatter(test_x, predicted.y[test_rows], c="g", s=MARKER_AREA, label="Testing data")
+    axes.scatter(test_x, predicted.y_pred[test_rows], c="r", s=MARKER_AREA, label="Predictions")
+    drawn = np.concatenate([train.y[train_rows], predicted.y[test_rows]])
+    axes.set_ylim(_span(drawn, predicted.y_pred[test_rows]))
     note = sample_note(
         {"train": (len(train_rows), train_total), "test": (len(test_rows), test_total)}
     )
-    if note:
-        axes.set_title(note)
+    axes.set_title(f"Test MAE {test_mae:.4g}" + (f"\n{note}" if note else ""), fontsize=16)
     axes.legend(prop={"size": 14})
     return figure
 
 
-def _predicted_against_actual(predicted: Predictions, params: PlotParams, total: int) -> Figure:
+def _span(data: np.ndarray, beyond: np.ndarray) -> tuple[float, float]:
+    """The range of `data`, widened to hold `beyond` where it goes further, and 5 % of the
+    data's range either side."""
+    low, high = float(np.min(data)), float(np.max(data))
+    margin = 0.05 * (high - low or abs(high) or 1.0)
+    return min(low, float(np.min(beyond))) - margin, max(high, float(np.max(beyond))) + margin
+
+
+def _predicted_against_actual(
+    predicted: Predictions, params: PlotParams, test_mae: float, total: int
+) -> Figure:
     """Left: each test row's prediction against its target, on the diagonal when exact. Right:
     the residuals (target - prediction) against the prediction, around zero when unbiased."""
     shown = predicted.rows(spread_sample(len(predicted.y), params.max_points, params.seed))
@@ -115,21 +141,20 @@ def _predicted_against_actual(predicted: Predictions, params: PlotParams, total:
     y, y_pred = shown.y.astype(np.float64), shown.y_pred.astype(np.float64)
     figure = Figure(figsize=(14, 6))
     left, right = figure.subplots(1, 2)
-    left.scatter(y, y_pred, c="r", s=6, label="Predictions")
+    left.scatter(y, y_pred, c="r", s=MARKER_AREA / 2, label="Predictions")
     ends = [min(y.min(), y_pred.min()), max(y.max(), y_pred.max())]
     left.plot(ends, ends, c="k", linewidth=1, label="Exact (predicted = actual)")
     left.set_xlabel(f"actual {target}")
     left.set_ylabel(f"predicted {target}")
     left.set_title(f"Test set: predicted against actual {target}")
     left.legend()
-    right.scatter(y_pred, y - y_pred, c="g", s=6)
+    right.scatter(y_pred, y - y_pred, c="g", s=MARKER_AREA / 2)
     right.axhline(0, c="k", linewidth=1)
     right.set_xlabel(f"predicted {target}")
     right.set_ylabel("residual (actual - predicted)")
     right.set_title("Residuals")
     note = sample_note({"test": (len(shown.y), total)})
-    if note:
-        figure.suptitle(note)
+    figure.suptitle(f"Test MAE {test_mae:.4g}" + (f"; {note}" if note else ""), fontsize=16)
     return figure
 
 
@@ -148,8 +173,20 @@ def loss_curve_figure(log: TrainLog, loss: str = "l1", standardized: bool = Fals
     figure, axes = loss_axes(loss, standardized)
     axes.plot(log.epoch, log.train_loss, label="Train loss")
     axes.plot(log.epoch, log.test_loss, label="Test loss")
+    set_decades(axes, [log.train_loss, log.test_loss])
     axes.legend()
     return figure
+
+
+def set_decades(axes: Axes, curves: Iterable[np.ndarray]) -> None:
+    """The log axis from the power of ten below the curves' lowest positive value to the one
+    above their highest: two revisions whose losses lie in the same decades get the same axis
+    in `dvc plots diff`."""
+    values = np.concatenate([np.asarray(curve, np.float64) for curve in curves])
+    positive = values[np.isfinite(values) & (values > 0)]
+    if len(positive):
+        low, high = np.floor(np.log10(positive.min())), np.ceil(np.log10(positive.max()))
+        axes.set_ylim(10**low, 10 ** max(high, low + 1))
 
 
 def loss_axes(loss: str | None = None, standardized: bool = False) -> tuple[Figure, Axes]:
@@ -164,8 +201,8 @@ def loss_axes(loss: str | None = None, standardized: bool = False) -> tuple[Figu
     squared = ", squared" if loss == "mse" else ""
     axes.set_ylabel(f"{LOSS_LABELS.get(loss or '', 'Loss')}, {units}{squared}; log scale")
     axes.set_yscale("log")
-    # 0.04, not 4 x 10^-2; the ticks between powers of ten say their values where the curves
-    # span less than two of them (more would crowd the axis)
+    # 0.04, not 4 x 10^-2; between powers of ten, 2, 3 and 5 of them say their values where
+    # the axis spans at most two decades (the others, 6 to 9, would crowd under the next power)
     axes.yaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
     axes.yaxis.set_minor_formatter(FuncFormatter(lambda value, _: _minor_label(axes, value)))
     return figure, axes
@@ -173,4 +210,5 @@ def loss_axes(loss: str | None = None, standardized: bool = False) -> tuple[Figu
 
 def _minor_label(axes: Axes, value: float) -> str:
     low, high = axes.get_ylim()
-    return f"{value:g}" if high < 100 * low else ""
+    mantissa = round(value / 10 ** np.floor(np.log10(value)), 6)
+    return f"{value:g}" if high <= 100 * low and mantissa in (2, 3, 5) else ""

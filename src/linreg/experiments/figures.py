@@ -8,7 +8,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from linreg.core.params import PlotParams
-from linreg.core.plotting import PICTURE_INCHES, loss_axes, sample_note, spread_sample
+from linreg.core.plotting import (
+    PICTURE_INCHES,
+    loss_axes,
+    sample_note,
+    set_decades,
+    spread_sample,
+)
 from linreg.core.records import Predictions, TrainLog
 from linreg.experiments.report import REVISION_COLOURS
 
@@ -24,6 +30,7 @@ def loss_comparison_figure(logs: Mapping[str, TrainLog]) -> Figure:
     for (label, log), colour in zip(logs.items(), _REVISION_COLOURS, strict=True):
         axes.plot(log.epoch, log.train_loss, color=colour, label=f"{label}: train loss")
         axes.plot(log.epoch, log.test_loss, "--", color=colour, label=f"{label}: test loss")
+    set_decades(axes, [curve for log in logs.values() for curve in (log.train_loss, log.test_loss)])
     axes.legend()
     return figure
 
