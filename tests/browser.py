@@ -185,3 +185,26 @@ def _chart(svg: str) -> Chart:
         points = [(float(x), float(y)) for x, y in re.findall(r"([-\d.]+),([-\d.]+)", d)]
         lines.append((stroke, points))
     return Chart(ticks("bottom-axis", "x"), ticks("left-axis", "y"), lines)
+
+
+def image_widths(chromium: str, html: str, width: int = 1400) -> list[tuple[int, int]]:
+    """(natural, drawn) width in CSS pixels of each image of a page, opened in `chromium` in a
+    window `width` pixels wide, with no network."""
+    measure = (
+        "<script>document.body.dataset.widths = JSON.stringify([...document.images].map("
+        "image => [image.naturalWidth, image.getBoundingClientRect().width]));</script>"
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        page = Path(folder) / "page.html"
+        page.write_text(html.replace("</body>", measure + "</body>"))
+        dom = subprocess.run(
+            [
+                chromium, "--headless", "--no-sandbox", "--disable-gpu", *NO_NETWORK,
+                f"--user-data-dir={folder}/profile", "--virtual-time-budget=30000",
+                f"--window-size={width},900", "--dump-dom", page.as_uri(),
+            ],
+            capture_output=True, text=True, check=True, timeout=300,
+        ).stdout  # fmt: skip
+    found = re.search(r'data-widths="([^"]*)"', dom)
+    assert found, dom[-2000:]
+    return [tuple(pair) for pair in json.loads(found.group(1).replace("&quot;", '"'))]

@@ -6,12 +6,15 @@ import json
 import math
 import re
 
+import matplotlib as mpl
 import numpy as np
 import pytest
+from matplotlib.figure import Figure
 
 from harness.project import METRICS
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import METRIC_GOALS
+from linreg.core.plotting import PICTURE_INCHES, render_png
 from linreg.core.records import TrainLog
 from linreg.experiments.report import (
     CHART_POINTS,
@@ -32,7 +35,8 @@ from linreg.experiments.report import (
     tail_swing,
 )
 
-from .helpers import ROOT
+from .browser import image_widths
+from .helpers import ROOT, png_size
 
 # What `dvc params diff BASE --json` and `dvc metrics diff BASE --all --json` print.
 PARAMS_DIFF = {
@@ -279,5 +283,24 @@ def test_the_html_report_is_one_page_with_its_pictures_inside():
     assert "<td>train.lr</td><td>0.01</td><td>0.1</td>" in page
 
 
+def test_the_html_reports_pictures_keep_their_size_and_readable_labels(chromium, line_figure):
+    """Each PNG drawn at its natural width in a 1,400-pixel window: its tick labels (matplotlib's
+    10 points at plot.dpi 100) stay about 14 pixels high, not the 7 of a half-width picture."""
+    dpi = 100
+    png = render_png(line_figure, dpi)
+    widths = image_widths(chromium, render_html(report(), {"a": png, "b": png}))
+    assert widths == [(png_size(png)[0], png_size(png)[0])] * 2
+    tick_pixels = mpl.rcParams["font.size"] * dpi / 72 * widths[0][1] / widths[0][0]
+    assert tick_pixels >= 11
+
+
 def test_report_says_when_no_param_differs():
     assert "No param differs." in render_report(report(params={})).splitlines()
+
+
+@pytest.fixture
+def line_figure() -> Figure:
+    """A picture of the comparison's size (core.plotting.PICTURE_INCHES)."""
+    figure = Figure(figsize=PICTURE_INCHES)
+    figure.add_subplot().plot([0, 1], [0, 1])
+    return figure

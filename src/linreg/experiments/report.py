@@ -406,10 +406,10 @@ def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     )
 
 
+# Each PNG at its natural size, one a row: shrunk to half a page, its tick labels were 7 px
 _STYLE = (
-    "body { font-family: sans-serif; max-width: 1100px; margin: 24px auto; } "
+    "body { font-family: sans-serif; margin: 24px; } "
     "table { border-collapse: collapse; } td, th { border: 1px solid #ccc; padding: 4px 8px; "
     "text-align: right; } td:first-child, th:first-child { text-align: left; } "
-    "figure { display: inline-block; width: 49%; margin: 0; vertical-align: top; } "
-    "img { width: 100%; }"
+    "figure { margin: 0 0 24px; } img { display: block; max-width: none; }"
 )
