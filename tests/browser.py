@@ -83,12 +83,17 @@ def plots_page_dom(chromium: str, project: Path, *command: str) -> str:
     return dom
 
 
-def drawn(dom: str, path: str) -> Drawn:
-    """What the div of the plot of `path` holds in `dom`."""
+def plot_div(dom: str, path: str) -> str:
+    """The div of the plot of `path` in `dom`, as the page's scripts left it."""
     start = dom.find(f'id="{div_id(path)}"')
     assert start >= 0, f"no div for {path}"
     following = dom.find('<div id="reports_', start + 1)  # our plots are all under reports/
-    div = dom[start : following if following > 0 else len(dom)]
+    return dom[start : following if following > 0 else len(dom)]
+
+
+def drawn(dom: str, path: str) -> Drawn:
+    """What the div of the plot of `path` holds in `dom`."""
+    div = plot_div(dom, path)
     marks = re.findall(r'<g[^>]*class="mark-(?:line|symbol)[^"]*"[^>]*>(.*?)</g>', div)
     legend = re.findall(r"<text[^>]*>([^<]*)</text>", div)
     captions = re.findall(r"<p>([^<]*)</p>", div)[1:]  # the first names the plot
