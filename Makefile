@@ -18,11 +18,19 @@ export TORCH
 BASE ?= main
 FAIL_IF ?=
 METRICS ?= test_mae,test_rmse,test_r2
-# make sweep GRID='train.lr=0.001,0.01,0.1 train.epochs=100,200' SORT=test_mae
+# make sweep GRID='train.lr=0.001,0.01,0.1 train.epochs=100,200' SORT=test_mae MAX_POINTS=100
 GRID ?= train.lr=0.001,0.01,0.1
 SORT ?= test_mae
-# Handed to the commands through the environment, so that no quote in them can break a recipe.
-export BASE FAIL_IF METRICS GRID SORT
+MAX_POINTS ?= 100
+# Handed to the commands through the environment, so that no quote in them can break a recipe,
+# and as given: $(value) keeps make from expanding a $ in them (a $(shell ...) runs nothing).
+override BASE := $(value BASE)
+override FAIL_IF := $(value FAIL_IF)
+override METRICS := $(value METRICS)
+override GRID := $(value GRID)
+override SORT := $(value SORT)
+override MAX_POINTS := $(value MAX_POINTS)
+export BASE FAIL_IF METRICS GRID SORT MAX_POINTS
 
 .PHONY: pipeline dev lock repro test test-fast test-stress lint bench bench-scale bench-resume bench-distributed bench-precision gpu-check compare sweep push pull clean
 
@@ -95,10 +103,10 @@ pull: pipeline
 	dvc pull --run-cache
 
 compare: pipeline
-	python -m linreg.experiments.compare --base "$$BASE" --fail-if "$$FAIL_IF" --metrics "$$METRICS"
+	python -m linreg.experiments.compare --base="$$BASE" --fail-if="$$FAIL_IF" --metrics="$$METRICS"
 
 sweep: pipeline
-	python -m linreg.experiments.sweep "$$GRID" --sort-by "$$SORT"
+	python -m linreg.experiments.sweep --sort-by="$$SORT" --max-points="$$MAX_POINTS" -- "$$GRID"
 
 # Regenerate requirements/*.txt from pyproject.toml (tools/lock.py says how pins move).
 lock: dev

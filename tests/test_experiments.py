@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,7 @@ from linreg.experiments.report import REVISION_COLOURS, chart_epochs
 from linreg.io.artifacts import read_train_log
 
 from .browser import mermaid_charts
-from .helpers import artifact_bytes, png_size, run, set_param
+from .helpers import ROOT, artifact_bytes, png_size, run, set_param
 
 pytestmark = pytest.mark.slow
 
@@ -347,3 +348,26 @@ def test_sweep_checks_every_point_before_running_any(project):
     )
     assert experiment_names(project) == set()
     assert (project / "params.yaml").read_bytes() == params
+    many = sweep(project, "--max-points=2", "--", "train.lr=0.1,0.2,0.3", check=False)
+    assert (many.returncode, many.stderr) == (1, (
+        "error: GRID: 3 points, and a sweep runs at most 2 (MAX_POINTS: make sweep "
+        "MAX_POINTS=N, or --max-points N, to run more)\n"
+    ))  # fmt: skip
+    assert experiment_names(project) == set()
+
+
+def test_make_hands_its_variables_to_the_commands_as_given(tmp_path):
+    """A $ in a variable is text, not make's (a $(shell ...) in BASE runs nothing), and a value
+    that starts with - reaches the command as a value."""
+    flag = tmp_path / "ran"
+    recipe = 'show: ; @printf "%s\\n" "$$BASE" "$$GRID"'
+    variables = [f"BASE=$(shell touch {flag})", "GRID=-x"]
+    shown = subprocess.run(
+        ["make", "-s", "--eval", recipe, "show", *variables],
+        cwd=ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert shown.splitlines() == [f"$(shell touch {flag})", "-x"]
+    assert not flag.exists()
+    recipes = run(ROOT, "make", "-n", "compare", "sweep").stdout
+    assert '--base="$BASE"' in recipes  # --base=-h is a value, where --base -h is an option
+    assert '-- "$GRID"' in recipes

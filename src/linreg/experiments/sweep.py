@@ -31,12 +31,21 @@ from linreg.io.params import load_params
 from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run
 
+# The most experiments one sweep runs unless told otherwise (make sweep MAX_POINTS=...)
+MAX_POINTS = 100
+
 
 def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m linreg.experiments.sweep", description=__doc__)
     parser.add_argument("grid", nargs="+", help="KEY=V1,V2,... (several keys: cross product)")
     parser.add_argument(
         "--sort-by", default=VERDICT_METRICS[0], help="metric to sort by, best first"
+    )
+    parser.add_argument(
+        "--max-points",
+        type=int,
+        default=MAX_POINTS,
+        help=f"the most experiments one sweep runs ({MAX_POINTS}): a typo is not a night's work",
     )
     parser.add_argument("--out", default="comparison/sweep.md", help="where to write the table")
     parser.add_argument("--params", default="params.yaml", help="the workspace's params file")
@@ -46,6 +55,11 @@ def main(argv: list[str] | None = None) -> None:
     require_metric("SORT", args.sort_by, args.sort_by)
     params = load_params(args.params)
     points = grid_points(parse_grid(args.grid))
+    if len(points) > args.max_points:
+        raise PipelineError(
+            f"GRID: {len(points):,} points, and a sweep runs at most {args.max_points:,} "
+            "(MAX_POINTS: make sweep MAX_POINTS=N, or --max-points N, to run more)"
+        )
     for point in points:
         source = "GRID point " + ",".join(f"{key}={value}" for key, value in point.items())
         with_overrides(params, {key: parse_value(value) for key, value in point.items()}, source)
