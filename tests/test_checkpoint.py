@@ -14,6 +14,7 @@ from linreg.core.conventions import MODELS
 from linreg.core.errors import PipelineError
 from linreg.core.model import Scaling, Standardized, build_model
 from linreg.io.checkpoint import load_model, save_checkpoint
+from linreg.predict import main as predict_main
 
 
 @pytest.mark.parametrize("standardized", [False, True])
@@ -88,8 +89,15 @@ def test_weights_of_another_shape_are_refused(tmp_path: Path):
         (torch.ones(1, dtype=torch.complex64), r"is torch\.complex64, expected torch\.float32"),
         (torch.ones(1, dtype=torch.float16), r"is torch\.float16, expected torch\.float32"),
         (torch.tensor([float("inf")]), r"holds NaN or infinite values"),
+        (torch.empty(1, device="meta"), r"is on the meta device, not the cpu"),
+        (torch.nested.nested_tensor([torch.ones(1)]), r"is a nested tensor, not a dense one"),
+        (
+            torch.quantize_per_tensor(torch.ones(1), 0.1, 0, torch.qint8),
+            r"is a quantized tensor",
+        ),
+        (torch.nn.Parameter(torch.ones(1)), r"is a Parameter, not a plain tensor"),
     ],
-    ids=["sparse", "complex", "float16", "infinite"],
+    ids=["sparse", "complex", "float16", "infinite", "meta", "nested", "quantized", "subclass"],
 )
 def test_only_dense_real_finite_weights_of_their_dtype_are_loaded(tmp_path, weight, problem):
     """The first tensor's precision, when train.dtype names it (float32 or float64), is what
@@ -106,10 +114,11 @@ def test_only_dense_real_finite_weights_of_their_dtype_are_loaded(tmp_path, weig
         load_model(path)
 
 
-def test_unknown_model_kind_is_refused(tmp_path: Path):
+@pytest.mark.parametrize("kind", ["no such model kind", ["parameters"], None])
+def test_unknown_model_kind_is_refused(tmp_path: Path, kind):
     path = tmp_path / "model.pt"
     buffer = io.BytesIO()
-    torch.save({"model": "no such model kind", "state_dict": {}}, buffer)
+    torch.save({"model": kind, "state_dict": {}}, buffer)
     path.write_bytes(buffer.getvalue())
     with pytest.raises(PipelineError, match="not a linreg checkpoint"):
         load_model(path)
@@ -118,3 +127,12 @@ def test_unknown_model_kind_is_refused(tmp_path: Path):
 def test_missing_checkpoint(tmp_path: Path):
     with pytest.raises(PipelineError, match=r"model\.pt: file not found"):
         load_model(tmp_path / "model.pt")
+
+
+def test_predict_refuses_a_prediction_that_overflows(tmp_path):
+    """As evaluate refuses the same model: inf is no prediction."""
+    model = build_model("parameters")
+    model.load_state_dict({"weight": torch.full((1,), 3e38), "bias": torch.zeros(1)})
+    save_checkpoint(tmp_path / "model.pt", model)
+    with pytest.raises(PipelineError, match=r"^the model's predictions overflow float32 for '10'"):
+        predict_main(["--model", str(tmp_path / "model.pt"), "0.5", "10"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import signal
 from pathlib import Path
 
@@ -18,10 +19,12 @@ from linreg.core.records import Truth
 from linreg.io import tables
 from linreg.io.artifacts import read_precision, read_truth, write_truth
 from linreg.io.files import (
+    JSON_DEPTH,
     all_or_none,
     atomic_file,
     chunks,
     file_digest,
+    read_json,
     write_bytes_atomic,
     write_json,
 )
@@ -380,3 +383,44 @@ def test_truth_json_records_the_datas_precision_when_it_is_not_float32(tmp_path:
     path.write_text('{"weight": null, "bias": null, "precision": "float16"}')
     with pytest.raises(PipelineError, match=r"truth\.json: expected .* one of float32, float64"):
         read_precision(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ('{"weight": NaN, "bias": 0.3}', "NaN is not a JSON number"),
+        ('{"weight": -Infinity, "bias": 0.3}', "-Infinity is not a JSON number"),
+        ('{"weight": 1e400, "bias": 0.3}', "the number 1e400 is not a finite float"),
+        ('{"weight": 1' + "0" * 400 + ', "bias": 0.3}', "beyond a float's range"),
+        ("[" * 100_000 + "]" * 100_000, f"nested deeper than {JSON_DEPTH}"),
+        ("[" * (JSON_DEPTH + 1) + "]" * (JSON_DEPTH + 1), f"nested deeper than {JSON_DEPTH}"),
+    ],
+    ids=["nan", "infinity", "overflow", "huge int", "deep", "one too deep"],
+)
+def test_json_a_user_can_edit_is_read_finite_and_shallow_or_refused_in_one_line(
+    tmp_path, text, problem
+):
+    path = tmp_path / "truth.json"
+    path.write_text(text)
+    with pytest.raises(PipelineError, match=re.escape(problem)) as error:
+        read_json(path, "run the generate stage first")
+    assert str(error.value).startswith(f"{path}: not JSON")
+
+
+def test_a_file_in_the_place_of_an_output_folder_is_one_line(tmp_path):
+    (tmp_path / "comparison").write_text("x")
+    target = tmp_path / "comparison/sub/report.md"
+    with pytest.raises(PipelineError) as error:
+        write_bytes_atomic(target, b"report")
+    assert str(error.value) == (
+        f"{tmp_path / 'comparison'}: a file, where a folder must be (it holds "
+        f"{target.parent}); move it away, or remove it"
+    )
+    assert (tmp_path / "comparison").read_text() == "x"
+
+
+def test_a_pipe_in_the_place_of_a_data_file_is_refused_before_it_is_read(tmp_path):
+    """The resume fingerprint hashes a data file before its reader runs: a pipe would hang."""
+    os.mkfifo(tmp_path / "train.csv")
+    with pytest.raises(PipelineError, match="not a regular file"):
+        part_digests(tmp_path / "train.csv", 0, 2)

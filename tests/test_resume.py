@@ -500,6 +500,15 @@ def test_every_optimizer_resumes_to_the_same_bits(tmp_path, monkeypatch, optimiz
         assert torch.equal(resumed.model.state_dict()[name], value), name
 
 
+def test_a_file_where_the_resume_points_go_is_one_line_before_any_work(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    data = lesson_files(tmp_path)
+    Path(".resume").write_text("x")
+    with pytest.raises(PipelineError, match=r"^\.resume: a file, where a folder must be"):
+        TrainingRun(train_params(), data, "train_log.csv")
+    TrainingRun(train_params(checkpoint_seconds=0), data, "train_log.csv")  # none to save
+
+
 def test_the_lessons_run_leaves_no_resume_point(project):
     """The reproduced project, at the lesson's size: trained in milliseconds, nothing saved."""
     assert not (project / ".resume").exists()
@@ -644,10 +653,44 @@ RESUME_EDITS = {
             s["optimizer"] | {"param_groups": [s["optimizer"]["param_groups"][0] | {"lr": 9.0}]}
         ),
     ),
+    "a key that is not text": lambda state: state | {1: 0},
+    "epoch True": setting("epoch", lambda s: True),
+    "a learning rate that is a tensor": setting(
+        "optimizer",
+        lambda s: (
+            s["optimizer"]
+            | {"param_groups": [s["optimizer"]["param_groups"][0] | {"lr": torch.ones(2)}]}
+        ),
+    ),
+    "a meta weight": model_setting("weight", lambda w: torch.empty_like(w, device="meta")),
+    "a nested weight": model_setting("weight", lambda w: torch.nested.nested_tensor([w])),
+    "a weight of a tensor subclass": model_setting("weight", lambda w: torch.nn.Parameter(w)),
     "a history 3 times as long": setting("train_loss", lambda s: s["train_loss"] * 3),
     "the history of all epochs": setting("epoch", lambda s: EPOCHS + 1),
     "epoch 0": setting("epoch", lambda s: 0),
 }
+
+
+@pytest.mark.parametrize("name", sorted(RESUME_EDITS))
+def test_every_edit_of_a_resume_point_is_one_line_and_removes_it(
+    tmp_path, monkeypatch, capsys, name
+):
+    """In-process, each kind of edit once (the fuzz test below runs a few through dvc repro)."""
+    monkeypatch.chdir(tmp_path)
+    data = lesson_files(tmp_path)
+    params = train_params(checkpoint_seconds=1e-9)
+    StopsAfter.stop_after = 2
+    with pytest.raises(KeyboardInterrupt), StopsAfter(params, data, "train_log.csv") as run:
+        fit(params, *read_split(*data), run)
+    point = run.path.read_bytes()
+    edited(RESUME_EDITS[name])(point, run.path)
+    capsys.readouterr()
+    model = ParameterModel()
+    loop = model, torch.optim.SGD(model.parameters(), lr=params.lr), torch.Generator()
+    assert TrainingRun(params, data, "train_log.csv").resumed(*loop) is None
+    (line,) = capsys.readouterr().out.splitlines()
+    assert line.endswith("removed; training from epoch 0"), line
+    assert not run.path.exists()
 
 
 @st.composite

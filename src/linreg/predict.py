@@ -23,7 +23,13 @@ def main(argv: list[str] | None = None) -> None:
 
     model = load_model(args.model or output_path("train", "model"))
     x = parse_rows(args.rows, model_features(model), model_precision(model))
-    for row, y_value in zip(args.rows, predict(model, x).tolist(), strict=True):
+    y = predict(model, x)
+    if not np.isfinite(y).all():  # as evaluate refuses the same model
+        raise PipelineError(
+            f"the model's predictions overflow {model_precision(model)} for "
+            f"{shown(args.rows[int(np.argmin(np.isfinite(y)))])}: retrain it"
+        )
+    for row, y_value in zip(args.rows, y.tolist(), strict=True):
         print(f"{row}\t{y_value:.6f}")
 
 

@@ -159,14 +159,32 @@ class Standardized(nn.Module):
         return y  # (n, 1)
 
 
-def tensor_problem(value: object, like: torch.Tensor) -> str | None:
-    """What keeps `value` from standing in for `like` (a dense, real tensor of its dtype and
-    shape, all finite), or None: a sparse or complex tensor would fail deep in torch, or pass
-    with a warning."""
+def kind_problem(value: object) -> str | None:
+    """What keeps `value` from being a plain tensor a model can hold (a torch.Tensor itself,
+    dense, on the cpu, not nested or quantized), or None: every other kind fails deep in torch
+    (a meta tensor has no values, a nested one no sizes), or passes with a warning. Checked
+    before anything else is asked of a tensor."""
     if not isinstance(value, torch.Tensor):
         return f"is {type(value).__name__}, not a tensor"
+    if type(value) is not torch.Tensor:
+        return f"is a {type(value).__name__}, not a plain tensor"
+    if value.is_nested:
+        return "is a nested tensor, not a dense one"
     if value.layout != torch.strided:
         return f"is a {value.layout} tensor, not a dense one"
+    if value.is_quantized:
+        return "is a quantized tensor"
+    if value.device.type != "cpu":
+        return f"is on the {value.device.type} device, not the cpu"
+    return None
+
+
+def tensor_problem(value: object, like: torch.Tensor) -> str | None:
+    """What keeps `value` from standing in for `like` (a plain tensor, kind_problem, of its
+    dtype and shape, all finite), or None."""
+    if problem := kind_problem(value):
+        return problem
+    assert isinstance(value, torch.Tensor)
     if value.dtype != like.dtype:
         return f"is {value.dtype}, expected {like.dtype}"
     if value.shape != like.shape:

@@ -42,7 +42,7 @@ from linreg.experiments.revisions import (
     resolve_revision,
 )
 from linreg.io.artifacts import read_predictions, read_train_log
-from linreg.io.files import all_or_none, write_bytes_atomic
+from linreg.io.files import all_or_none, check_folder, write_bytes_atomic
 from linreg.io.params import load_params
 from linreg.io.pipeline import output_path
 from linreg.runtime.cli import ArgumentParser, run
@@ -77,6 +77,7 @@ def main(argv: list[str] | None = None) -> None:
     gates = parse_gates(args.fail_if, METRIC_GOALS)
     verdict_metrics = parse_metric_names("METRICS", args.metrics)
     base = resolve_revision(args.base)
+    check_folder(args.out)
     # what it reads of each revision: the metrics (git-tracked), then the two outputs it draws
     metrics_file = output_path("evaluate", "metrics")
     drawn = Drawn(output_path("train", "train-log"), output_path("evaluate", "predictions"))

@@ -66,7 +66,6 @@ def main(argv: list[str] | None = None) -> None:
     parser = ArgumentParser(prog="python -m linreg.experiments.plots_page", description=__doc__)
     parser.add_argument("path", type=Path, help="where to write the page (.dvc/plots/page.html)")
     path = parser.parse_args(argv).path
-    path.parent.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(path, plots_page().encode())
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from linreg.core.errors import PipelineError
+from linreg.io.files import make_folder
 
 
 def _env() -> dict[str, str]:
@@ -120,7 +121,7 @@ def fetch_base_artifacts(rev: str, paths: Sequence[str], into: Path) -> str:
                 f"{cache_path(recorded[path])} and run again to fetch or rebuild it"
             )
         target = into / path
-        target.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(target.parent)
         target.write_bytes(data)
     return "read from the DVC cache or remote"
 
@@ -203,7 +204,7 @@ def _reproduce_in_worktree(rev: str, paths: Sequence[str], into: Path) -> None:
         run_shown(["dvc", "repro", "--quiet"], cwd=worktree)
         for path in paths:
             target = into / path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(target.parent)
             shutil.copyfile(worktree / path, target)
     finally:
         if worktree.exists():

@@ -13,7 +13,14 @@ from torch import nn
 
 from linreg.core.conventions import MAX_FEATURES, MODELS
 from linreg.core.errors import PipelineError, shorten
-from linreg.core.model import Scaling, Standardized, input_features, model_class, tensor_problem
+from linreg.core.model import (
+    Scaling,
+    Standardized,
+    input_features,
+    kind_problem,
+    model_class,
+    tensor_problem,
+)
 from linreg.io.files import read_bytes, write_bytes_atomic
 
 # What a standardised model's checkpoint adds: the train set's statistics (tensors).
@@ -59,15 +66,17 @@ def load_model(path: str | Path) -> nn.Module:
     except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError) as error:
         reason = str(error).splitlines()[0] if str(error) else type(error).__name__
         raise PipelineError(f"{path}: not a readable checkpoint ({shorten(reason)})") from None
-    if not isinstance(state, dict) or state.get("model") not in MODELS:
+    kind = state.get("model") if isinstance(state, dict) else None
+    if not isinstance(kind, str) or kind not in MODELS:
         raise PipelineError(
             f"{path}: not a linreg checkpoint (no 'model' entry naming one of {', '.join(MODELS)})"
         )
-    kind, weights = state["model"], state.get("state_dict")
-    if not isinstance(weights, dict) or not all(
-        isinstance(value, torch.Tensor) for value in weights.values()
-    ):
+    weights = state.get("state_dict")
+    if not isinstance(weights, dict) or not all(isinstance(name, str) for name in weights):
         raise PipelineError(f"{path}: not a linreg checkpoint (its state_dict is not tensors)")
+    for name, value in weights.items():  # before any is asked its shape (input_features)
+        if problem := kind_problem(value):
+            raise PipelineError(f"{path}: weights do not fit model {kind!r}: {name} {problem}")
     names = list(model_class(kind)(1).state_dict())  # the same for any number of features
     missing = [name for name in names if name not in weights]
     unexpected = [name for name in weights if name not in names]

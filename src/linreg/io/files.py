@@ -7,6 +7,7 @@ import codecs
 import glob
 import hashlib
 import json
+import math
 import os
 import secrets
 import stat
@@ -16,10 +17,28 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from linreg.core.errors import PipelineError, not_utf8
+from linreg.core.errors import PipelineError, not_utf8, shorten
 
 # Inside all_or_none(): the finished temporary files waiting to be renamed, with their targets.
 _pending: ContextVar[list[tuple[Path, Path]] | None] = ContextVar("pending", default=None)
+
+
+def check_folder(folder: str | Path) -> None:
+    """That `folder` can be made or written in: a file (or anything but a folder) in the place
+    of it or of a folder above it is one line naming it."""
+    folder = Path(folder)
+    for place in [*reversed(folder.parents), folder]:
+        if place.exists() and not place.is_dir():
+            within = "" if place == folder else f" (it holds {folder})"
+            raise PipelineError(
+                f"{place}: a file, where a folder must be{within}; move it away, or remove it"
+            )
+
+
+def make_folder(folder: Path) -> None:
+    """`folder` and the folders above it, made where they are missing (check_folder first)."""
+    check_folder(folder)
+    folder.mkdir(parents=True, exist_ok=True)
 
 
 @contextmanager
@@ -35,7 +54,7 @@ def atomic_file(path: str | Path) -> Iterator[BinaryIO]:
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fd = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         # What a SIGKILL mid-write left of an earlier write to this file (the target itself
         # was never touched): DVC's lock means no other writer of it is running now.
         for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
@@ -154,9 +173,9 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> None:
 
 
 def file_digest(path: str | Path, start: int = 0, stop: int | None = None) -> bytes:
-    """The sha256 of a file's bytes [start, stop) (to its end when stop is None)."""
+    """The sha256 of a regular file's bytes [start, stop) (to its end when stop is None)."""
     digest = hashlib.sha256()
-    with Path(path).open("rb") as file:
+    with require_file(path, "run the stage that writes it first").open("rb") as file:
         file.seek(start)
         for chunk in chunks(file, stop - start if stop is not None else None):
             digest.update(chunk)
@@ -179,13 +198,49 @@ def chunks(file: BinaryIO, length: int | None = None) -> Iterator[bytes]:
 JSON_BYTES = 1 << 20
 
 
+# The deepest JSON read: the pipeline's own files are two levels deep.
+JSON_DEPTH = 32
+
+
 def read_json(path: str | Path, missing: str) -> Any:
-    """The JSON value in a file (`missing`: what to do when it is not there)."""
+    """The JSON value in a file (`missing`: what to do when it is not there): at most
+    JSON_BYTES, JSON_DEPTH levels deep, every number finite (JSON has no NaN or infinity,
+    which Python's reader would take, and 1e400 would become one); else one line."""
     data = read_bytes(path, missing, JSON_BYTES)
+
+    def finite(text: str) -> float:
+        number = float(text)
+        if not math.isfinite(number):
+            raise ValueError(f"the number {shorten(text)} is not a finite float")
+        return number
+
+    def refused(text: str) -> Any:
+        raise ValueError(f"{text} is not a JSON number")
+
     try:
-        return json.loads(data)
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise PipelineError(f"{path}: not JSON ({error})") from None
+        value = json.loads(data, parse_float=finite, parse_int=finite_int, parse_constant=refused)
+    except RecursionError:
+        raise PipelineError(f"{path}: not JSON we read (nested deeper than {JSON_DEPTH})") from None
+    except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
+        raise PipelineError(f"{path}: not JSON ({shorten(str(error))})") from None
+    if _depth(value) > JSON_DEPTH:
+        raise PipelineError(f"{path}: not JSON we read (nested deeper than {JSON_DEPTH})")
+    return value
+
+
+def finite_int(text: str) -> int:
+    """A JSON integer, refused past float's range (it could not be compared as a number)."""
+    if len(text) > 309:
+        raise ValueError(f"a number of {len(text):,} digits is beyond a float's range")
+    return int(text)
+
+
+def _depth(value: Any) -> int:
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    return 0
 
 
 def write_json(path: str | Path, data: Mapping[str, Any]) -> None:

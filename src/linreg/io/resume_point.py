@@ -73,7 +73,7 @@ def read_resume_point(path: Path, fingerprint: str) -> dict[str, Any] | None:
 def state_of(saved: dict[str, Any]) -> TrainingState:
     """The loop's state a resume point saved (its __dict__); ValueError when its fields differ."""
     names = [field.name for field in fields(TrainingState)]
-    if sorted(saved) != sorted(names):
+    if not all(isinstance(name, str) for name in saved) or sorted(saved) != sorted(names):
         raise ValueError(f"its fields are {', '.join(map(str, saved))}, not {', '.join(names)}")
     return TrainingState(**saved)
 
@@ -90,7 +90,7 @@ def check_resumable(
     against the run before any is used: an epoch within train.epochs, one finite loss per epoch
     done, the model's tensors, this optimizer's groups and state, and with mini-batches a batch
     order per rank (full batch: none, and any number of ranks may continue)."""
-    if not isinstance(state.epoch, int) or not 1 <= state.epoch <= params.epochs:
+    if type(state.epoch) is not int or not 1 <= state.epoch <= params.epochs:  # True is no epoch
         raise ValueError(f"epoch {state.epoch!r} is not within 1..{params.epochs}")
     for name, history in (("train_loss", state.train_loss), ("test_loss", state.test_loss)):
         if not isinstance(history, list) or len(history) != state.epoch:
@@ -136,9 +136,9 @@ def _check_optimizer(
     parameter the state this optimizer keeps: tensors of the parameter's shape (SGD's momentum
     buffer, Adam's averages; None before a first step) and Adam's scalar step."""
     own = optimizer.state_dict()
-    if not isinstance(saved, dict) or sorted(saved) != sorted(own):
+    if not isinstance(saved, dict) or set(saved) != set(own):
         raise ValueError("its optimizer state is not an optimizer's")
-    if saved["param_groups"] != own["param_groups"]:
+    if not _plain(saved["param_groups"]) or saved["param_groups"] != own["param_groups"]:
         raise ValueError("its optimizer's parameter groups or settings are not this run's")
     entries = saved["state"]
     if not isinstance(entries, dict) or not set(entries) <= set(range(len(parameters))):
@@ -201,3 +201,13 @@ def _listed(value: object, length: int, problem: Callable[[object], str | None])
     if not isinstance(value, list) or len(value) != length:
         return f"is not a list of {length}"
     return next((f"item {i} {p}" for i, item in enumerate(value) if (p := problem(item))), None)
+
+
+def _plain(value: object) -> bool:
+    """Whether `value` is made of plain values alone (numbers, text, None, and lists and dicts
+    of them), as an optimizer's settings are: a tensor among them would make == ambiguous."""
+    if isinstance(value, dict):
+        return all(_plain(key) and _plain(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return all(map(_plain, value))
+    return value is None or isinstance(value, int | float | str)

@@ -300,6 +300,7 @@ def line_range(path: Path, part: int = 0, parts: int = 1) -> tuple[int, int]:
     """The bytes [start, stop) of whole data lines that are the part-th of `parts`: the body
     (all after the header line) is cut into `parts` equal byte ranges, and each line belongs to
     the range its first byte is in. Together the parts hold every data line once."""
+    path = require_file(path, "run the stage that writes it first")
     with path.open("rb") as file:
         body, size = len(file.readline()), path.stat().st_size
         if size == body:
@@ -326,8 +327,10 @@ def part_digests(path: str | Path, part: int = 0, parts: int = 1) -> list[bytes]
     """The sha256 of each DIGEST_BLOCK of a CSV file that begins in its part-th of `parts`
     (line_range; the first part from the header on): a part's own bytes, and at most one block
     past them. The parts' lists, joined in order, are those of the whole file, so that a run's
-    fingerprint does not depend on how many ranks read it."""
-    start, stop = line_range(Path(path), part, parts)
+    fingerprint does not depend on how many ranks read it. The file is checked (require_file)
+    before a byte is read: a pipe or /dev/zero in its place is one line, not a hang."""
+    path = require_file(path, "run the stage that writes it first")
+    start, stop = line_range(path, part, parts)
     start = 0 if part == 0 else start
     first = -(-start // DIGEST_BLOCK) * DIGEST_BLOCK  # the first block that begins in the part
     return [

@@ -31,7 +31,7 @@ from linreg.core.placement import placement
 from linreg.core.training import FitResult, Losses, TrainingState
 from linreg.io.artifacts import write_train_log
 from linreg.io.checkpoint import save_checkpoint
-from linreg.io.files import all_or_none, write_bytes_atomic
+from linreg.io.files import all_or_none, check_folder, write_bytes_atomic
 from linreg.io.resume_point import (
     UnusableResumePoint,
     check_resumable,
@@ -85,6 +85,8 @@ class TrainingRun:
         self.where = placement(params.device)
         self.part, self.parts = self.where.rank, self.where.world_size  # of each data file
         self.writes = self.where.writes  # this process writes the outputs
+        if params.checkpoint_seconds:  # a file in the resume points' place: one line, now
+            check_folder(RESUME_FOLDER)
         read = [part_digests(path, self.part, self.parts) for path in data]
         # each file's blocks, every rank's in turn: the whole file's, however many ranks read
         by_file = zip(*self.where.gather(read), strict=True)
