@@ -294,6 +294,32 @@ def test_the_html_reports_pictures_keep_their_size_and_readable_labels(chromium,
     assert tick_pixels >= 11
 
 
+NAMES = ["<script>alert(1)</script>", 'x"y', "a|b", "`code`", "*bold*", "two\nlines", "[a](b)"]
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_name_cannot_rewrite_a_report(name):
+    """A branch, a param's value or a metric's name shows as itself: no tag, no table cell, no
+    end of a Mermaid string, no line of its own, in Markdown, Mermaid and HTML alike."""
+    metrics = {"metrics.json": {"test_mae": {"old": 1.0, "new": 0.5}, name: {"old": 1, "new": 2}}}
+    params = {"params.yaml": {"generate.source": {"old": "a.csv", "new": name}}}
+    shown = Report(
+        name, "workspace", param_changes(params), metric_changes(metrics), ["test_mae"],
+        logs={name: settling([1.0]), "workspace": settling([1.0])},
+    )  # fmt: skip
+    markdown = render_report(shown)
+    assert "<script" not in markdown
+    assert "two\nlines" not in markdown
+    lines = markdown.splitlines()
+    assert lines[0].startswith("# ")
+    assert lines[0].endswith(" → workspace")
+    for row in (line for line in lines if line.startswith("| ")):
+        assert len(re.findall(r"(?<!\\)\|", row)) == row.count(" | ") + 2  # no cell added
+    for title in (line for line in lines if line.strip().startswith("title ")):
+        assert re.fullmatch(r'\s*title "[^"]*"', title), title
+    assert "<script" not in render_html(shown, {})
+
+
 def test_report_says_when_no_param_differs():
     assert "No param differs." in render_report(report(params={})).splitlines()
 

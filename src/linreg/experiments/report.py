@@ -183,10 +183,35 @@ def _percent(value: float | None) -> str:
     return f"{value * 100:+.4g}%" if value else "0%"
 
 
+# What Markdown would read as markup in a line or a table cell (GitHub's flavour)
+_MARKDOWN = re.compile(r"([\\`*|\[\]])")
+
+
+def escaped(text: object, language: str) -> str:
+    """`text` (a revision's label, a param's key or value, a metric's name: anything a branch,
+    a column or a file may name) shown as it is in `language`: "markdown" (a line or a table
+    cell: no tag, no cell or emphasis of its own), "mermaid" (inside a quoted string: no quote
+    ends it) or "html". Every report writes every such text through here; a line break is a
+    space in each."""
+    flat = " ".join(str(text).splitlines())
+    if language == "html":
+        return html.escape(flat)
+    if language == "mermaid":  # its own entity codes: #quot; cannot end the string
+        return (
+            flat.replace("#", "#35;")
+            .replace('"', "#quot;")
+            .replace("<", "#lt;")
+            .replace(">", "#gt;")
+        )
+    return _MARKDOWN.sub(r"\\\1", html.escape(flat, quote=False))
+
+
 def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
-    """The lines of a markdown table: the header, its rule, a line per row."""
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    """The lines of a markdown table: the header, its rule, a line per row; every cell
+    escaped."""
+    cells = [[escaped(cell, "markdown") for cell in row] for row in [header, *rows]]
+    lines = ["| " + " | ".join(cells[0]) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
     return lines
 
 
@@ -265,12 +290,13 @@ def mermaid_loss_charts(logs: Mapping[str, TrainLog]) -> list[str]:
     shown = chart_epochs(epochs)
     palette = ", ".join(REVISION_COLOURS)
     named = ", ".join(
-        f"{colour}: {label}" for label, colour in zip(logs, REVISION_COLOURS.values(), strict=False)
+        f"{colour}: {escaped(label, 'mermaid')}"
+        for label, colour in zip(logs, REVISION_COLOURS.values(), strict=False)
     )
     # Mermaid spreads every line over the whole x axis: a shorter run's line goes on flat from
     # its last epoch, and the title says so
     shorter = "".join(
-        f"; {label} ends at epoch {len(log.epoch) - 1}, flat after"
+        f"; {escaped(label, 'mermaid')} ends at epoch {len(log.epoch) - 1}, flat after"
         for label, log in logs.items()
         if len(log.epoch) < epochs
     )
@@ -357,8 +383,12 @@ def render_report(report: Report, images: Mapping[str, str] | None = None) -> st
     """The Markdown report: verdicts, params that differ, every metric, the loss curves as
     Mermaid charts (GitHub draws them in a comment or a job summary) and, where `images` maps
     titles to the PNGs' relative paths, the pictures."""
-    lines = [f"# {report.base} → {report.workspace}", "", "## Verdict", ""]
-    lines += [f"- **{name}**: {text}" for name, text in report.verdicts()]
+    title = f"{escaped(report.base, 'markdown')} → {escaped(report.workspace, 'markdown')}"
+    lines = [f"# {title}", "", "## Verdict", ""]
+    lines += [
+        f"- **{escaped(name, 'markdown')}**: {escaped(text, 'markdown')}"
+        for name, text in report.verdicts()
+    ]
     lines += ["", "## Params", ""]
     header, rows = report.params_table()
     lines += markdown_table(header, rows) if rows else ["No param differs."]
@@ -366,14 +396,16 @@ def render_report(report: Report, images: Mapping[str, str] | None = None) -> st
     lines += ["", "## Curves", "", *mermaid_loss_charts(report.logs)]
     lines += [f"![{title}]({path})" for title, path in (images or {}).items()]
     for note in report.notes:
-        lines += ["", f"_{note}_"]
+        lines += ["", f"_{escaped(note, 'markdown')}_"]
     return "\n".join(lines) + "\n"
 
 
 def render_html(report: Report, images: Mapping[str, bytes]) -> str:
     """The same report as one self-contained HTML page: `images` (title -> PNG bytes) inside it,
     nothing fetched."""
-    text = html.escape
+
+    def text(value: object) -> str:
+        return escaped(value, "html")
 
     def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         head = "".join(f"<th>{text(cell)}</th>" for cell in header)
