@@ -35,7 +35,7 @@ from linreg.core.errors import PipelineError
 from linreg.core.placement import shard_plan, shard_size
 from linreg.io.datasets import write_dataset
 from linreg.io.tables import read_csv
-from linreg.runtime.launcher import failed_rank, free_port, require_devices
+from linreg.runtime.launcher import failed_rank, free_port, require_devices, run_ranks
 from linreg.runtime.limits import require_cores
 
 from .helpers import (
@@ -494,6 +494,7 @@ def test_a_killed_worker_is_restarted_and_ends_with_the_same_bytes(project: Path
     for node, agent, output in zip(nodes, agents, outputs, strict=True):
         assert agent.returncode == 0, f"{node.name}\n{output}"
         assert "resumed from epoch 41 of 100" in output, f"{node.name}\n{output}"
+        assert "Traceback" not in output, output  # the surviving rank says one line
         for name, data in expected.items():
             assert (node / name).read_bytes() == data, f"{node.name}: {name}"
 
@@ -587,3 +588,30 @@ def test_the_rank_that_holds_the_resume_point_sends_it_to_the_others(tmp_path: P
     assert fresh.returncode == 0, fresh.stderr
     for name, values in np.load(tmp_path / "fresh.npz").items():
         np.testing.assert_array_equal(np.load(tmp_path / "resumed.npz")[name], values, name)
+
+
+@pytest.mark.parametrize(
+    ("environment", "line"),
+    [
+        ({"RANK": "0", "WORLD_SIZE": "abc"}, "WORLD_SIZE = 'abc': not a whole number from 1 to"),
+        (
+            {"RANK": "0", "WORLD_SIZE": "2", "LOCAL_WORLD_SIZE": "xyz"},
+            "LOCAL_WORLD_SIZE = 'xyz': not a whole number from 1 to 2",
+        ),
+        ({"RANK": "2", "WORLD_SIZE": "2"}, "RANK = '2': not a whole number from 0 to 1"),
+        ({"RANK": "0", "WORLD_SIZE": "1"}, "MASTER_ADDR is not set"),
+        ({"WORLD_SIZE": "1"}, "RANK is not set, and WORLD_SIZE is"),
+        (
+            {"RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "0"},
+            "MASTER_PORT = '0': not a whole number from 1 to 65535",
+        ),
+    ],
+)
+def test_a_launcher_environment_that_is_wrong_is_one_line(monkeypatch, environment, line):
+    """Read and checked before torch reads it: a hand-written scheduler script's mistake."""
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(PipelineError, match=f"^{re.escape(line)}"):
+        run_ranks(1, "cpu", lambda: pytest.fail("the work ran"))

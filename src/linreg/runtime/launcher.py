@@ -6,20 +6,24 @@ from __future__ import annotations
 import logging
 import os
 import pickle
+import re
 import signal
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 from torch.multiprocessing.spawn import (
     ProcessExitedException,
     ProcessRaisedException,
     start_processes,
 )
 
-from linreg.core.errors import PipelineError
+from linreg.core.errors import PipelineError, shorten, shown
 from linreg.core.placement import auto_device, devices_here, join, leave, resolve_device
 from linreg.runtime.limits import require_cores
 from linreg.runtime.parent import die_with_parent
@@ -33,8 +37,10 @@ def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
     """Run `work` as one process, or as each rank of a process group: the ranks torchrun
     started (it set our environment), or `nproc` > 1 ranks forked here."""
     if launched():  # by torchrun: it started this machine's processes (train.nproc is not used)
-        require_devices(local_world_size(), device, "torchrun --nproc-per-node")
-        in_group(device, work)
+        launch = launch_environment()  # checked before torch reads it
+        require_devices(launch.local_world_size, device, "torchrun --nproc-per-node")
+        with peer_loss_in_one_line(launch.rank):
+            in_group(device, work)
     elif nproc > 1:
         require_cores(nproc, "train.nproc")
         require_devices(nproc, device, "train.nproc")
@@ -44,7 +50,8 @@ def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
 
 
 def in_group(device: str, work: Callable[[], None]) -> None:
-    """`work` as a rank of the process group the environment describes."""
+    """`work` as a rank of the process group the environment describes. A peer lost on the way
+    (a killed worker, whose group torchrun restarts) is one line, as spawn's ranks say it."""
     join(resolve_device(device))
     try:
         work()
@@ -52,14 +59,92 @@ def in_group(device: str, work: Callable[[], None]) -> None:
         leave()
 
 
+@contextmanager
+def peer_loss_in_one_line(rank: int) -> Iterator[None]:
+    """Under torchrun, a rank whose peer has gone (a killed worker, whose group torchrun then
+    restarts) says so in one line, as spawn's stage process says a failed rank's; spawn's own
+    ranks leave it to failed_rank, which looks past such a rank for the one that failed."""
+    try:
+        yield
+    except RuntimeError as error:
+        lost = _peer_lost(error)
+        if lost is None:
+            raise
+        raise PipelineError(f"train rank {rank}: the process group lost a rank ({lost})") from None
+
+
+# What torch's collectives (gloo's among them, which raise a plain RuntimeError) say when a
+# peer has gone
+_PEER_LOST = re.compile(r"Connection (?:reset|closed) by peer|Broken pipe|Socket Timeout")
+
+
+def _peer_lost(error: RuntimeError) -> str | None:
+    """How a collective said that a peer had gone, or None when `error` is something else."""
+    found = _PEER_LOST.search(str(error))
+    if found:
+        return found.group(0)
+    if isinstance(error, dist.DistError):
+        return shorten((str(error).strip().splitlines() or [type(error).__name__])[0])
+    return None
+
+
 def launched() -> bool:
     """Whether a launcher (torchrun, or our spawn) started this process as one of several."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    return "RANK" in os.environ or "WORLD_SIZE" in os.environ
 
 
-def local_world_size() -> int:
-    """How many of the launched processes run on this machine (torchrun sets it)."""
-    return int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", "1")))
+@dataclass(frozen=True)
+class Launch:
+    """What a launcher (torchrun, a scheduler's script) told this process of its group."""
+
+    rank: int
+    world_size: int
+    local_rank: int  # among the processes on this machine
+    local_world_size: int
+
+
+# The most ranks a group may have here: far above any machine room, far below a typo's
+MAX_RANKS = 1 << 16
+
+
+def launch_environment() -> Launch:
+    """The launcher's variables, read and checked in one place before torch reads them: each a
+    whole number in its range, and the address the ranks meet at; else one line naming the
+    variable, its value and what it may be."""
+    env = os.environ
+
+    def number(name: str, low: int, high: int, default: int | None = None) -> int:
+        text = env.get(name)
+        if text is None and default is not None:
+            return default
+        if text is None:
+            given = ", ".join(other for other in ("RANK", "WORLD_SIZE") if other in env)
+            raise PipelineError(
+                f"{name} is not set, and {given} is: set it too, or neither RANK nor "
+                "WORLD_SIZE to train without a launcher"
+            )
+        try:
+            value = int(text)
+        except ValueError:
+            value = low - 1
+        if not low <= value <= high:
+            raise PipelineError(
+                f"{name} = {shown(text)}: not a whole number from {low} to {high} "
+                "(the launcher's environment)"
+            )
+        return value
+
+    world = number("WORLD_SIZE", 1, MAX_RANKS)
+    rank = number("RANK", 0, world - 1)
+    local_world = number("LOCAL_WORLD_SIZE", 1, world, default=world)
+    local_rank = number("LOCAL_RANK", 0, local_world - 1, default=0)
+    if not env.get("MASTER_ADDR"):
+        raise PipelineError(
+            f"MASTER_ADDR is not set: the {world} rank(s) have no address to meet at "
+            "(torchrun sets it; a scheduler's script must set it and MASTER_PORT)"
+        )
+    number("MASTER_PORT", 1, 65535)
+    return Launch(rank, world, local_rank, local_world)
 
 
 def gpu_count() -> int:
