@@ -438,6 +438,7 @@ def test_rows_with_a_missing_cell_are_left_out_when_asked(tmp_path: Path):
     """generate.missing: drop writes the rows pandas keeps after dropna (the strings that mean
     missing are pandas' own), says how many it left out, and data/truth.json keeps the count."""
     rows = ["1,10,5", "2,NA,7", "3,20,8", "4,,9", "5,nan,1", "6,None,2", "7,40,null", "8,5,3"]
+    rows += ['9,"",4', '10,"NA",6', '11,"12",7']  # quoted: missing or not as unquoted
     project = make_project(tmp_path, project_env())
     table = project / "data/external/t.csv"
     table.write_text(csv_text("a,b,t", *rows))
@@ -445,19 +446,26 @@ def test_rows_with_a_missing_cell_are_left_out_when_asked(tmp_path: Path):
 
     result = run(project, "sh", "-c", STAGE_COMMANDS["generate"])
 
-    assert "data/external/t.csv: 5 rows with a missing cell left out" in result.stdout
     kept = pd.read_csv(table).dropna().to_numpy(dtype=np.float64)
-    assert len(kept) == 3
+    dropped = len(rows) - len(kept)
+    assert (len(kept), dropped) == (4, 7)
+    assert f"data/external/t.csv: {dropped} rows with a missing cell left out" in result.stdout
     np.testing.assert_array_equal(pd.read_csv(project / RAW).to_numpy(dtype=np.float64), kept)
-    assert json.loads((project / TRUTH).read_text())["rows_dropped"] == 5
+    assert json.loads((project / TRUTH).read_text())["rows_dropped"] == dropped
 
 
 @pytest.mark.slow
-def test_a_link_out_of_data_external_is_refused(tmp_path: Path):
+@pytest.mark.parametrize("linked", ["the file", "the folder"])
+def test_a_link_out_of_data_external_is_refused(tmp_path: Path, linked: str):
     project = make_project(tmp_path, project_env())
-    outside = tmp_path / "outside.csv"
+    outside = tmp_path / "outside/t.csv"
+    outside.parent.mkdir()
     outside.write_text(csv_text("a,b,t", *GOOD_ROWS))
-    (project / "data/external/t.csv").symlink_to(outside)
+    if linked == "the file":
+        (project / "data/external/t.csv").symlink_to(outside)
+    else:
+        shutil.rmtree(project / "data/external")
+        (project / "data/external").symlink_to(outside.parent)
     set_param(
         project, "generate", {"source": "data/external/t.csv", "features": ["a"], "target": "t"}
     )

@@ -500,13 +500,27 @@ def test_every_optimizer_resumes_to_the_same_bits(tmp_path, monkeypatch, optimiz
         assert torch.equal(resumed.model.state_dict()[name], value), name
 
 
-def test_a_file_where_the_resume_points_go_is_one_line_before_any_work(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)
-    data = lesson_files(tmp_path)
-    Path(".resume").write_text("x")
-    with pytest.raises(PipelineError, match=r"^\.resume: a file, where a folder must be"):
+@pytest.mark.parametrize(
+    ("make", "line"),
+    [
+        (lambda: Path(".resume").write_text("x"), r"^\.resume: a file, where a folder must be"),
+        (lambda: Path(".resume/train.pt").mkdir(parents=True), r"^\.resume/train\.pt: not a file"),
+        (
+            lambda: Path(".resume").symlink_to(Path("..").resolve()),
+            r"^\.resume: leads outside the repository",
+        ),
+    ],
+    ids=["a file for the folder", "a folder for the point", "a link out of the repository"],
+)
+def test_a_resume_point_that_cannot_go_where_it_goes_is_one_line_before_any_work(
+    tmp_path, monkeypatch, make, line
+):
+    (tmp_path / "repo").mkdir()
+    monkeypatch.chdir(tmp_path / "repo")
+    data = lesson_files(tmp_path / "repo")
+    make()
+    with pytest.raises(PipelineError, match=line):
         TrainingRun(train_params(), data, "train_log.csv")
-    TrainingRun(train_params(checkpoint_seconds=0), data, "train_log.csv")  # none to save
 
 
 def test_the_lessons_run_leaves_no_resume_point(project):

@@ -30,7 +30,8 @@ def read_external_csv(params: CsvParams, root: Path = Path()) -> tuple[Dataset, 
     path = require_file(
         root / params.source, f"add it under {EXTERNAL_DATA}/: docs/your-own-data.md"
     )
-    inside = (root / EXTERNAL_DATA).resolve()
+    # the folder itself as it lies in the repository, not where a link in its place leads
+    inside = root.resolve() / EXTERNAL_DATA
     if not path.resolve().is_relative_to(inside):  # a link that leads out of the folder
         raise PipelineError(
             f"{params.source}: leads to {path.resolve()}, outside {EXTERNAL_DATA}/; copy the "

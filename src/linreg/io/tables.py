@@ -255,7 +255,7 @@ def _parsed_blocks(
         include_columns=wanted,
         column_types={name: pa.from_numpy_dtype(dtype) for name in wanted},
         null_values=list(missing),  # none: an empty cell is an error, not a silent null
-        quoted_strings_can_be_null=False,
+        quoted_strings_can_be_null=bool(missing),  # a quoted "" or "NA" is missing, as unquoted
     )
     with path.open("rb", buffering=0) as file:
         file.seek(start)

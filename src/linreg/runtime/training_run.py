@@ -26,6 +26,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from linreg.core.errors import PipelineError
 from linreg.core.params import TrainParams
 from linreg.core.placement import placement
 from linreg.core.training import FitResult, Losses, TrainingState
@@ -85,14 +86,13 @@ class TrainingRun:
         self.where = placement(params.device)
         self.part, self.parts = self.where.rank, self.where.world_size  # of each data file
         self.writes = self.where.writes  # this process writes the outputs
-        if params.checkpoint_seconds:  # a file in the resume points' place: one line, now
-            check_folder(RESUME_FOLDER)
+        self.path = RESUME_FOLDER / "train.pt"
+        _check_resume_place(self.path)
         read = [part_digests(path, self.part, self.parts) for path in data]
         # each file's blocks, every rank's in turn: the whole file's, however many ranks read
         by_file = zip(*self.where.gather(read), strict=True)
         blocks = [digest for ranks in by_file for part in ranks for digest in part]
         self.fingerprint = run_fingerprint(params, blocks)
-        self.path = RESUME_FOLDER / "train.pt"
         self._saved_at = self._logged_at = time.monotonic()
         self._logged = False  # whether the live log holds this run's epochs so far
         # in a process group, a stop that cannot end its epoch (a peer failed) ends the rank
@@ -231,3 +231,18 @@ class TrainingRun:
         else:
             self.live_log.unlink(missing_ok=True)
         self._logged = False
+
+
+def _check_resume_place(path: Path) -> None:
+    """One line, before any work, when the resume point cannot go where it goes: a file in the
+    folder's place, a folder in the point's, or a folder that leads out of the repository (a
+    link), where a point would be written through."""
+    check_folder(path.parent)
+    if path.exists() and not path.is_file():
+        raise PipelineError(f"{path}: not a file, where the resume point goes; remove it")
+    root = Path.cwd().resolve()
+    if not path.parent.resolve().is_relative_to(root):
+        raise PipelineError(
+            f"{path.parent}: leads outside the repository ({path.parent.resolve()}); resume "
+            "points are written inside it: remove the link"
+        )
