@@ -379,6 +379,10 @@ TENSORS = st.one_of(
             torch.ones(0),
             torch.ones(1).to_sparse(),
             torch.ones(1, dtype=torch.complex64),
+            torch.empty(1, device="meta"),
+            torch.nested.nested_tensor([torch.ones(1)]),
+            torch.quantize_per_tensor(torch.ones(1), 0.1, 0, torch.qint8),
+            torch.nn.Parameter(torch.ones(1)),
         ]
     ),
 )
@@ -392,7 +396,7 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
     at = draw(st.integers(min_value=0, max_value=10**6))
     byte = draw(st.integers(min_value=0, max_value=255))
     state = {
-        "model": draw(st.sampled_from([*MODELS, "no such model kind", 1, None])),
+        "model": draw(st.sampled_from([*MODELS, "no such model kind", 1, None, ["parameters"]])),
         "state_dict": draw(
             st.one_of(st.dictionaries(ENTRIES, TENSORS, max_size=3), st.sampled_from([None, [1]]))
         ),
@@ -418,6 +422,38 @@ def checkpoint_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
             data = bytearray(b"PK\x03\x04" + junk)
         path.unlink()
         path.write_bytes(bytes(data))
+
+    return "evaluate", mutate
+
+
+# ---- JSON a user can edit --------------------------------------------------------------
+
+JSON_VALUES = st.sampled_from(
+    ["NaN", "-Infinity", "1e400", "1" + "0" * 400, "true", '"0.7"', "null", "[0.7]", "{}"]
+)
+
+
+@st.composite
+def json_mutations(draw: st.DrawFn) -> tuple[str, Callable[[Path], None]]:
+    """(evaluate, data/truth.json with a value JSON has no number for, one out of range, one
+    of another type, nesting past any depth, or text that is not JSON)."""
+    kind = draw(st.sampled_from(["value", "value", "deep", "junk"]))
+    key = draw(st.sampled_from(["weight", "bias", "precision", "rows_dropped"]))
+    value = draw(JSON_VALUES)
+    depth = draw(st.sampled_from([33, 1000, 100_000]))
+    junk = draw(st.binary(max_size=64))
+
+    def mutate(project: Path) -> None:
+        path = project / TRUTH
+        text = path.read_text()
+        if kind == "value":
+            data = re.sub(rf'("{key}": )[^,\n}}]+', lambda m: m.group(1) + value, text).encode()
+        elif kind == "deep":
+            data = ("[" * depth + "]" * depth).encode()
+        else:
+            data = junk
+        path.unlink()
+        path.write_bytes(data)
 
     return "evaluate", mutate
 
@@ -497,6 +533,12 @@ def test_fuzzed_csv(fuzzed: Workspace, mutation):
 @fuzz_settings(examples=30)
 @given(mutation=checkpoint_mutations())
 def test_fuzzed_checkpoints(fuzzed: Workspace, mutation):
+    check(fuzzed, mutation)
+
+
+@fuzz_settings(examples=20)
+@given(mutation=json_mutations())
+def test_fuzzed_json(fuzzed: Workspace, mutation):
     check(fuzzed, mutation)
 
 

@@ -9,6 +9,8 @@ import re
 import matplotlib as mpl
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from matplotlib.figure import Figure
 
 from harness.project import METRICS
@@ -315,6 +317,34 @@ def test_a_name_cannot_rewrite_a_report(name):
     assert lines[0].endswith(" → workspace")
     for row in (line for line in lines if line.startswith("| ")):
         assert len(re.findall(r"(?<!\\)\|", row)) == row.count(" | ") + 2  # no cell added
+    for title in (line for line in lines if line.strip().startswith("title ")):
+        assert re.fullmatch(r'\s*title "[^"]*"', title), title
+    assert "<script" not in render_html(shown, {})
+
+
+NAME_TEXT = st.text(alphabet=st.sampled_from(list('ab|"<>`*[]()&#\\\n _-')), max_size=12)
+
+
+@settings(max_examples=200, derandomize=True, database=None, deadline=None)
+@given(base=NAME_TEXT, metric=NAME_TEXT, value=NAME_TEXT)
+def test_no_name_rewrites_a_report(base, metric, value):
+    """Fuzzed names through every part of a report: no tag, no table cell of their own, no end
+    of a Mermaid string, no line of their own."""
+    metrics = {"metrics.json": {"test_mae": {"old": 1.0, "new": 0.5}, metric: {"old": 1, "new": 2}}}
+    params = {"params.yaml": {"generate.source": {"old": "a.csv", "new": value}}}
+    shown = Report(
+        base, "workspace", param_changes(params), metric_changes(metrics), ["test_mae"],
+        logs={base: settling([1.0]), "workspace": settling([1.0])}, notes=[value],
+    )  # fmt: skip
+    markdown = render_report(shown)
+    assert "<" not in markdown
+    lines = markdown.splitlines()
+    assert lines[0].endswith(" → workspace")
+    width = None  # the unescaped | of the table's header: every row has as many
+    for line in lines:
+        pipes = len(re.findall(r"(?<!\\)\|", line)) if line.startswith("|") else None
+        width = pipes and (width or pipes)
+        assert pipes == width, line
     for title in (line for line in lines if line.strip().startswith("title ")):
         assert re.fullmatch(r'\s*title "[^"]*"', title), title
     assert "<script" not in render_html(shown, {})
