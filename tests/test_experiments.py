@@ -279,6 +279,7 @@ def test_compare_reads_the_base_from_a_remote(changed, tmp_path):
         ([], "train: [\n", "error: params.yaml: invalid YAML at line 2"),
         (["--metrics", "test_mea"], None, "error: METRICS = 'test_mea': unknown metric"),
         (["--fail-if", "test_mae>>1"], None, "error: FAIL_IF = 'test_mae>>1': expected"),
+        (["--out", "params.yaml/comparison"], None, "error: params.yaml: a file, where a folder"),
     ],
 )
 def test_compare_refuses_bad_input_in_one_line_leaving_nothing(project, args, params_text, message):
