@@ -5,9 +5,11 @@ Runs every stage of dvc.yaml (its own command) in a temporary copy of the projec
 the peak RSS and the growth exponent between the two largest sizes (time ~ rows^exponent;
 target <= 1.0: ten times the rows in at most ten times the time), with each stage's peak RSS
 at the largest size against its bound (train holds the rows it trains on: 2.5 GiB; the
-others stream: 1 GiB). Then it times training side by side with a bare PyTorch loop doing the
-same arithmetic, full batch and in mini-batches of 65,536 (targets >= 70 % and >= 50 %), at
-10^N rows, 10^7 at the most.
+others stream: 1 GiB). Then it times training side by side with the read floor (x and y
+summed, what a full-batch epoch must read: fit within 4x of it is the target) and a bare
+PyTorch loop doing the same arithmetic, full batch and in mini-batches of 65,536 (targets
+>= 70 % and >= 50 %), at 10^N rows, 10^7 at the most; and fit's first call in a fresh process
+(what a train stage pays) against the same call repeated (target <= 1.25x). It prints the date.
 Usage: python -m bench.scale [LARGEST_POWER]   (default 7; 8 is the 10^8 rows table)
 
 With --against REV it instead times the streaming stages that read CSV a block at a time
@@ -18,7 +20,10 @@ the same files, at 10^7 and 10^8 rows (or the powers given):
 
 from __future__ import annotations
 
+import datetime
+import json
 import math
+import os
 import shlex
 import statistics
 import subprocess
@@ -32,6 +37,7 @@ from harness.project import (
     ROOT,
     make_project,
     project_env,
+    run_module,
     run_stage,
     set_params,
     set_rows,
@@ -114,7 +120,12 @@ def throughput(rows: int, epochs: int) -> None:
         overrides = {"train.batch_size": batch_size}
         fit(with_overrides(params, overrides, "bench").train, train, test)
 
+    def floor(_: int = 0) -> None:  # what a full-batch epoch must read: x and y, once
+        for _ in range(epochs):
+            x.sum(), y.sum()
+
     runs = {
+        "read floor (x, y summed)": floor,
         "bare loop": lambda: bare(0),
         "fit, full batch": lambda: ours(0),
         "fit, batch 65536": lambda: ours(65536),
@@ -131,12 +142,25 @@ def throughput(rows: int, epochs: int) -> None:
     for name in runs:
         print(f"  {name:<24}{rate[name]:>8.1f} M samples/s")
     full, batched = rate["fit, full batch"], rate["fit, batch 65536"]
+    floor_ratio = rate["read floor (x, y summed)"] / full
+    print(f"  read floor / full batch     {floor_ratio:>6.1f}x  target <= 4x")
     print(f"  full batch / bare loop      {full / rate['bare loop']:>6.0%}   target >= 70%")
     print(f"  batch 65536 / full batch    {batched / full:>6.0%}   target >= 50%")
     bound = rate["bare, 65536, no shuffle"] / full
     print(
         f"  (65536 with no shuffle at all / full batch: {bound:.0%}, the most any shuffle allows)"
     )
+
+
+def first_call(rows: int, epochs: int, rounds: int = 3) -> None:
+    """fit's first call in a fresh process (a train stage's) against the same call repeated
+    there (harness/fit_calls.py): the median of `rounds` fresh processes."""
+    runs = [json.loads(run_module("harness.fit_calls", str(rows), str(epochs)).stdout)
+            for _ in range(rounds)]  # fmt: skip
+    first, warm = (statistics.median(run[i] for run in runs) for i in (0, 1))
+    print(f"\nfit's first call in a fresh process, {rows:,} rows x {epochs} epochs "
+          f"(median of {rounds})")  # fmt: skip
+    print(f"  first {first:.2f} s, warm {warm:.2f} s: {first / warm:.2f}x   target <= 1.25x")
 
 
 STREAMING = ("split", "evaluate", "plot")
@@ -199,8 +223,10 @@ def main() -> None:
         against_table(sys.argv[2], [int(p) for p in sys.argv[3:]] or [7, 8])
         return
     largest = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    print(f"bench.scale, {datetime.date.today()}, {os.cpu_count()} cores")
     scale_table(largest)
     throughput(rows=10 ** min(largest, 7), epochs=20)  # 10^8 rows add minutes, not insight
+    first_call(rows=10 ** min(largest, 7), epochs=100)
 
 
 if __name__ == "__main__":
