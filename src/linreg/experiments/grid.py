@@ -58,24 +58,30 @@ class SweepRow:
     oscillation: float = 0.0  # tail_oscillation of its test loss
     data: str = ""  # the md5 of the raw data it trained on
 
+    @property
+    def _unsettled(self) -> bool:
+        return self.oscillation > SETTLED_OSCILLATION
+
+    @property
+    def _gap(self) -> float | None:
+        """train_loss_gap where it is above CONVERGED_GAP (not converged), else None."""
+        gap = self.metrics.get("train_loss_gap") if self.metrics is not None else None
+        return gap if gap is not None and gap > CONVERGED_GAP else None
+
     def flags(self) -> list[str]:
         """What keeps its metrics from being trusted: the loss still swinging, training short
         of the best line (train_loss_gap)."""
         if self.metrics is None:
             return ["failed"]
-        flags = []
-        if self.oscillation > SETTLED_OSCILLATION:
-            flags.append(f"not settled (swings {self.oscillation:.0%})")
-        gap = self.metrics.get("train_loss_gap")
-        if gap is not None and gap > CONVERGED_GAP:
-            flags.append(f"not converged (gap {gap:.2g})")
-        return flags
+        flags = [f"not settled (swings {self.oscillation:.0%})"] if self._unsettled else []
+        return flags + ([f"not converged (gap {self._gap:.2g})"] if self._gap else [])
 
     def severity(self) -> int:
         """0 trusted, 1 not converged, 2 not settled, 3 failed: the table's order before the
         metric's."""
-        flags = " ".join(self.flags())
-        return 3 if "failed" in flags else 2 if "settled" in flags else 1 if flags else 0
+        if self.metrics is None:
+            return 3
+        return 2 if self._unsettled else 1 if self._gap else 0
 
 
 def render_sweep_table(rows: Sequence[SweepRow], sort_by: str) -> str:

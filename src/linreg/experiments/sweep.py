@@ -92,8 +92,8 @@ def _row(name: str, point: Point, shown: Mapping[str, object]) -> SweepRow:
     null one as the text "None"), how its test loss ends (its train log, from the DVC cache)
     and the md5 of its raw data."""
     metrics = {
-        name: value if isinstance(value := shown.get(name), float) else None
-        for name in METRIC_GOALS
+        metric: value if isinstance(value := shown.get(metric), float) else None
+        for metric in METRIC_GOALS
     }
     log = read_train_log(cache_path(str(shown[output_path("train", "train-log")])))
     data = str(shown[output_path("generate", "out")])

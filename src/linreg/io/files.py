@@ -207,18 +207,10 @@ def read_json(path: str | Path, missing: str) -> Any:
     JSON_BYTES, JSON_DEPTH levels deep, every number finite (JSON has no NaN or infinity,
     which Python's reader would take, and 1e400 would become one); else one line."""
     data = read_bytes(path, missing, JSON_BYTES)
-
-    def finite(text: str) -> float:
-        number = float(text)
-        if not math.isfinite(number):
-            raise ValueError(f"the number {shorten(text)} is not a finite float")
-        return number
-
-    def refused(text: str) -> Any:
-        raise ValueError(f"{text} is not a JSON number")
-
     try:
-        value = json.loads(data, parse_float=finite, parse_int=finite_int, parse_constant=refused)
+        value = json.loads(
+            data, parse_float=_finite_float, parse_int=_finite_int, parse_constant=_no_constant
+        )
     except RecursionError:
         raise PipelineError(f"{path}: not JSON we read (nested deeper than {JSON_DEPTH})") from None
     except (ValueError, UnicodeDecodeError) as error:  # JSONDecodeError is a ValueError
@@ -228,11 +220,22 @@ def read_json(path: str | Path, missing: str) -> Any:
     return value
 
 
-def finite_int(text: str) -> int:
+def _finite_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"the number {shorten(text)} is not a finite float")
+    return number
+
+
+def _finite_int(text: str) -> int:
     """A JSON integer, refused past float's range (it could not be compared as a number)."""
     if len(text) > 309:
         raise ValueError(f"a number of {len(text):,} digits is beyond a float's range")
     return int(text)
+
+
+def _no_constant(text: str) -> Any:
+    raise ValueError(f"{text} is not a JSON number")  # NaN, Infinity, -Infinity
 
 
 def _depth(value: Any) -> int:

@@ -168,8 +168,8 @@ def _check_lbfgs(entry: dict[str, Any], parameters: list[torch.Tensor], history:
         "func_evals": _count,
         "n_iter": _count,
         "prev_loss": _number,
-        "t": lambda value: _number(value) and tensor_problem(value, scalar),  # either one
-        "H_diag": lambda value: _number(value) and tensor_problem(value, scalar),
+        "t": lambda value: _number_or_tensor(value, scalar),
+        "H_diag": lambda value: _number_or_tensor(value, scalar),
         "d": lambda value: tensor_problem(value, flat),
         "prev_flat_grad": lambda value: tensor_problem(value, flat),
         "old_dirs": lambda value: _listed(value, pairs, lambda item: tensor_problem(item, flat)),
@@ -194,6 +194,11 @@ def _count(value: object) -> str | None:
 def _number(value: object) -> str | None:
     ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     return None if ok else "is not a finite number"
+
+
+def _number_or_tensor(value: object, like: torch.Tensor) -> str | None:
+    """A finite number, or a tensor like `like`: L-BFGS keeps some values as either."""
+    return None if _number(value) is None else tensor_problem(value, like)
 
 
 def _listed(value: object, length: int, problem: Callable[[object], str | None]) -> str | None:

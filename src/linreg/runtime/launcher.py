@@ -50,8 +50,7 @@ def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
 
 
 def in_group(device: str, work: Callable[[], None]) -> None:
-    """`work` as a rank of the process group the environment describes. A peer lost on the way
-    (a killed worker, whose group torchrun restarts) is one line, as spawn's ranks say it."""
+    """`work` as a rank of the process group the environment describes."""
     join(resolve_device(device))
     try:
         work()
