@@ -5,12 +5,13 @@ Runs every stage of dvc.yaml (its own command) in a temporary copy of the projec
 the peak RSS and the growth exponent between the two largest sizes (time ~ rows^exponent;
 target <= 1.0: ten times the rows in at most ten times the time), with each stage's peak RSS
 at the largest size against its bound (train holds the rows it trains on: 2.5 GiB; the
-others stream: 1 GiB). Then it times training side by side with the read floor (x and y
-summed, what a full-batch epoch must read: fit within 4x of it is the target) and a bare
-PyTorch loop doing the same arithmetic, full batch and in mini-batches of 65,536 (targets
->= 70 % and >= 50 %), at 10^N rows, 10^7 at the most; and fit's first call in a fresh process
-(what a train stage pays) against the same call repeated (target <= 1.25x). It prints the date.
-Usage: python -m bench.scale [LARGEST_POWER]   (default 7; 8 is the 10^8 rows table)
+others stream: 1 GiB). Then it times training at 10^N rows (10^7 at the most): a full-batch
+epoch side by side with the read floor (x and y summed, what it must read: fit within 4x of it
+is the target) for the lesson's line, in float64 and with 10 features; mini-batches of 65,536
+against full batch (target >= 50 %); and fit's first call in a fresh process that reads its
+data as a train stage does, against the same call repeated (target <= 1.25x). It prints the
+date. --training times the training alone.
+Usage: python -m bench.scale [--training] [LARGEST_POWER]   (default 7; 8: the 10^8 rows table)
 
 With --against REV it instead times the streaming stages that read CSV a block at a time
 (split, evaluate, plot) with this checkout's code and with REV's, alternately, side by side on
@@ -30,9 +31,16 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bench.bare_loop import bare_loop
+if TYPE_CHECKING:
+    import torch
+
+    from linreg.core.dataset import Dataset
+
 from harness.project import (
     ROOT,
     make_project,
@@ -43,6 +51,7 @@ from harness.project import (
     set_rows,
     stage_commands,
     synthetic_dataset,
+    write_lesson_split,
 )
 
 STAGES = ("generate", "split", "train", "evaluate", "plot")
@@ -95,7 +104,9 @@ def scale_table(largest: int) -> None:
 
 
 def throughput(rows: int, epochs: int) -> None:
-    """Training samples per second: fit() against a bare loop, same data, side by side."""
+    """A full-batch epoch against the read floor (x and y summed: what it must read), side by
+    side, for the lesson's line (k = 1, float32), in float64 and with k = 10 features; and
+    mini-batches of 65,536 against full batch. The best of 3 alternating rounds."""
     import torch
 
     from linreg.core.dataset import split_dataset
@@ -108,57 +119,78 @@ def throughput(rows: int, epochs: int) -> None:
         {"generate.step": 1 / rows, "train.epochs": epochs, "train.device": "cpu"},
         "bench",
     )
-    train, test = split_dataset(synthetic_dataset(params.generate), params.split)
-    samples = len(train) * epochs
-
-    x, y = torch.from_numpy(train.x), torch.from_numpy(train.y).unsqueeze(1)  # (n, 1) each
-
-    def bare(batch_size: int) -> None:
-        bare_loop(x, y, batch_size, epochs, params.train.lr, params.train.seed)
-
-    def ours(batch_size: int) -> None:
-        overrides = {"train.batch_size": batch_size}
-        fit(with_overrides(params, overrides, "bench").train, train, test)
-
-    def floor(_: int = 0) -> None:  # what a full-batch epoch must read: x and y, once
-        for _ in range(epochs):
-            x.sum(), y.sum()
-
-    runs = {
-        "read floor (x, y summed)": floor,
-        "bare loop": lambda: bare(0),
-        "fit, full batch": lambda: ours(0),
-        "fit, batch 65536": lambda: ours(65536),
-        "bare, 65536, no shuffle": lambda: bare(65536),
-    }
-    best = {name: math.inf for name in runs}
+    lesson = split_dataset(synthetic_dataset(params.generate), params.split)
+    wide = _features(lesson, 10)
+    runs: dict[str, tuple[Callable[[], object], Callable[[], object]]] = {}
+    for name, (train, test), dtype in [
+        ("k = 1, float32", lesson, "float32"),
+        ("k = 1, float64", lesson, "float64"),
+        ("k = 10, float32", wide, "float32"),
+    ]:
+        x = torch.from_numpy(train.x.astype(dtype))
+        y = torch.from_numpy(train.y.astype(dtype))
+        settings = with_overrides(params, {"train.dtype": dtype}, "bench").train
+        runs[name] = (
+            partial(_summed, x, y, epochs),
+            partial(fit, settings, train, test),
+        )
+    batched = with_overrides(params, {"train.batch_size": 65536}, "bench").train
+    runs["k = 1, float32, batch 65536"] = (lambda: None, partial(fit, batched, *lesson))
+    floor, fitted = ({name: math.inf for name in runs} for _ in range(2))
     for _ in range(3):  # alternate, keep each one's best: the least disturbed run
-        for name, function in runs.items():
-            start = time.perf_counter()
-            function()
-            best[name] = min(best[name], time.perf_counter() - start)
-    rate = {name: samples / seconds / 1e6 for name, seconds in best.items()}
-    print(f"\ntraining throughput, {len(train):,} train rows x {epochs} epochs (best of 3)")
-    for name in runs:
-        print(f"  {name:<24}{rate[name]:>8.1f} M samples/s")
-    full, batched = rate["fit, full batch"], rate["fit, batch 65536"]
-    floor_ratio = rate["read floor (x, y summed)"] / full
-    print(f"  read floor / full batch     {floor_ratio:>6.1f}x  target <= 4x")
-    print(f"  full batch / bare loop      {full / rate['bare loop']:>6.0%}   target >= 70%")
-    print(f"  batch 65536 / full batch    {batched / full:>6.0%}   target >= 50%")
-    bound = rate["bare, 65536, no shuffle"] / full
-    print(
-        f"  (65536 with no shuffle at all / full batch: {bound:.0%}, the most any shuffle allows)"
-    )
+        for name, (read, train_once) in runs.items():
+            floor[name] = min(floor[name], _seconds(read))
+            fitted[name] = min(fitted[name], _seconds(train_once))
+    samples = len(lesson[0]) * epochs
+    print(f"\nfull-batch epochs against the read floor, {len(lesson[0]):,} train rows x {epochs}"
+          " epochs (best of 3, alternating)")  # fmt: skip
+    print(f"  {'':<30}{'floor':>14}{'fit':>14}{'fit / floor':>13}")
+    for name in list(runs)[:3]:
+        target = "   target <= 4x" if name == "k = 1, float32" else ""
+        floor_rate, fit_rate = (samples / seconds[name] / 1e6 for seconds in (floor, fitted))
+        print(f"  {name:<30}{floor_rate:>8.0f} M/s{fit_rate:>9.0f} M/s"
+              f"{fitted[name] / floor[name]:>12.1f}x{target}")  # fmt: skip
+    full, mini = fitted["k = 1, float32"], fitted["k = 1, float32, batch 65536"]
+    print(f"  mini-batches of 65,536: {samples / mini / 1e6:.0f} M rows/s, {full / mini:.0%} of "
+          "full batch   target >= 50%")  # fmt: skip
 
 
-def first_call(rows: int, epochs: int, rounds: int = 3) -> None:
-    """fit's first call in a fresh process (a train stage's) against the same call repeated
-    there (harness/fit_calls.py): the median of `rounds` fresh processes."""
-    runs = [json.loads(run_module("harness.fit_calls", str(rows), str(epochs)).stdout)
-            for _ in range(rounds)]  # fmt: skip
+def _features(sets: tuple[Dataset, Dataset], k: int) -> tuple[Dataset, Dataset]:
+    """The train and test sets with k features: x and k - 1 seeded normal columns."""
+    import numpy as np
+
+    from linreg.core.dataset import Dataset
+
+    rng = np.random.default_rng(0)
+
+    def widened(data: Dataset) -> Dataset:
+        noise = rng.standard_normal((len(data), k - 1), dtype=np.float32)
+        x = np.ascontiguousarray(np.column_stack([data.x, noise]))
+        return Dataset(x, data.y, tuple(f"x{i}" for i in range(k)), data.target)
+
+    return widened(sets[0]), widened(sets[1])
+
+
+def _summed(x: torch.Tensor, y: torch.Tensor, epochs: int) -> None:
+    for _ in range(epochs):
+        x.sum(), y.sum()
+
+
+def _seconds(function: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    function()
+    return time.perf_counter() - start
+
+
+def first_call(power: int, epochs: int, rounds: int = 3) -> None:
+    """fit's first call in a fresh process that reads the data as a train stage does, against
+    the same call repeated there (harness/fit_calls.py): the median of `rounds` processes."""
+    with tempfile.TemporaryDirectory() as tmp:
+        write_lesson_split(Path(tmp), power)
+        runs = [json.loads(run_module("harness.fit_calls", tmp, str(epochs)).stdout)
+                for _ in range(rounds)]  # fmt: skip
     first, warm = (statistics.median(run[i] for run in runs) for i in (0, 1))
-    print(f"\nfit's first call in a fresh process, {rows:,} rows x {epochs} epochs "
+    print(f"\nfit's first call in a fresh process, 10^{power} rows x {epochs} epochs "
           f"(median of {rounds})")  # fmt: skip
     print(f"  first {first:.2f} s, warm {warm:.2f} s: {first / warm:.2f}x   target <= 1.25x")
 
@@ -222,11 +254,14 @@ def main() -> None:
     if sys.argv[1:2] == ["--against"]:
         against_table(sys.argv[2], [int(p) for p in sys.argv[3:]] or [7, 8])
         return
-    largest = int(sys.argv[1]) if len(sys.argv) > 1 else 7
+    training_only = sys.argv[1:2] == ["--training"]
+    powers = sys.argv[1 + training_only :]
+    largest = int(powers[0]) if powers else 7
     print(f"bench.scale, {datetime.date.today()}, {os.cpu_count()} cores")
-    scale_table(largest)
+    if not training_only:
+        scale_table(largest)
     throughput(rows=10 ** min(largest, 7), epochs=20)  # 10^8 rows add minutes, not insight
-    first_call(rows=10 ** min(largest, 7), epochs=100)
+    first_call(power=min(largest, 7), epochs=100)
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ from linreg.io.datasets import read_split
 from linreg.io.params import load_params
 from linreg.runtime.cli import parse_args, run_stage
 from linreg.runtime.launcher import run_ranks
+from linreg.runtime.preload import start_importing
 from linreg.runtime.training_run import TrainingRun
 
 
@@ -27,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 def train(params: TrainParams, args: Namespace) -> None:
     """This process's share of the training, from a resume point if there is one."""
     with TrainingRun(params, [args.train, args.test], args.train_log) as run:
+        start_importing()  # torch.optim's first step's import, while the data is read
         data = args.train, args.test, run.part, run.parts
         train_set, test_set = read_split(*data, params.dtype)
         result = fit(params, train_set, test_set, run)

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.project import run_module, synthetic_dataset
-from linreg.core import batches
+from linreg.core import batches, fused
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.errors import PipelineError
 from linreg.core.evaluation import least_squares_line
@@ -200,8 +200,43 @@ def test_steps_in_chunks_equal_steps_at_once_to_rounding(
         torch.testing.assert_close(in_chunks.model.state_dict()[name], value, rtol=1e-6, atol=0)
 
 
-def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path):
+@pytest.mark.parametrize("passes", ["autograd", "fused"])
+def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, tmp_path, passes):
     one = fit(params.train.model_copy(update={"epochs": 30}), *lesson_data)
     out = tmp_path / "two.npy"
-    run_module("tests.programs.chunked_ranks", str(out))
+    run_module("tests.programs.chunked_ranks", str(out), *[passes] * (passes == "fused"))
     np.testing.assert_allclose(np.load(out), one.history.train_loss, rtol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("model", "loss", "features", "batch_size", "optimizer"),
+    [
+        *[("parameters", loss, 1, 0, "sgd") for loss in fused.FUSED_LOSSES],
+        ("linear", "huber", 3, 0, "adam"),
+        ("parameters", "mse", 3, 16, "sgd"),
+        ("linear", "l1", 1, 0, "lbfgs"),
+    ],
+)
+def test_the_fused_pass_trains_as_autograd_does(
+    params, monkeypatch, model, loss, features, batch_size, optimizer
+):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(60, features)).astype(np.float32)
+    y = (x @ rng.normal(size=features) + 0.5 + 0.1 * rng.normal(size=60)).astype(np.float32)
+    names = tuple(f"x{i}" for i in range(features))
+    data = Dataset(x, y, names, "y")
+    train, test = data.rows(slice(0, 40)), data.rows(slice(40, 60))
+    update = {"model": model, "loss": loss, "batch_size": batch_size, "optimizer": optimizer}
+    settings = params.train.model_copy(update={**update, "epochs": 30, "lr": 0.05})
+    monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 1 << 30)  # autograd, whatever the size
+    by_autograd = fit(settings, train, test)
+    monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 0)  # every update fused
+    monkeypatch.setattr(fused, "CHUNK_ROWS", 7)  # 40 train rows: 6 chunks, the last short
+    by_pass = fit(settings, train, test)
+
+    for name in ("train_loss", "test_loss"):
+        np.testing.assert_allclose(
+            getattr(by_pass.history, name), getattr(by_autograd.history, name), rtol=1e-5
+        )
+    for name, value in by_autograd.model.state_dict().items():
+        torch.testing.assert_close(by_pass.model.state_dict()[name], value, rtol=1e-5, atol=1e-6)

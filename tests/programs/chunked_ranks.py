@@ -1,7 +1,8 @@
-"""Two forked ranks training the lesson in pieces of 7 rows (each rank holds 20); the first saves
-its train losses to OUT.npy. The fork comes first in a fresh process, as in the train stage.
+"""Two forked ranks training the lesson in pieces of 7 rows (each rank holds 20), through
+autograd or, with `fused`, the fused pass (core/fused.py); the first saves its train losses to
+OUT.npy. The fork comes first in a fresh process, as in the train stage.
 
-    python -m tests.programs.chunked_ranks OUT.npy
+    python -m tests.programs.chunked_ranks OUT.npy [fused]
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from functools import partial
 
 import numpy as np
 
-from linreg.core import batches
+from linreg.core import batches, fused
 from linreg.core.dataset import Dataset, split_dataset
 from linreg.core.params import Params, with_overrides
 from linreg.core.placement import Placement, placement
@@ -37,7 +38,10 @@ def work(params: Params, out: str) -> None:
 
 
 def main() -> None:
-    batches.CHUNK_ROWS = 7
+    if sys.argv[2:] == ["fused"]:
+        fused.FUSED_MIN_ROWS, fused.CHUNK_ROWS = 0, 7
+    else:
+        batches.CHUNK_ROWS = 7
     params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 30}, "test")
     run_ranks(2, "cpu", partial(work, params, sys.argv[1]))
 

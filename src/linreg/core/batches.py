@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import nullcontext
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -39,6 +40,24 @@ def pieces(
             yield x[start:stop], y[start:stop], (stop - start) / rows * weight
 
 
+@dataclass(frozen=True)
+class Update:
+    """One optimizer step's rows: x (n, k) and y (n, 1), whose mean loss counts `weight` times
+    (Placement.weight), trained by `trained` (DistributedDataParallel's wrapper, in a process
+    group)."""
+
+    x: torch.Tensor
+    y: torch.Tensor
+    weight: float
+    trained: nn.Module
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def pieces(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
+        return pieces(self.x, self.y, self.weight, self.trained)
+
+
 class Batches:
     """One epoch's updates as the loop takes them, each in pieces: the whole train set (full
     batch: one update, of the mean loss times this rank's weight), or seeded mini-batches of
@@ -54,10 +73,19 @@ class Batches:
         self.losses: list[torch.Tensor] = []  # each update's loss this epoch
         self._update_loss: torch.Tensor | None = None
 
-    def epoch(self) -> Iterator[Iterator[tuple[torch.Tensor, torch.Tensor, float]]]:
+    def epoch(self) -> Iterator[Update]:
+        """This epoch's updates; the loop adds each one's loss (add) before it takes the next."""
         self.losses = []
+        for update in self._updates():
+            self._update_loss = None
+            yield update
+            assert self._update_loss is not None, "the loop adds each update's loss"
+            self.losses.append(self._update_loss)
+
+    def _updates(self) -> Iterator[Update]:
+        trained = self.data.trained
         if self.xy is None:
-            yield self._update(*self.data.train, self.data.weight)
+            yield Update(*self.data.train, self.data.weight, trained)
             return
         # One gather per epoch, then contiguous slices: far faster than gathering every batch.
         # On the cpu, int32 indices: the same permutation as int64 from the same generator, at
@@ -68,18 +96,10 @@ class Batches:
         shuffled = xy.index_select(0, order)
         for start in range(0, len(shuffled), self.size):
             batch = shuffled[start : start + self.size]
-            yield self._update(batch[:, :-1], batch[:, -1:], 1.0)
-
-    def _update(
-        self, x: torch.Tensor, y: torch.Tensor, weight: float
-    ) -> Iterator[tuple[torch.Tensor, torch.Tensor, float]]:
-        self._update_loss = None
-        yield from pieces(x, y, weight, self.data.trained)
-        assert self._update_loss is not None, "the loop adds each piece's loss"
-        self.losses.append(self._update_loss)
+            yield Update(batch[:, :-1], batch[:, -1:], 1.0, trained)
 
     def add(self, loss: torch.Tensor) -> None:
-        """A piece's loss (computed before the update) into its update's."""
+        """A piece's loss, or a whole update's (computed before the step), into its update's."""
         piece = loss.detach()
         self._update_loss = piece if self._update_loss is None else self._update_loss + piece
 

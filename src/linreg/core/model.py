@@ -9,8 +9,10 @@ A model kind is an nn.Module class, registered in conventions.MODELS, that gives
   features, which a checkpoint's reader needs to build the model before loading it;
 - `forward(x)`: (n, k) -> (n, 1).
 A line also gives `coefficients()`, its weights (k,) and bias in float64: evaluate writes them
-as the weight and bias metrics, which a model that is not a line does without. Nothing else in
-the pipeline looks inside a model.
+as the weight and bias metrics, which a model that is not a line does without; and
+`line_parameters()`, the nn.Parameters of its k weights and its bias, which a large update
+trains in one pass (core/fused.py) where autograd would take a dozen. Nothing else in the
+pipeline looks inside a model.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ class ParameterModel(nn.Module):
         """The fitted weights (k,) and bias, in float64."""
         return self.weight.detach().double().numpy(), self.bias.item()
 
+    def line_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.weight, self.bias
+
 
 class LinearLayerModel(nn.Module):
     """The lesson's second model: one nn.Linear(k, 1)."""
@@ -65,6 +70,9 @@ class LinearLayerModel(nn.Module):
 
     def coefficients(self) -> tuple[np.ndarray, float]:
         return self.linear.weight.detach().double().numpy()[0], self.linear.bias.item()
+
+    def line_parameters(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.linear.weight, self.linear.bias  # (1, k) and (1,)
 
 
 def model_class(kind: str) -> type[nn.Module]:

@@ -145,6 +145,15 @@ class Placement:
         dist.all_reduce(total)
         return total[0] / self.ranks.world_size
 
+    def average(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean of a tensor over the ranks, which every rank gets (DistributedDataParallel's
+        average of the gradients, for a gradient computed without it)."""
+        if self.ranks is None:
+            return values
+        total = values.clone()
+        dist.all_reduce(total)
+        return total / self.ranks.world_size
+
     def pooled(self, value: torch.Tensor, share: float) -> torch.Tensor:
         """The mean over every rank's rows of a scalar mean over this rank's part of them,
         `share` of the rows (part_share); every rank gets it."""

@@ -19,6 +19,7 @@ from torch import nn
 from linreg.core.batches import Batches, pieces
 from linreg.core.dataset import Dataset
 from linreg.core.errors import PipelineError
+from linreg.core.fused import LinePass
 from linreg.core.model import build_model
 from linreg.core.params import TrainParams
 from linreg.core.placement import place
@@ -141,22 +142,29 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
     trained = data.trained  # the model; in a process group, DistributedDataParallel's wrapper
     loss_fn, optimizer = LOSSES[params.loss](), make_optimizer(params, model)
     batches, losses = Batches(params, data), Losses.of(params.dtype)
+    line = LinePass.of(model, params.loss, data.where.average)  # None: not a line
     if resumed := run.resumed(model, optimizer, batches.order):
         _restore(resumed, model, optimizer, batches, losses)
 
     for epoch in run.epochs(len(losses.train), params.epochs):
         trained.train()
-        for batch in batches.epoch():  # the whole set, unless train.batch_size
+        for update in batches.epoch():  # the whole set, unless train.batch_size
             optimizer.zero_grad()
-            for x, y, share in batch:  # one piece, unless it has over batches.CHUNK_ROWS rows
-                loss = loss_fn(trained(x), y) * share  # (n, 1) against (n, 1)
-                loss.backward()
-                batches.add(loss)
+            if line and line.takes(len(update)):  # a large update: one pass (core/fused.py)
+                batches.add(line.loss_and_gradient(update.x, update.y, update.weight))
+            else:
+                for x, y, share in update.pieces():  # one, unless over batches.CHUNK_ROWS rows
+                    loss = loss_fn(trained(x), y) * share  # (n, 1) against (n, 1)
+                    loss.backward()
+                    batches.add(loss)
             optimizer.step()
         model.eval()
         with torch.inference_mode():
-            each = [loss_fn(model(x), y) * share for x, y, share in pieces(*data.test)]
-            test_loss = torch.stack(each).sum()
+            if line and line.takes(len(data.test[0])):
+                test_loss = line.mean_loss(*data.test)
+            else:
+                each = [loss_fn(model(x), y) * share for x, y, share in pieces(*data.test)]
+                test_loss = torch.stack(each).sum()
         losses.append(*data.over_ranks(batches.mean_loss(), test_loss))
         _stop_if_diverged(params, epoch, losses.train[-1], losses.test[-1])
         state = partial(_loop_state, epoch, model, optimizer, batches, losses)
