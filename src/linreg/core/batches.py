@@ -4,6 +4,7 @@ bounded memory, whose losses add up to the update's."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -20,6 +21,12 @@ from linreg.core.placement import Placed
 # blocks that the C library maps, page-faults, zeroes and returns every epoch (8 * 10^7 rows,
 # full batch: 21 ns a row at once, 7 ns in pieces, and half the peak memory).
 CHUNK_ROWS = 1 << 20
+# Mini-batches are drawn a block of about this many consecutive rows at a time (a whole number
+# of batches): the rows a batch takes are gathered from one block, 1 MiB a float32 column, in
+# a core's cache, instead of from anywhere in the set (block_orders says what that changes).
+# At 8 M rows, batches of 65,536, an epoch ran at 23 M rows/s with one permutation of all the
+# rows, and with blocks of 2^17 rows at 138, 2^18 124, 2^20 80, 2^23 28.
+SHUFFLE_ROWS = 1 << 18
 
 
 def pieces(
@@ -60,43 +67,40 @@ class Update:
 
 class Batches:
     """One epoch's updates as the loop takes them, each in pieces: the whole train set (full
-    batch: one update, of the mean loss times this rank's weight), or seeded mini-batches of
-    train.batch_size rows; and the epoch's train loss from the losses the loop adds."""
+    batch: one update, of the mean loss times this rank's weight), or shuffled mini-batches of
+    train.batch_size rows (block_orders); and the epoch's train loss from the losses the loop
+    adds."""
 
     def __init__(self, params: TrainParams, data: Placed) -> None:
-        self.size, self.data, self.rank = params.batch_size, data, data.where.rank
-        # each rank shuffles its own shard in its own order, drawn where the data is (drawn on
-        # the cpu and copied to a GPU every epoch, it would cost more than the epoch itself)
-        self.order = torch.Generator(data.device).manual_seed(params.seed + self.rank)
-        # (n, k + 1): mini-batches shuffle x and y in one gather
-        self.xy = torch.cat([*data.train], dim=1) if self.size else None
+        self.size, self.seed, self.data = params.batch_size, params.seed, data
         self.losses: list[torch.Tensor] = []  # each update's loss this epoch
+        self.rows: list[int] = []  # and its rows
         self._update_loss: torch.Tensor | None = None
 
-    def epoch(self) -> Iterator[Update]:
-        """This epoch's updates; the loop adds each one's loss (add) before it takes the next."""
-        self.losses = []
-        for update in self._updates():
+    def epoch(self, epoch: int) -> Iterator[Update]:
+        """Epoch `epoch`'s updates; the loop adds each one's loss (add) before it takes the
+        next."""
+        self.losses, self.rows = [], []
+        for update in self._updates(epoch):
             self._update_loss = None
             yield update
             assert self._update_loss is not None, "the loop adds each update's loss"
             self.losses.append(self._update_loss)
+            self.rows.append(len(update))
 
-    def _updates(self) -> Iterator[Update]:
-        trained = self.data.trained
-        if self.xy is None:
-            yield Update(*self.data.train, self.data.weight, trained)
+    def _updates(self, epoch: int) -> Iterator[Update]:
+        (x, y), trained = self.data.train, self.data.trained
+        if not self.size:
+            yield Update(x, y, self.data.weight, trained)
             return
-        # One gather per epoch, then contiguous slices: far faster than gathering every batch.
-        # On the cpu, int32 indices: the same permutation as int64 from the same generator, at
-        # half the cost. Each device draws its own permutation: cpu and cuda see other batches.
-        xy = self.xy
-        dtype = torch.int32 if xy.device.type == "cpu" else torch.int64
-        order = torch.randperm(len(xy), generator=self.order, dtype=dtype, device=xy.device)
-        shuffled = xy.index_select(0, order)
-        for start in range(0, len(shuffled), self.size):
-            batch = shuffled[start : start + self.size]
-            yield Update(batch[:, :-1], batch[:, -1:], 1.0, trained)
+        block_rows = self.size * max(1, SHUFFLE_ROWS // self.size)  # whole batches a block
+        where = self.data.where
+        for rows in block_orders(len(x), block_rows, (self.seed, epoch, where.rank), x.device):
+            # the block's rows gathered once, in cache, then contiguous slices of it
+            block_x, block_y = _gathered(x, rows), _gathered(y, rows)
+            for start in range(0, len(rows), self.size):
+                batch = slice(start, start + self.size)
+                yield Update(block_x[batch], block_y[batch], 1.0, trained)
 
     def add(self, loss: torch.Tensor) -> None:
         """A piece's loss, or a whole update's (computed before the step), into its update's."""
@@ -105,16 +109,47 @@ class Batches:
 
     def mean_loss(self) -> torch.Tensor:
         """The epoch's train loss on this rank: full batch, the update's; mini-batches, the
-        row-weighted mean of theirs (every batch has train.batch_size rows but the last)."""
-        if self.xy is None:
+        row-weighted mean of theirs."""
+        if not self.size:
             return self.losses[0]
         # weighted by rows once per epoch, not with two more small kernels per batch
-        xy = self.xy
-        rows = torch.full((len(self.losses),), float(self.size), dtype=xy.dtype, device=xy.device)
-        rows[-1] = len(xy) - self.size * (len(self.losses) - 1)
-        mean: torch.Tensor = torch.dot(torch.stack(self.losses), rows) / len(xy)
+        losses = torch.stack(self.losses)
+        rows = torch.tensor(self.rows, dtype=losses.dtype, device=losses.device)
+        mean: torch.Tensor = torch.dot(losses, rows) / sum(self.rows)
         return mean
 
-    def orders(self) -> list[torch.Tensor]:
-        """Every rank's batch order, by rank (a collective); none full batch."""
-        return self.data.where.gather(self.order.get_state()) if self.size else []
+
+def block_orders(
+    rows: int, block_rows: int, key: tuple[int, int, int], device: torch.device
+) -> Iterator[torch.Tensor]:
+    """An epoch's order of `rows` rows, a block at a time: the blocks of `block_rows`
+    consecutive rows (the last may be shorter) in a random order, and the rows of each block
+    in a random order, the same for every block of full size. Drawn from a generator seeded by
+    `key` (train.seed, the epoch, the rank) alone, on `device`: any run re-derives any epoch's
+    order, whatever came before it. On the cpu, int32 indices: half the cost of int64."""
+    generator = torch.Generator(device).manual_seed(_seed_of(key))
+    dtype = torch.int32 if device.type == "cpu" else torch.int64
+    blocks = -(-rows // block_rows)
+    last = rows - (blocks - 1) * block_rows  # the last block's rows
+    order = torch.randperm(blocks, generator=generator, device=device).tolist()
+    shuffles = {
+        size: torch.randperm(size, generator=generator, dtype=dtype, device=device)
+        for size in dict.fromkeys([block_rows] * (blocks > 1) + [last])
+    }
+    for block in order:
+        within = shuffles[last if block == blocks - 1 else block_rows]
+        yield within + block * block_rows
+
+
+def _gathered(values: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """values[rows] for (n, k) values: a column gathered as the vector it is, twice as fast."""
+    if values.shape[1] == 1:
+        return values.view(-1).index_select(0, rows).unsqueeze(1)
+    return values.index_select(0, rows)
+
+
+def _seed_of(key: tuple[int, int, int]) -> int:
+    """A 64-bit seed from (seed, epoch, rank), well mixed: neighbouring keys draw unrelated
+    orders."""
+    digest = hashlib.blake2b(repr(key).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little")

@@ -41,9 +41,6 @@ class TrainingState:
     epoch: int  # epochs finished
     model: dict[str, torch.Tensor]
     optimizer: dict[str, Any]
-    # each rank's batch-order generator state, by rank; none full batch, whose state is the
-    # same whatever the number of ranks
-    batch_orders: list[torch.Tensor]
     train_loss: list[float]  # values of train.dtype, one per finished epoch
     test_loss: list[float]
 
@@ -77,26 +74,22 @@ class Losses:
 class Run(Protocol):
     """The machinery around the loop, which fit calls where an epoch ends."""
 
-    def resumed(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
-    ) -> TrainingState | None:
+    def resumed(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingState | None:
         """Where an earlier run of this same computation stopped, checked against this loop's
-        model, optimizer and batch order; None: start afresh."""
+        model and optimizer; None: start afresh. (An epoch's mini-batches are re-derived from
+        train.seed, the epoch and the rank: core/batches.py.)"""
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
         """The epochs to run (a progress bar may show them)."""
 
     def end_of_epoch(self, epoch: int, losses: Losses, state: Callable[[], TrainingState]) -> None:
-        """After epoch `epoch`: `state()` makes the loop's state (a collective in a process
-        group: every rank calls it, or none). May raise to stop the run."""
+        """After epoch `epoch`: `state()` makes the loop's state. May raise to stop the run."""
 
 
 class PlainRun:
     """The lesson's loop alone: no resume point, no progress, nothing at an epoch's end."""
 
-    def resumed(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
-    ) -> TrainingState | None:
+    def resumed(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingState | None:
         return None
 
     def epochs(self, start: int, stop: int) -> Iterable[int]:
@@ -143,12 +136,12 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
     loss_fn, optimizer = LOSSES[params.loss](), make_optimizer(params, model)
     batches, losses = Batches(params, data), Losses.of(params.dtype)
     line = LinePass.of(model, params.loss, data.where.average)  # None: not a line
-    if resumed := run.resumed(model, optimizer, batches.order):
-        _restore(resumed, model, optimizer, batches, losses)
+    if resumed := run.resumed(model, optimizer):
+        _restore(resumed, model, optimizer, losses)
 
     for epoch in run.epochs(len(losses.train), params.epochs):
         trained.train()
-        for update in batches.epoch():  # the whole set, unless train.batch_size
+        for update in batches.epoch(epoch):  # the whole set, unless train.batch_size
             optimizer.zero_grad()
             if line and line.takes(len(update)):  # a large update: one pass (core/fused.py)
                 batches.add(line.loss_and_gradient(update.x, update.y, update.weight))
@@ -167,33 +160,27 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
                 test_loss = torch.stack(each).sum()
         losses.append(*data.over_ranks(batches.mean_loss(), test_loss))
         _stop_if_diverged(params, epoch, losses.train[-1], losses.test[-1])
-        state = partial(_loop_state, epoch, model, optimizer, batches, losses)
+        state = partial(_loop_state, epoch, model, optimizer, losses)
         run.end_of_epoch(epoch, losses, state)
     return FitResult(model=data.fitted(model), history=losses.log())
 
 
 def _restore(
-    state: TrainingState,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batches: Batches,
-    losses: Losses,
+    state: TrainingState, model: nn.Module, optimizer: torch.optim.Optimizer, losses: Losses
 ) -> None:
-    """Put the model, the optimizer, this rank's batch order and the losses where `state` (a
-    resume point's, checked: linreg.io.resume_point) left them."""
+    """Put the model, the optimizer and the losses where `state` (a resume point's, checked:
+    linreg.io.resume_point) left them."""
     model.load_state_dict(state.model)
     optimizer.load_state_dict(state.optimizer)
-    if state.batch_orders:  # mini-batches
-        batches.order.set_state(state.batch_orders[batches.rank])
     losses.train.extend(state.train_loss)
     losses.test.extend(state.test_loss)
 
 
 def _loop_state(
-    epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches, losses: Losses
+    epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, losses: Losses
 ) -> TrainingState:
-    """The loop's state after `epoch`, for a resume point (a collective in a process group)."""
-    saved = model.state_dict(), optimizer.state_dict(), batches.orders()
+    """The loop's state after `epoch`, for a resume point."""
+    saved = model.state_dict(), optimizer.state_dict()
     return TrainingState(epoch + 1, *saved, losses.train.tolist(), losses.test.tolist())
 
 

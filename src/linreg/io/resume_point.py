@@ -1,6 +1,6 @@
 """A training run's resume point: the loop's state (core.training.TrainingState) saved at the
 end of an epoch, checksummed, and read back only whole, of this run, and fit for this loop:
-every field is checked against the run's model, optimizer and batch order before any is used.
+every field is checked against the run's model and optimizer before any is used.
 Loaded without running pickled code."""
 
 from __future__ import annotations
@@ -79,17 +79,12 @@ def state_of(saved: dict[str, Any]) -> TrainingState:
 
 
 def check_resumable(
-    params: TrainParams,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    batch_order: torch.Generator,
-    world_size: int,
-    state: TrainingState,
+    params: TrainParams, model: nn.Module, optimizer: torch.optim.Optimizer, state: TrainingState
 ) -> None:
     """A ValueError saying what keeps `state` from continuing this loop, every field checked
     against the run before any is used: an epoch within train.epochs, one finite loss per epoch
-    done, the model's tensors, this optimizer's groups and state, and with mini-batches a batch
-    order per rank (full batch: none, and any number of ranks may continue)."""
+    done, the model's tensors, and this optimizer's groups and state. Nothing in it depends on
+    the number of ranks: any number may continue it."""
     if type(state.epoch) is not int or not 1 <= state.epoch <= params.epochs:  # True is no epoch
         raise ValueError(f"epoch {state.epoch!r} is not within 1..{params.epochs}")
     for name, history in (("train_loss", state.train_loss), ("test_loss", state.test_loss)):
@@ -99,25 +94,6 @@ def check_resumable(
             raise ValueError(f"its {name} holds other values than finite numbers")
     _check_tensors("model's", state.model, model.state_dict())
     _check_optimizer(state.optimizer, optimizer, list(model.parameters()))
-    orders = state.batch_orders
-    if not isinstance(orders, list):
-        raise ValueError("its batch orders are not a list")
-    if not params.batch_size and orders:
-        raise ValueError("it holds batch orders, and a full-batch run draws no batches")
-    if params.batch_size and len(orders) != world_size:
-        raise ValueError(
-            f"its mini-batches were drawn by {len(orders)} rank(s), each its own, and this run "
-            f"has {world_size}: another number of ranks cannot continue them"
-        )
-    for rank, order in enumerate(orders):
-        problem = tensor_problem(order, batch_order.get_state())
-        if problem is None:
-            try:  # bytes of the right size that are no generator's state
-                torch.Generator(batch_order.device).set_state(order)
-            except RuntimeError as error:
-                problem = f"is not a generator's state ({str(error).splitlines()[0]})"
-        if problem:
-            raise ValueError(f"its batch order of rank {rank} {problem}")
 
 
 def _check_tensors(whose: str, saved: object, own: dict[str, torch.Tensor]) -> None:

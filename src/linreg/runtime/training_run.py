@@ -111,18 +111,14 @@ class TrainingRun:
             self.path.unlink(missing_ok=True)
             self._kept_log.unlink(missing_ok=True)
 
-    def resumed(
-        self, model: nn.Module, optimizer: torch.optim.Optimizer, batch_order: torch.Generator
-    ) -> TrainingState | None:
-        """This run's resume point, whole (read_resume_point) and fit for the loop of `model`,
-        `optimizer` and `batch_order` (check_resumable); None when there is none. Any other is
+    def resumed(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> TrainingState | None:
+        """This run's resume point, whole (read_resume_point) and fit for the loop of `model`
+        and `optimizer` (check_resumable); None when there is none. Any other is
         never used: one line says what is wrong with it, the writing rank removes it. In a
         process group the ranks may stand on machines that hold different points, or none (a
         node that replaced a lost one): the rank with the latest good one sends it to the
         others; none: the run starts from epoch 0."""
-        check = partial(
-            check_resumable, self.params, model, optimizer, batch_order, self.where.world_size
-        )
+        check = partial(check_resumable, self.params, model, optimizer)
         state = self._own_resume_point(check)
         epochs = self.where.gather(state.epoch if state else 0)
         latest = max(range(len(epochs)), key=lambda rank: (epochs[rank], -rank))
