@@ -4,12 +4,15 @@ At ten million rows (the scale the processes are for). First, the ranks' reads, 
 N processes at once each read their part of data/train.csv and data/test.csv (as the ranks do
 now) or both whole files (as every rank did before): the slowest rank's wall and cpu seconds,
 and the most memory the read added to a rank. Then the train stage's wall time for each N:
-train.nproc up to this machine's cores (params.yaml allows no more), torchrun beyond them.
+train.nproc up to this machine's cores (params.yaml allows no more), torchrun beyond them; and
+its peak memory with 1 and 2 ranks (a rank's against one process's: target <= 0.75). It
+prints the date.
 Usage: python -m bench.distributed [ROUNDS] [POWER]
 """
 
 from __future__ import annotations
 
+import datetime
 import json
 import math
 import os
@@ -85,6 +88,18 @@ def train_seconds(project: Path, env: dict[str, str], rounds: int) -> dict[int, 
     return timed
 
 
+def train_peaks(project: Path, env: dict[str, str], rounds: int) -> dict[int, float]:
+    """The train stage's peak RSS in MiB (its largest process: a rank, for N > 1) for train.nproc
+    N = 1 and 2, each the median of `rounds`, alternating."""
+    peaks: dict[int, list[float]] = {1: [], 2: []}
+    for _ in range(rounds):
+        for nproc, runs in peaks.items():
+            set_params(project, "train", nproc=nproc)
+            runs.append(run_stage(stage_commands()["train"], project, env)[1] / 2**20)
+    set_params(project, "train", nproc=1)
+    return {nproc: statistics.median(runs) for nproc, runs in peaks.items()}
+
+
 def torchrun_seconds(command: str, project: Path, env: dict[str, str]) -> float | None:
     """One torchrun of the train stage: its wall seconds, or None, with one line saying so,
     when a rank died (torchrun's own report of it is above that line)."""
@@ -104,6 +119,7 @@ def main() -> None:
         set_rows(project, power)
         for stage in ("generate", "split"):
             run_stage(commands[stage], project, env)
+        print(f"bench.distributed, {datetime.date.today()}, {os.cpu_count()} cores")
         print(f"10^{power} rows; each rank's read of train.csv and test.csv, N ranks at once,")
         print(f"median of {rounds} (memory: the most any rank's peak grew while reading)\n")
         print(
@@ -126,6 +142,12 @@ def main() -> None:
         print("|---|---|---|")
         for nproc, (label, median) in seconds.items():
             print(f"| {nproc}{label} | {median:.2f} s | {median / seconds[1][1]:.2f} |")
+        if (os.cpu_count() or 1) >= 2:
+            peaks = train_peaks(project, env, rounds)
+            print(f"\nthe train stage's peak memory (its largest process), median of {rounds}:\n")
+            print("| N | peak | against N = 1 |\n|---|---|---|")
+            print(f"| 1 | {peaks[1]:.0f} MiB | |")
+            print(f"| 2 | {peaks[2]:.0f} MiB | {peaks[2] / peaks[1]:.2f} (target <= 0.75) |")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import psutil
 import yaml
 
 from linreg.core.dataset import Dataset, split_dataset
@@ -143,17 +144,18 @@ def stage_commands() -> dict[str, str]:
 
 
 def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, int]:
-    """Wall seconds and peak RSS in bytes of one stage's command (env runs it: no shell)."""
+    """Wall seconds and peak RSS in bytes of one stage's command (env runs it: no shell): the
+    largest high-water mark of its process and of any it starts (the ranks of train.nproc)."""
     start = time.perf_counter()
     process = subprocess.Popen(
         ["env", *shlex.split(command)], cwd=project, env=env, stdout=subprocess.DEVNULL
     )
-    peak = 0
+    stage, peak = psutil.Process(process.pid), 0
     while True:
-        # The stage's own high-water mark, read while it runs. Not wait4's ru_maxrss: Linux
+        # Each process's own high-water mark, read while it runs. Not wait4's ru_maxrss: Linux
         # carries the parent's RSS at the fork over the exec, so a stage started from a big
         # process (pytest holding torch) would report that process's size.
-        peak = max(peak, _high_water_mark(process.pid))
+        peak = max([peak, *map(_high_water_mark, [process.pid, *_children(stage)])])
         pid, status = os.waitpid(process.pid, os.WNOHANG)
         if pid:
             break
@@ -163,6 +165,13 @@ def run_stage(command: str, project: Path, env: dict[str, str]) -> tuple[float, 
     if process.returncode != 0:
         raise subprocess.CalledProcessError(process.returncode, command)
     return elapsed, peak
+
+
+def _children(process: psutil.Process) -> list[int]:
+    try:
+        return [child.pid for child in process.children(recursive=True)]
+    except psutil.NoSuchProcess:  # it has just ended
+        return []
 
 
 def _high_water_mark(pid: int) -> int:

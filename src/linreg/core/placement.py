@@ -95,34 +95,39 @@ class Placement:
 
     def balanced(self, part: Dataset, padded: bool) -> Dataset:
         """This rank's shard, from the ranks' parts (consecutive runs of rows, rank 0's first,
-        of any sizes): the rank-th of world_size consecutive runs of all the rows. `padded`
-        (mini-batches, where every rank must take the same steps): all of size ceil(rows /
+        of any sizes). `padded` (mini-batches, where every rank must take the same steps): the
+        rank-th of world_size consecutive runs of all the rows, all of size ceil(rows /
         world_size), the last padded with the first rows again, as DistributedSampler pads;
-        else sizes that differ by a row at most, each row once (full batch: see weight). The ranks
-        send each other the rows their parts hold for other shards."""
+        the ranks send each other the rows their parts hold for other shards. Full batch: the
+        part itself, each row once, no copy (weight makes the ranks' average gradient the
+        mean over all the rows, whatever the parts' sizes), unless a part has no rows: then
+        shards whose sizes differ by a row at most."""
         if self.ranks is None:
             return part
         counts = self.gather(len(part))
+        if not padded and min(counts) > 0:
+            return part
         # fewer rows than ranks: padded all the same, for a shard of no rows has no mean loss
         plan = shard_plan(counts, padded or sum(counts) < len(counts))
-        xy = np.column_stack([part.x, part.y])  # (n, k + 1): one message per transfer
-        shard = np.empty((shard_size(plan, self.rank), xy.shape[1]), xy.dtype)
-        messages = []
+        size = shard_size(plan, self.rank)
+        x, y = np.empty((size, part.x.shape[1]), part.x.dtype), np.empty(size, part.y.dtype)
+        messages, received = [], []
         for tag, move in enumerate(plan):
             rows, into = slice(move.start, move.stop), slice(move.at, move.at + len(move))
             if move.source == move.target == self.rank:
-                shard[into] = xy[rows]
-            elif move.source == self.rank:
-                sent = torch.from_numpy(np.ascontiguousarray(xy[rows]))
+                x[into], y[into] = part.x[rows], part.y[rows]
+            elif move.source == self.rank:  # (rows, k + 1): one message per transfer
+                sent = torch.from_numpy(np.column_stack([part.x[rows], part.y[rows]]))
                 messages.append(dist.P2POp(dist.isend, sent, move.target, _cpu_group, tag))
             elif move.target == self.rank:
-                received = torch.from_numpy(shard[into])
-                messages.append(dist.P2POp(dist.irecv, received, move.source, _cpu_group, tag))
+                buffer = torch.from_numpy(np.empty((len(move), x.shape[1] + 1), x.dtype))
+                received.append((into, buffer))
+                messages.append(dist.P2POp(dist.irecv, buffer, move.source, _cpu_group, tag))
         for request in dist.batch_isend_irecv(messages) if messages else []:
             request.wait()
-        return Dataset(
-            np.ascontiguousarray(shard[:, :-1]), shard[:, -1].copy(), part.features, part.target
-        )
+        for into, buffer in received:
+            x[into], y[into] = buffer[:, :-1].numpy(), buffer[:, -1].numpy()
+        return Dataset(x, y, part.features, part.target)
 
     def weight(self, rows: int) -> float:
         """This rank's `rows` times the world size, over every rank's: a rank's mean loss times
