@@ -4,12 +4,15 @@ First, how far ranks drift apart: the lesson at 10^6 and 10^7 rows (generate.ste
 full batch, 100 epochs, trained by 1, 2 and 3 ranks that each read their part of the files;
 the largest relative difference of the final weight and bias from one rank's. Then training
 throughput at 10^7 rows for each precision, full batch and mini-batches (best of 3, alternating).
+It prints the date.
 Usage: python -m bench.precision [ROUNDS]
 """
 
 from __future__ import annotations
 
+import datetime
 import math
+import os
 import sys
 import tempfile
 import time
@@ -78,6 +81,7 @@ def throughput_table(rows: int, epochs: int, rounds: int) -> None:
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    print(f"bench.precision, {datetime.date.today()}, {os.cpu_count()} cores")
     agreement_table((6, 7))
     throughput_table(rows=10**7, epochs=20, rounds=rounds)
 
