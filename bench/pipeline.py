@@ -38,9 +38,7 @@ def timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
 
 # Runs a stage script as far as its imports (the module level), not its main, and ends as a
 # stage ends (linreg.runtime.cli.run_stage): at once, without the interpreter's teardown.
-IMPORTS_ONLY = (
-    "import os, runpy, sys; runpy.run_path(sys.argv[1], run_name='imports'); os._exit(0)"
-)
+IMPORTS_ONLY = "import os, runpy, sys; runpy.run_path(sys.argv[1], run_name='imports'); os._exit(0)"
 
 
 def stage_costs(project: Path, env: dict[str, str], rounds: int) -> dict[str, list[float]]:
