@@ -217,16 +217,17 @@ def test_two_ranks_in_chunks_learn_as_one_process_at_once(params, lesson_data, t
 
 
 @pytest.mark.parametrize(
-    ("model", "loss", "features", "batch_size", "optimizer"),
+    ("model", "loss", "features", "batch_size", "optimizer", "chunk_rows"),
     [
-        *[("parameters", loss, 1, 0, "sgd") for loss in fused.FUSED_LOSSES],
-        ("linear", "huber", 3, 0, "adam"),
-        ("parameters", "mse", 3, 16, "sgd"),
-        ("linear", "l1", 1, 0, "lbfgs"),
+        *[("parameters", loss, 1, 0, "sgd", 7) for loss in fused.FUSED_LOSSES],
+        ("linear", "huber", 3, 0, "adam", 7),
+        ("parameters", "mse", 3, 16, "sgd", 7),
+        ("linear", "l1", 1, 0, "lbfgs", 7),
+        ("parameters", "l1", 1, 8, "sgd", 64),  # the test set's 20 rows outgrow a batch's 8
     ],
 )
 def test_the_fused_pass_trains_as_autograd_does(
-    params, monkeypatch, model, loss, features, batch_size, optimizer
+    params, monkeypatch, model, loss, features, batch_size, optimizer, chunk_rows
 ):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(60, features)).astype(np.float32)
@@ -239,7 +240,7 @@ def test_the_fused_pass_trains_as_autograd_does(
     monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 1 << 30)  # autograd, whatever the size
     by_autograd = fit(settings, train, test)
     monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 0)  # every update fused
-    monkeypatch.setattr(fused, "CHUNK_ROWS", 7)  # 40 train rows: 6 chunks, the last short
+    monkeypatch.setattr(fused, "CHUNK_ROWS", chunk_rows)  # 7: 40 train rows in 6 chunks
     by_pass = fit(settings, train, test)
 
     for name in ("train_loss", "test_loss"):

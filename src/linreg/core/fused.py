@@ -48,9 +48,9 @@ class LinePass:
     ) -> None:
         self.weight, self.bias, self.loss = weight, bias, loss
         self.average = average  # a gradient's mean over the ranks (the tensor itself: one)
-        dtype, device = weight.dtype, weight.device
-        self.r = torch.empty(CHUNK_ROWS, dtype=dtype, device=device)  # the residual
-        self.g = torch.empty(CHUNK_ROWS, dtype=dtype, device=device)  # dloss/dr
+        # the residual and dloss/dr of a chunk, allocated when first needed, as large as the
+        # largest chunk so far (a model the pass never takes costs nothing)
+        self.r = self.g = torch.empty(0, dtype=weight.dtype, device=weight.device)
 
     @classmethod
     def of(
@@ -92,6 +92,10 @@ class LinePass:
         w, b = self.weight.detach().view(-1), self.bias.detach().view(-1)
         chunks = -(-len(x) // CHUNK_ROWS)
         sums = torch.empty(chunks, features + 2, dtype=w.dtype, device=w.device)
+        if len(self.r) < (largest := min(len(x), CHUNK_ROWS)):
+            with torch.inference_mode(False):  # the test loss's pass may be the first to need it
+                self.r = torch.empty(largest, dtype=w.dtype, device=w.device)
+                self.g = torch.empty_like(self.r)
         for chunk, start in enumerate(range(0, len(x), CHUNK_ROWS)):
             xc, yc = x[start : start + CHUNK_ROWS], y[start : start + CHUNK_ROWS].view(-1)
             rows = len(xc)
