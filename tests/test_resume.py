@@ -420,7 +420,7 @@ def test_the_fingerprint_is_the_run(tmp_path):
     base = run_fingerprint(train_params(), data)
     assert run_fingerprint(train_params(checkpoint_seconds=1.0, log_every=5), data) == base
     assert run_fingerprint(train_params(lr=0.02), data) != base
-    assert run_fingerprint(train_params(nproc=2), data) == base  # full batch: any ranks go on
+    assert run_fingerprint(train_params(nproc=2), data) == base  # any number of ranks goes on
     path.write_text("x,y\n0,2\n")
     assert run_fingerprint(train_params(), [file_digest(path)]) != base
 

@@ -57,8 +57,8 @@ _NOT_IN_FINGERPRINT = {"checkpoint_seconds", "log_every", "nproc"}
 def run_fingerprint(params: TrainParams, data: Sequence[bytes]) -> str:
     """What makes two runs the same run: the params that shape the computation, the data (the
     sha256 of each block of the files: tables.part_digests) and the code of every linreg module
-    loaded. Not the number of ranks: full batch, the state does not depend on it, and a
-    mini-batch state names its ranks (io.resume_point.check_resumable)."""
+    loaded. Not the number of ranks: the state does not depend on it (an epoch's mini-batches
+    are drawn from train.seed, the epoch and the rank: core/batches.py)."""
     digest = hashlib.sha256()
     shaping = params.model_dump(exclude=_NOT_IN_FINGERPRINT)
     digest.update(json.dumps(shaping, sort_keys=True).encode())
