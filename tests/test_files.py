@@ -17,7 +17,7 @@ from harness.project import run_module
 from linreg.core.errors import PipelineError
 from linreg.core.records import Truth
 from linreg.io import tables
-from linreg.io.artifacts import read_precision, read_truth, write_truth
+from linreg.io.artifacts import read_precision, read_test_mae, read_truth, write_truth
 from linreg.io.files import (
     JSON_DEPTH,
     all_or_none,
@@ -424,3 +424,11 @@ def test_a_pipe_in_the_place_of_a_data_file_is_refused_before_it_is_read(tmp_pat
     os.mkfifo(tmp_path / "train.csv")
     with pytest.raises(PipelineError, match="not a regular file"):
         part_digests(tmp_path / "train.csv", 0, 2)
+
+
+@pytest.mark.parametrize("text", ['{"test_rmse": 0.5}', "[0.5]", '{"test_mae": "0.5"}'])
+def test_metrics_without_a_test_mae_are_one_line_naming_the_file(tmp_path: Path, text: str):
+    path = tmp_path / "metrics.json"
+    path.write_text(text)
+    with pytest.raises(PipelineError, match=r"metrics.json: expected an object with a number"):
+        read_test_mae(path)

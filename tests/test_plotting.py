@@ -10,7 +10,6 @@ from linreg.core.dataset import Dataset
 from linreg.core.params import PlotParams
 from linreg.core.plotting import (
     loss_curve_figure,
-    mean_absolute_error,
     predictions_figure,
     render_png,
     sample_of_blocks,
@@ -30,9 +29,13 @@ def predicted(data: Dataset, shift: float = 0.0) -> Predictions:
     return Predictions(data, data.y + np.float32(shift))
 
 
+def mae_of(test: Predictions) -> float:
+    return float(np.mean(np.abs(test.y.astype(np.float64) - test.y_pred)))
+
+
 def picture(train: Dataset, test: Predictions, params: PlotParams, totals=None):
-    """The predictions picture, titled with the MAE of `test`."""
-    return predictions_figure(train, test, params, mean_absolute_error([test]), totals)
+    """The predictions picture, titled with the MAE of `test` (metrics.json's, in the stage)."""
+    return predictions_figure(train, test, params, mae_of(test), totals)
 
 
 def predictions_png(line: Dataset, params: PlotParams, shift: float = 0.0) -> bytes:
@@ -134,8 +137,7 @@ def test_a_small_data_set_is_drawn_whole_with_its_test_mae_alone(line):
     test = predicted(line, 0.25)
     (axes,) = picture(line, test, plot_params()).axes
     assert [len(c.get_offsets()) for c in axes.collections] == [len(line)] * 3
-    mae = float(np.mean(np.abs(test.y.astype(np.float64) - test.y_pred)))
-    assert axes.get_title() == f"Test MAE {mae:.4g}"
+    assert axes.get_title() == f"Test MAE {mae_of(test):.4g}"
 
 
 def test_a_sample_of_blocks_is_the_sample_of_the_whole():
@@ -156,8 +158,7 @@ def test_the_picture_of_samples_is_the_picture_of_the_whole():
     blocks = [big.rows(slice(start, start + 999)) for start in range(0, len(big), 999)]
     train = sample_of_blocks(blocks, len(big), Dataset.joined, 500, 0)
     test = sample_of_blocks(map(predicted, blocks), len(big), Predictions.joined, 500, 0)
-    mae = mean_absolute_error(map(predicted, blocks))
-    sampled = predictions_figure(train, test, params, mae, (len(big), len(big)))
+    sampled = predictions_figure(train, test, params, mae_of(predicted(big)), (len(big), len(big)))
     assert render_png(sampled, params.dpi) == whole
 
 

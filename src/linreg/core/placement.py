@@ -142,22 +142,14 @@ class Placement:
         over the ranks) in a process group, else the model itself."""
         return model if self.ranks is None else DistributedDataParallel(model)
 
-    def mean(self, value: torch.Tensor) -> torch.Tensor:
-        """The mean of a scalar over the ranks, which every rank gets."""
-        if self.ranks is None:
-            return value
-        total = value.reshape(1)
-        dist.all_reduce(total)
-        return total[0] / self.ranks.world_size
-
-    def average(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean of a tensor over the ranks, which every rank gets (DistributedDataParallel's
-        average of the gradients, for a gradient computed without it)."""
+    def mean(self, values: torch.Tensor) -> torch.Tensor:
+        """The mean over the ranks of a tensor (a loss; a gradient computed without
+        DistributedDataParallel, averaged as it would), which every rank gets."""
         if self.ranks is None:
             return values
-        total = values.clone()
+        total = values.reshape(-1).clone()  # all_reduce sums in place, a vector at least
         dist.all_reduce(total)
-        return total / self.ranks.world_size
+        return (total / self.ranks.world_size).view_as(values)
 
     def pooled(self, value: torch.Tensor, share: float) -> torch.Tensor:
         """The mean over every rank's rows of a scalar mean over this rank's part of them,

@@ -17,7 +17,6 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 
 from linreg.core.dataset import Dataset
-from linreg.core.evaluation import ErrorSums
 from linreg.core.params import PlotParams
 from linreg.core.records import Predictions, TrainLog
 
@@ -75,12 +74,6 @@ def sample_note(counts: Mapping[str, tuple[int, int]]) -> str | None:
     return "Seeded subsample: " + ", ".join(parts) + " points"
 
 
-def mean_absolute_error(blocks: Iterable[Predictions]) -> float:
-    """The test MAE of predictions that come a block of rows at a time, summed as evaluate
-    sums it (the picture's title says what metrics.json says)."""
-    return sum((ErrorSums.of(block.y, block.y_pred) for block in blocks), ErrorSums()).errors().mae
-
-
 # Marker area in points², where the lesson's s=4 draws dots a reader can barely see
 MARKER_AREA = 36
 
@@ -93,12 +86,12 @@ def predictions_figure(
     totals: tuple[int, int] | None = None,
 ) -> Figure:
     """The lesson's picture for one feature (train data in blue, test data in green, predictions
-    in red, against x), titled with the test MAE; for several, predicted against actual with
-    the diagonal, and the residuals. At most plot.max_points of each set, evenly spread, and
-    the figure says so. `totals`: the train and test row counts, when `train` and `predicted`
-    are their samples (sample_of_blocks). The y axis spans the data's targets (and the
-    predictions where they go beyond), so that revisions that trained on the same data share
-    it in `dvc plots diff`."""
+    in red, against x), titled with the test MAE (reports/metrics.json's); for several,
+    predicted against actual with the diagonal, and the residuals. At most plot.max_points of
+    each set, evenly spread, and the figure says so. `totals`: the train and test row counts,
+    when `train` and `predicted` are their samples (sample_of_blocks). The y axis spans the
+    data's targets (and the predictions where they go beyond), so that revisions that trained
+    on the same data share it in `dvc plots diff`."""
     train_total, test_total = totals or (len(train), len(predicted))
     if predicted.x.shape[1] > 1:
         return _predicted_against_actual(predicted, params, test_mae, test_total)

@@ -135,7 +135,7 @@ def fit(params: TrainParams, train: Dataset, test: Dataset, run: Run | None = No
     trained = data.trained  # the model; in a process group, DistributedDataParallel's wrapper
     loss_fn, optimizer = LOSSES[params.loss](), make_optimizer(params, model)
     batches, losses = Batches(params, data), Losses.of(params.dtype)
-    line = LinePass.of(model, params.loss, data.where.average)  # None: not a line
+    line = LinePass.of(model, params.loss, data.where.mean)  # None: not a line
     if resumed := run.resumed(model, optimizer):
         _restore(resumed, model, optimizer, losses)
 

@@ -76,6 +76,15 @@ def _truth_record(path: str | Path) -> dict[str, Any]:
     return data
 
 
+def read_test_mae(path: str | Path) -> float:
+    """The test MAE that reports/metrics.json records (evaluate writes it)."""
+    metrics = read_json(path, "run the evaluate stage first")
+    mae = metrics.get("test_mae") if isinstance(metrics, dict) else None
+    if not isinstance(mae, float):
+        raise PipelineError(f"{path}: expected an object with a number test_mae; rerun evaluate")
+    return mae
+
+
 def write_train_log(path: str | Path, log: TrainLog) -> None:
     write_csv(path, {name: getattr(log, name) for name in TRAIN_LOG_COLUMNS})
 
