@@ -13,9 +13,9 @@ data as a train stage does, against the same call repeated (target <= 1.25x). It
 date. --training times the training alone.
 Usage: python -m bench.scale [--training] [LARGEST_POWER]   (default 7; 8: the 10^8 rows table)
 
-With --against REV it instead times the streaming stages that read CSV a block at a time
-(split, evaluate, plot) with this checkout's code and with REV's, alternately, side by side on
-the same files, at 10^7 and 10^8 rows (or the powers given):
+With --against REV it instead times the streaming stages that write or read CSV a block at a
+time (generate, split, evaluate, plot) with this checkout's code and with REV's, alternately,
+side by side on the same files, at 10^7 and 10^8 rows (or the powers given):
        python -m bench.scale --against REV [POWER ...]
 """
 
@@ -195,7 +195,7 @@ def first_call(power: int, epochs: int, rounds: int = 3) -> None:
     print(f"  first {first:.2f} s, warm {warm:.2f} s: {first / warm:.2f}x   target <= 1.25x")
 
 
-STREAMING = ("split", "evaluate", "plot")
+STREAMING = ("generate", "split", "evaluate", "plot")
 
 
 def against_table(revision: str, powers: list[int]) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pytest
 
 from harness.project import run_module
@@ -61,6 +63,18 @@ def test_same_data_same_bytes(tmp_path: Path):
     write_csv(tmp_path / "a.csv", {"x": TRICKY})
     write_csv(tmp_path / "b.csv", {"x": TRICKY})
     assert (tmp_path / "a.csv").read_bytes() == (tmp_path / "b.csv").read_bytes()
+
+
+def test_rows_formatted_on_several_cores_are_written_in_order(tmp_path: Path, monkeypatch):
+    """A chunk split among threads (as on a 3-core machine) gives pyarrow's text of the whole."""
+    monkeypatch.setattr(tables, "_CORES", 3)
+    rows = 3 * tables.FORMAT_ROWS + 7  # three pieces, of unequal length
+    x = np.random.default_rng(0).standard_normal(rows).astype(np.float32)
+    write_csv(tmp_path / "t.csv", {"x": x, "y": x[::-1].copy()})
+    whole = pa.BufferOutputStream()
+    options = pacsv.WriteOptions(include_header=False)
+    pacsv.write_csv(pa.table({"x": x, "y": x[::-1].copy()}), whole, options)
+    assert (tmp_path / "t.csv").read_bytes() == b"x,y\n" + whole.getvalue().to_pybytes()
 
 
 def test_atomic_write_leaves_old_file_when_interrupted(tmp_path: Path, monkeypatch):

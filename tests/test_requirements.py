@@ -75,3 +75,13 @@ def test_each_set_pins_exactly_what_pyproject_needs_within_every_requirement(pat
 def test_the_test_tools_set_pins_the_pipelines_packages_alike():
     pipeline, dev = pins(PIPELINE), pins(DEV)
     assert {name: dev.get(name) for name in pipeline} == pipeline
+
+
+def test_dvc_parses_yaml_with_the_c_parser():
+    """ruamel.yaml.clib is installed and loads: DVC's safe loads of dvc.yaml, dvc.lock and
+    params.yaml take its C parser (pure Python otherwise, and no error says so)."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.main import CParser
+
+    assert CParser is not None
+    assert YAML(typ="safe").Parser is CParser
