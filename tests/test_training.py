@@ -240,7 +240,7 @@ def test_the_fused_pass_trains_as_autograd_does(
     monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 1 << 30)  # autograd, whatever the size
     by_autograd = fit(settings, train, test)
     monkeypatch.setattr(fused, "FUSED_MIN_ROWS", 0)  # every update fused
-    monkeypatch.setattr(fused, "CHUNK_ROWS", chunk_rows)  # 7: 40 train rows in 6 chunks
+    monkeypatch.setattr(batches, "CHUNK_ROWS", chunk_rows)  # 7: 40 train rows in 6 chunks
     by_pass = fit(settings, train, test)
 
     for name in ("train_loss", "test_loss"):

@@ -38,10 +38,9 @@ def work(params: Params, out: str) -> None:
 
 
 def main() -> None:
+    batches.CHUNK_ROWS = 7
     if sys.argv[2:] == ["fused"]:
-        fused.FUSED_MIN_ROWS, fused.CHUNK_ROWS = 0, 7
-    else:
-        batches.CHUNK_ROWS = 7
+        fused.FUSED_MIN_ROWS = 0
     params = with_overrides(load_params(), {"train.device": "cpu", "train.epochs": 30}, "test")
     run_ranks(2, "cpu", partial(work, params, sys.argv[1]))
 

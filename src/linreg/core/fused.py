@@ -23,11 +23,8 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-# Rows a chunk: x, y, the residual and the gradient of a chunk of the k = 1 model take 16 MiB in
-# float32, within the L3 cache. Each op has a fixed cost of a few microseconds (both cores
-# start on it): at 8 M rows, l1, 2 cores, 2^16 rows a chunk ran at 0.76 G rows/s, 2^18 at 1.28,
-# 2^20 at 1.46 (bench/scale.py measures the pass against the read floor).
-CHUNK_ROWS = 1 << 20
+from linreg.core import batches
+
 # The most rows an update may have and still run the lesson's ops through autograd: below a few
 # thousand rows a pass's fixed cost is more than autograd's, and the lesson's update (40 rows)
 # keeps its bits.
@@ -90,14 +87,15 @@ class LinePass:
         rows are summed once at the end, in a fixed order."""
         features = x.shape[1]
         w, b = self.weight.detach().view(-1), self.bias.detach().view(-1)
-        chunks = -(-len(x) // CHUNK_ROWS)
+        chunk_rows = batches.CHUNK_ROWS  # a chunk at a time, as autograd's pieces
+        chunks = -(-len(x) // chunk_rows)
         sums = torch.empty(chunks, features + 2, dtype=w.dtype, device=w.device)
-        if len(self.r) < (largest := min(len(x), CHUNK_ROWS)):
+        if len(self.r) < (largest := min(len(x), chunk_rows)):
             with torch.inference_mode(False):  # the test loss's pass may be the first to need it
                 self.r = torch.empty(largest, dtype=w.dtype, device=w.device)
                 self.g = torch.empty_like(self.r)
-        for chunk, start in enumerate(range(0, len(x), CHUNK_ROWS)):
-            xc, yc = x[start : start + CHUNK_ROWS], y[start : start + CHUNK_ROWS].view(-1)
+        for chunk, start in enumerate(range(0, len(x), chunk_rows)):
+            xc, yc = x[start : start + chunk_rows], y[start : start + chunk_rows].view(-1)
             rows = len(xc)
             r, g, out = self.r[:rows], self.g[:rows], sums[chunk]
             if features == 1:  # a product, not a (n, 1) @ (1,) matrix product: 8x faster

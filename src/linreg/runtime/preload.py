@@ -13,17 +13,8 @@ from __future__ import annotations
 import importlib
 import threading
 
-OPTIMIZER_IMPORTS = ("torch._dynamo",)
 
-
-def start_importing(modules: tuple[str, ...] = OPTIMIZER_IMPORTS) -> threading.Thread:
-    """Import `modules` in a daemon thread, now; an import that fails there fails again, with
-    its traceback, where the stage imports it itself."""
-    thread = threading.Thread(target=_import_all, args=(modules,), name="preload", daemon=True)
-    thread.start()
-    return thread
-
-
-def _import_all(modules: tuple[str, ...]) -> None:
-    for module in modules:
-        importlib.import_module(module)
+def start_importing() -> None:
+    """Import torch._dynamo in a daemon thread, now; an import that fails there fails again,
+    with its traceback, where torch.optim imports it itself."""
+    threading.Thread(target=importlib.import_module, args=("torch._dynamo",), daemon=True).start()
