@@ -50,12 +50,13 @@ def run_ranks(nproc: int, device: str, work: Callable[[], None]) -> None:
 
 
 def in_group(device: str, work: Callable[[], None]) -> None:
-    """`work` as a rank of the process group the environment describes."""
+    """`work` as a rank of the process group the environment describes. A rank that fails
+    keeps its connections until its process ends (no finally: leave), so that its peers, whose
+    collectives then fail, learn that it has gone only once torch has written its traceback:
+    the error the stage reports (spawn's failed_rank), not one its peers raised first."""
     join(resolve_device(device))
-    try:
-        work()
-    finally:
-        leave()
+    work()
+    leave()
 
 
 @contextmanager
